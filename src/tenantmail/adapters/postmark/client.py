@@ -1,0 +1,296 @@
+"""The Postmark HTTP API over one shared ``httpx.AsyncClient`` (implements ``PostmarkGateway``).
+
+Rules this module keeps (postmark-api.md §1, §4, §5; SPEC §5):
+
+* No hidden retries. A send that got no answer may have been processed; only the caller, after
+  searching by ``tm_job`` metadata, may send again. So nothing here retries anything.
+* The body is read on every status: ``ErrorCode`` 0 is success (a send says ``"OK"``), anything
+  else becomes a classified ``PostmarkError``; a body that is not Postmark's JSON (an HTML 403 from
+  a network block) becomes ``PostmarkUnexpectedResponseError``.
+* Tokens travel only in their header. They are never logged, nor put in a message or repr.
+* One connection pool for the process: ``server(token)`` returns a light view sharing it, so the
+  send hot path never builds a client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import httpx
+
+from tenantmail import __version__
+from tenantmail.adapters.postmark import payloads
+from tenantmail.adapters.postmark.errors import (
+    PostmarkAmbiguousError,
+    PostmarkConfigurationError,
+    PostmarkPermanentError,
+    PostmarkUnexpectedResponseError,
+    error_for_answer,
+    error_for_transport,
+    error_for_unreadable_answer,
+)
+from tenantmail.services.ports import (
+    OutboundEmail,
+    OutboundMessageSummary,
+    PostmarkServer,
+    PostmarkSignature,
+    PostmarkSuppression,
+    PostmarkWebhook,
+    SendOutcome,
+)
+
+ACCOUNT_TOKEN_HEADER = "X-Postmark-Account-Token"
+SERVER_TOKEN_HEADER = "X-Postmark-Server-Token"
+PAGE_SIZE = 500  #: the largest ``count`` the list endpoints accept (§3.1)
+SUPPRESSION_CHUNK = 50  #: suppressions create/delete take at most 50 addresses per call (§8.2)
+_IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
+
+T = TypeVar("T")
+
+
+class _Session:
+    """One authenticated conversation style: a token header over the shared ``AsyncClient``."""
+
+    def __init__(self, http: httpx.AsyncClient, header: str, token: str):
+        self._http = http
+        self._header = header
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(header={self._header!r}, token=<hidden>)"
+
+    async def call(
+        self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request and return its decoded JSON, or raise a classified ``PostmarkError``."""
+        headers = {self._header: self._token}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(body).encode()
+        try:
+            response = await self._http.request(method, path, content=content, params=params, headers=headers)
+        except httpx.TransportError as exc:
+            safe = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
+            raise error_for_transport(exc, idempotent=safe) from exc
+        return _decode(response)
+
+    async def pages(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every item of a ``count``/``offset`` list endpoint answering ``{"TotalCount", key}``."""
+        items: list[Any] = []
+        while True:
+            page = await self.call("GET", path, params={**(params or {}), "count": PAGE_SIZE, "offset": len(items)})
+            batch = _mapped(lambda: list(page[key]))
+            items.extend(batch)
+            if not batch or len(items) >= int(page.get("TotalCount", 0)):
+                return items
+
+
+def _decode(response: httpx.Response) -> Any:
+    """Postmark's answer on any status: the JSON body on success, else the matching exception."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise error_for_unreadable_answer(status, f"HTTP {status} without a Postmark JSON body ({kind})") from None
+    code = body.get("ErrorCode") if isinstance(body, dict) else None
+    if status < 400 and not code:
+        return body
+    if code is None:
+        raise error_for_unreadable_answer(status, f"HTTP {status} without a Postmark ErrorCode")
+    raise error_for_answer(status, int(code), str(body.get("Message", "")))
+
+
+def _mapped(convert: Callable[[], T], *, ambiguous: bool = False) -> T:
+    """Run a payload mapping; a body of the wrong shape becomes a typed error.
+
+    For a send (``ambiguous=True``) a 2xx we cannot read may still mean "accepted", so the caller
+    must reconcile rather than fail the job.
+    """
+    try:
+        return convert()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = f"unexpected Postmark answer shape: {type(exc).__name__}: {exc}"
+        if ambiguous:
+            raise PostmarkAmbiguousError(reason) from exc
+        raise PostmarkUnexpectedResponseError(reason) from exc
+
+
+@contextmanager
+def _failed_items_raise() -> Iterator[list[str]]:
+    """Collect per-item failures of suppression changes and raise once, after every chunk ran."""
+    failures: list[str] = []
+    yield failures
+    if failures:
+        raise PostmarkPermanentError(f"{len(failures)} suppression change(s) failed: {'; '.join(failures)}")
+
+
+class PostmarkAccountClient:
+    """Servers and sender signatures, with the partition's account token (implements ``PostmarkAccountApi``)."""
+
+    def __init__(self, session: _Session):
+        self._session = session
+
+    async def create_server(self, name: str, *, delivery_type: str) -> PostmarkServer:
+        body = await self._session.call("POST", "/servers", body={"Name": name, "DeliveryType": delivery_type})
+        return _mapped(lambda: payloads.server_from_json(body))
+
+    async def get_server(self, server_id: int) -> PostmarkServer:
+        body = await self._session.call("GET", f"/servers/{server_id}")
+        return _mapped(lambda: payloads.server_from_json(body))
+
+    async def list_servers(self, name: str | None = None) -> list[PostmarkServer]:
+        """Every server (all pages); ``name`` is Postmark's partial, case-insensitive match."""
+        items = await self._session.pages("/servers", "Servers", {"name": name} if name else None)
+        return _mapped(lambda: [payloads.server_from_json(item) for item in items])
+
+    async def delete_server(self, server_id: int) -> None:
+        await self._session.call("DELETE", f"/servers/{server_id}")
+
+    async def create_signature(
+        self, *, from_email: str, name: str, reply_to: str | None, return_path_domain: str
+    ) -> PostmarkSignature:
+        request = payloads.signature_request(
+            from_email=from_email, name=name, reply_to=reply_to, return_path_domain=return_path_domain
+        )
+        body = await self._session.call("POST", "/senders", body=request)
+        return _mapped(lambda: payloads.signature_from_json(body))
+
+    async def get_signature(self, signature_id: int) -> PostmarkSignature:
+        body = await self._session.call("GET", f"/senders/{signature_id}")
+        return _mapped(lambda: payloads.signature_from_json(body))
+
+    async def list_signatures(self) -> list[PostmarkSignature]:
+        """Every signature (all pages), brief fields only: DKIM/Return-Path fields come back empty."""
+        items = await self._session.pages("/senders", "SenderSignatures")
+        return _mapped(lambda: [payloads.signature_from_json(item) for item in items])
+
+    async def delete_signature(self, signature_id: int) -> None:
+        await self._session.call("DELETE", f"/senders/{signature_id}")
+
+
+class PostmarkServerClient:
+    """Calls made with one server's token (implements ``PostmarkServerApi``)."""
+
+    def __init__(self, session: _Session):
+        self._session = session
+
+    async def send_email(self, email: OutboundEmail) -> SendOutcome:
+        """``POST /email``. An accepted message returns; any refusal raises ``PostmarkError``."""
+        body = await self._session.call("POST", "/email", body=payloads.email_request(email))
+        return _mapped(lambda: payloads.send_outcome_from_json(body, to=email.to), ambiguous=True)
+
+    async def send_batch(self, emails: Sequence[OutboundEmail]) -> list[SendOutcome]:
+        """``POST /email/batch``: one outcome per message, in request order; per-item refusals are
+        outcomes (``accepted`` false), whole-request refusals (bad token, 410...) raise."""
+        request = [payloads.email_request(email) for email in emails]
+        body = await self._session.call("POST", "/email/batch", body=request)
+        return _mapped(lambda: payloads.batch_outcomes_from_json(body, emails), ambiguous=True)
+
+    async def search_outbound(self, metadata: Mapping[str, str], count: int = 50) -> list[OutboundMessageSummary]:
+        """Outbound messages whose metadata matches, newest first (reconciliation, §9)."""
+        params = payloads.outbound_search_params(metadata, count)
+        body = await self._session.call("GET", "/messages/outbound", params=params)
+        return _mapped(lambda: [payloads.message_summary_from_json(item) for item in body["Messages"]])
+
+    async def create_webhook(
+        self, *, url: str, username: str, password: str, triggers: frozenset[str],
+        message_stream: str = "outbound", headers: Mapping[str, str] | None = None,
+    ) -> PostmarkWebhook:
+        request = payloads.webhook_request(
+            url=url, username=username, password=password, triggers=triggers,
+            message_stream=message_stream, headers=headers,
+        )
+        body = await self._session.call("POST", "/webhooks", body=request)
+        return _mapped(lambda: payloads.webhook_from_json(body))
+
+    async def edit_webhook(self, webhook_id: int, *, url: str, username: str, password: str) -> PostmarkWebhook:
+        """Change URL and credentials (key rotation); triggers and stream stay as they are."""
+        request = payloads.webhook_request(url=url, username=username, password=password)
+        body = await self._session.call("PUT", f"/webhooks/{webhook_id}", body=request)
+        return _mapped(lambda: payloads.webhook_from_json(body))
+
+    async def get_webhook(self, webhook_id: int) -> PostmarkWebhook:
+        body = await self._session.call("GET", f"/webhooks/{webhook_id}")
+        return _mapped(lambda: payloads.webhook_from_json(body))
+
+    async def list_webhooks(self, message_stream: str | None = None) -> list[PostmarkWebhook]:
+        params = {"MessageStream": message_stream} if message_stream else None
+        body = await self._session.call("GET", "/webhooks", params=params)
+        return _mapped(lambda: [payloads.webhook_from_json(item) for item in body["Webhooks"]])
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self._session.call("DELETE", f"/webhooks/{webhook_id}")
+
+    async def create_suppressions(self, stream: str, emails: Sequence[str]) -> None:
+        await self._change_suppressions(f"/message-streams/{stream}/suppressions", emails)
+
+    async def delete_suppressions(self, stream: str, emails: Sequence[str]) -> None:
+        """Raises ``PostmarkPermanentError`` naming the addresses Postmark refused (spam complaints)."""
+        await self._change_suppressions(f"/message-streams/{stream}/suppressions/delete", emails)
+
+    async def dump_suppressions(self, stream: str) -> list[PostmarkSuppression]:
+        body = await self._session.call("GET", f"/message-streams/{stream}/suppressions/dump")
+        return _mapped(lambda: [payloads.suppression_from_json(item) for item in body["Suppressions"]])
+
+    async def _change_suppressions(self, path: str, emails: Sequence[str]) -> None:
+        # Adding or removing a suppression twice has the same effect: safe to repeat on timeout.
+        with _failed_items_raise() as failures:
+            for start in range(0, len(emails), SUPPRESSION_CHUNK):
+                chunk = emails[start : start + SUPPRESSION_CHUNK]
+                body = await self._session.call("POST", path, body=payloads.suppressions_request(chunk), idempotent=True)
+                failures.extend(_mapped(lambda: payloads.failed_suppression_changes(body)))
+
+
+class PostmarkClient:
+    """The Postmark entry point (implements ``PostmarkGateway``); close it with ``aclose()``.
+
+    ``account_token`` may be ``None`` for processes that only send; using ``.account`` then raises
+    ``PostmarkConfigurationError``.
+    """
+
+    def __init__(
+        self, base_url: str, account_token: str | None, *, timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": f"tenantmail/{__version__}"},
+        )
+        self._account = (
+            PostmarkAccountClient(_Session(self._http, ACCOUNT_TOKEN_HEADER, account_token))
+            if account_token
+            else None
+        )
+
+    def __repr__(self) -> str:
+        return f"PostmarkClient(base_url={str(self._http.base_url)!r})"
+
+    @property
+    def account(self) -> PostmarkAccountClient:
+        if self._account is None:
+            raise PostmarkConfigurationError("no Postmark account token is configured")
+        return self._account
+
+    def server(self, server_token: str) -> PostmarkServerClient:
+        """A view of one tenant server's API over the shared connection pool (cheap to create)."""
+        return PostmarkServerClient(_Session(self._http, SERVER_TOKEN_HEADER, server_token))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> PostmarkClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+__all__ = ["PostmarkAccountClient", "PostmarkClient", "PostmarkServerClient"]

@@ -1,0 +1,215 @@
+"""Postmark's PascalCase JSON ↔ the port dataclasses, as pure functions (postmark-api.md).
+
+Nothing here does I/O. A body missing a field we rely on raises ``KeyError``/``TypeError``/
+``ValueError``; the client turns that into ``PostmarkUnexpectedResponseError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tenantmail.services.ports import (
+    OutboundEmail,
+    OutboundMessageSummary,
+    PostmarkServer,
+    PostmarkSignature,
+    PostmarkSuppression,
+    PostmarkWebhook,
+    SendOutcome,
+)
+
+Json = dict[str, Any]
+
+#: Every trigger a webhook object carries; Postmark always answers with all six (§6).
+WEBHOOK_TRIGGERS = ("Open", "Click", "Delivery", "Bounce", "SpamComplaint", "SubscriptionChange")
+
+# Postmark writes up to 7 fractional digits (.NET ticks) and "Z" or "+hh:mm"; Python 3.11's
+# fromisoformat accepts at most 6 digits, so the fraction is parsed by hand.
+_TIMESTAMP = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})"
+    r"(?:\.(?P<fraction>\d{1,7}))?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """Postmark's ISO 8601 timestamp as an aware datetime (UTC when it carries no offset)."""
+    if not text:
+        return None
+    match = _TIMESTAMP.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a Postmark timestamp: {text!r}")
+    base = datetime.fromisoformat(match["base"])
+    microseconds = round(int((match["fraction"] or "0").ljust(7, "0")) / 10)
+    return base.replace(tzinfo=_zone(match["zone"])) + timedelta(microseconds=microseconds)
+
+
+def _zone(text: str | None) -> timezone:
+    if text in (None, "Z"):
+        return timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+# --- servers and sender signatures (account token) -------------------------------------------
+
+
+def server_from_json(body: Json) -> PostmarkServer:
+    tokens = body.get("ApiTokens") or [""]
+    return PostmarkServer(
+        server_id=int(body["ID"]),
+        name=body["Name"],
+        delivery_type=body.get("DeliveryType", "Live"),
+        api_token=tokens[0],
+    )
+
+
+def signature_request(*, from_email: str, name: str, reply_to: str | None, return_path_domain: str) -> Json:
+    """``POST /senders``: note requests say ``FromEmail``/``ReplyToEmail``, answers ``EmailAddress``."""
+    body: Json = {"FromEmail": from_email, "Name": name, "ReturnPathDomain": return_path_domain}
+    if reply_to:
+        body["ReplyToEmail"] = reply_to
+    return body
+
+
+def signature_from_json(body: Json) -> PostmarkSignature:
+    """A full signature, or a list's brief item (which lacks DKIM/Return-Path fields: empty/False).
+
+    While the DKIM key is pending, ``DKIMHost``/``DKIMTextValue`` are empty and the values to
+    publish are the ``DKIMPending*`` ones (§3.2).
+    """
+    return PostmarkSignature(
+        signature_id=int(body["ID"]),
+        email_address=body["EmailAddress"],
+        name=body["Name"],
+        confirmed=bool(body.get("Confirmed", False)),
+        dkim_verified=bool(body.get("DKIMVerified", False)),
+        return_path_verified=bool(body.get("ReturnPathDomainVerified", False)),
+        dkim_host=body.get("DKIMHost") or body.get("DKIMPendingHost") or "",
+        dkim_value=body.get("DKIMTextValue") or body.get("DKIMPendingTextValue") or "",
+        return_path_domain=body.get("ReturnPathDomain") or "",
+        return_path_cname_value=body.get("ReturnPathDomainCNAMEValue") or "",
+    )
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook_request(
+    *, url: str, username: str, password: str, triggers: frozenset[str] | None = None,
+    message_stream: str | None = None, headers: Mapping[str, str] | None = None,
+) -> Json:
+    """``POST``/``PUT /webhooks`` body; fields left ``None`` are omitted (PUT is a partial update)."""
+    body: Json = {"Url": url, "HttpAuth": {"Username": username, "Password": password}}
+    if message_stream is not None:
+        body["MessageStream"] = message_stream
+    if triggers is not None:
+        unknown = triggers - set(WEBHOOK_TRIGGERS)
+        if unknown:
+            raise ValueError(f"unknown webhook triggers: {sorted(unknown)}")
+        body["Triggers"] = {name: {"Enabled": name in triggers} for name in WEBHOOK_TRIGGERS}
+    if headers:
+        body["HttpHeaders"] = [{"Name": name, "Value": value} for name, value in headers.items()]
+    return body
+
+
+def webhook_from_json(body: Json) -> PostmarkWebhook:
+    auth = body.get("HttpAuth") or {}
+    triggers = body.get("Triggers") or {}
+    return PostmarkWebhook(
+        webhook_id=int(body["ID"]),
+        url=body["Url"],
+        message_stream=body.get("MessageStream", "outbound"),
+        username=auth.get("Username") or None,
+        triggers=frozenset(name for name, trigger in triggers.items() if trigger.get("Enabled")),
+    )
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def email_request(email: OutboundEmail) -> Json:
+    body: Json = {
+        "From": email.from_address,
+        "To": email.to,
+        "Subject": email.subject,
+        "MessageStream": email.message_stream,
+    }
+    optional = {"HtmlBody": email.html_body, "TextBody": email.text_body, "ReplyTo": email.reply_to}
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if email.metadata:
+        body["Metadata"] = dict(email.metadata)
+    if email.attachments:
+        body["Attachments"] = [
+            {"Name": a.filename, "Content": a.content_base64, "ContentType": a.content_type}
+            for a in email.attachments
+        ]
+    return body
+
+
+def send_outcome_from_json(body: Json, *, to: str) -> SendOutcome:
+    """One send answer. ``to`` is what we asked for: failed batch items usually carry no ``To``.
+
+    A missing ``ErrorCode`` counts as accepted: Postmark may omit it on "Message accepted, but
+    delivery may be delayed." (§4.3).
+    """
+    return SendOutcome(
+        to=body.get("To") or to,
+        error_code=int(body.get("ErrorCode") or 0),
+        message=body.get("Message") or "",
+        message_id=body.get("MessageID") or None,
+        submitted_at=parse_timestamp(body.get("SubmittedAt")),
+    )
+
+
+def batch_outcomes_from_json(items: Sequence[Json], emails: Sequence[OutboundEmail]) -> list[SendOutcome]:
+    """Batch answers are in request order, one per message (§4.3)."""
+    if len(items) != len(emails):
+        raise ValueError(f"batch answered {len(items)} results for {len(emails)} messages")
+    return [send_outcome_from_json(item, to=email.to) for item, email in zip(items, emails)]
+
+
+# --- messages and suppressions ----------------------------------------------------------------
+
+
+def outbound_search_params(metadata: Mapping[str, str], count: int) -> dict[str, str | int]:
+    """``GET /messages/outbound`` query: ``metadata_<key>=<value>`` filters (§9)."""
+    params: dict[str, str | int] = {"count": count, "offset": 0}
+    params.update({f"metadata_{key}": value for key, value in metadata.items()})
+    return params
+
+
+def message_summary_from_json(body: Json) -> OutboundMessageSummary:
+    return OutboundMessageSummary(
+        message_id=body["MessageID"],
+        recipients=tuple(body.get("Recipients") or ()),
+        status=body.get("Status", ""),
+        metadata=dict(body.get("Metadata") or {}),
+        received_at=parse_timestamp(body.get("ReceivedAt")),
+    )
+
+
+def suppressions_request(emails: Iterable[str]) -> Json:
+    return {"Suppressions": [{"EmailAddress": email} for email in emails]}
+
+
+def failed_suppression_changes(body: Json) -> list[str]:
+    """``"address: reason"`` for every item Postmark answered ``Failed`` (e.g. a spam complaint)."""
+    return [
+        f"{item.get('EmailAddress')}: {item.get('Message') or 'failed'}"
+        for item in body.get("Suppressions") or ()
+        if item.get("Status") == "Failed"
+    ]
+
+
+def suppression_from_json(body: Json) -> PostmarkSuppression:
+    return PostmarkSuppression(
+        email_address=body["EmailAddress"],
+        reason=body.get("SuppressionReason", ""),
+        origin=body.get("Origin", ""),
+        created_at=parse_timestamp(body.get("CreatedAt")),
+    )

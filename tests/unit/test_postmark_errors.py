@@ -1,0 +1,174 @@
+"""How the Postmark client turns answers and missing answers into typed errors.
+
+Answers are scripted with ``httpx.MockTransport``; missing answers use real loopback sockets (a
+closed port, a server that hangs, a server that hangs up after reading the request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from tenantmail.adapters.postmark.client import PostmarkClient
+from tenantmail.adapters.postmark.errors import (
+    PostmarkAmbiguousError,
+    PostmarkConfigurationError,
+    PostmarkError,
+    PostmarkPermanentError,
+    PostmarkRecipientError,
+    PostmarkTransientError,
+    PostmarkUnexpectedResponseError,
+)
+from tenantmail.domain.send_errors import SendErrorClass
+from tenantmail.services.ports import OutboundEmail
+
+TOKEN = "server-token-0123456789"
+EMAIL = OutboundEmail(from_address='"Shop" <shop@mail.example.com>', to="a@example.org", subject="Hi", text_body="x")
+
+
+def scripted(status: int, body: bytes | str, content_type: str = "application/json") -> PostmarkClient:
+    content = body.encode() if isinstance(body, str) else body
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(status, content=content, headers={"content-type": content_type})
+    )
+    return PostmarkClient("http://postmark.test", "account-token-secret", timeout=2, transport=transport)
+
+
+def postmark_error(status: int, code: int, message: str) -> PostmarkClient:
+    return scripted(status, json.dumps({"ErrorCode": code, "Message": message}))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_type", "error_class"),
+    [
+        (422, 406, PostmarkRecipientError, SendErrorClass.RECIPIENT),
+        (422, 300, PostmarkRecipientError, SendErrorClass.RECIPIENT),
+        (401, 10, PostmarkConfigurationError, SendErrorClass.CONFIGURATION),
+        (422, 401, PostmarkConfigurationError, SendErrorClass.CONFIGURATION),
+        (429, 429, PostmarkTransientError, SendErrorClass.TRANSIENT),
+        (503, 100, PostmarkTransientError, SendErrorClass.TRANSIENT),
+        (422, 410, PostmarkPermanentError, SendErrorClass.PERMANENT),
+    ],
+)
+async def test_postmark_error_bodies_become_classified_exceptions(status, code, error_type, error_class):
+    async with postmark_error(status, code, "Postmark says no.") as client:
+        with pytest.raises(error_type) as caught:
+            await client.server(TOKEN).send_email(EMAIL)
+    error = caught.value
+    assert (error.http_status, error.error_code, error.message) == (status, code, "Postmark says no.")
+    assert error.error_class is error_class
+
+
+async def test_not_found_codes_are_flagged_for_removal_paths():
+    async with postmark_error(422, 601, "Server does not exist.") as client:
+        with pytest.raises(PostmarkError) as caught:
+            await client.account.get_server(42)
+    assert caught.value.is_not_found
+    assert caught.value.error_class is SendErrorClass.PERMANENT
+
+
+async def test_a_nonzero_error_code_on_http_200_is_still_an_error():
+    async with postmark_error(200, 406, "inactive") as client:
+        with pytest.raises(PostmarkRecipientError):
+            await client.server(TOKEN).send_email(EMAIL)
+
+
+async def test_an_html_403_from_a_network_block_gets_its_own_error():
+    html = "<html><body>403 Forbidden</body></html>"
+    async with scripted(403, html, content_type="text/html") as client:
+        with pytest.raises(PostmarkUnexpectedResponseError) as caught:
+            await client.server(TOKEN).send_email(EMAIL)
+    assert caught.value.http_status == 403
+    assert caught.value.error_code is None
+    assert "text/html" in caught.value.message
+
+
+async def test_a_proxy_502_without_json_is_transient():
+    async with scripted(502, "Bad Gateway", content_type="text/plain") as client:
+        with pytest.raises(PostmarkTransientError):
+            await client.account.list_servers()
+
+
+async def test_an_unreadable_success_body_of_a_send_is_ambiguous():
+    # Postmark answered 2xx, so the message may have been accepted: reconcile, do not fail the job.
+    async with scripted(200, json.dumps({"ErrorCode": 0, "Message": "OK", "SubmittedAt": "yesterday"})) as client:
+        with pytest.raises(PostmarkAmbiguousError):
+            await client.server(TOKEN).send_email(EMAIL)
+
+
+async def test_an_unreadable_success_body_elsewhere_is_unexpected():
+    async with scripted(200, json.dumps({"Name": "no id"})) as client:
+        with pytest.raises(PostmarkUnexpectedResponseError):
+            await client.account.get_server(1)
+
+
+async def test_the_account_api_without_an_account_token_is_a_configuration_error():
+    client = PostmarkClient("http://postmark.test", None, timeout=1)
+    with pytest.raises(PostmarkConfigurationError):
+        _ = client.account
+    await client.aclose()
+
+
+async def test_tokens_never_appear_in_errors_or_reprs():
+    async with postmark_error(401, 10, "Request does not contain a valid Server token.") as client:
+        server = client.server(TOKEN)
+        with pytest.raises(PostmarkError) as caught:
+            await server.send_email(EMAIL)
+        texts = [str(caught.value), repr(caught.value), repr(client), repr(server._session), repr(client.account._session)]
+    assert not [text for text in texts if TOKEN in text or "account-token-secret" in text]
+
+
+# --- no answer at all: real sockets on loopback ------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def misbehaving_server() -> AsyncIterator[Callable[[bool], str]]:
+    """A loopback server that reads the request, then either hangs up or stays silent."""
+    servers: list[asyncio.Server] = []
+
+    async def start(hang_up: bool) -> str:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            if hang_up:
+                writer.close()
+            else:
+                await asyncio.sleep(30)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+async def test_a_refused_connection_is_transient_even_for_a_send():
+    async with PostmarkClient(f"http://127.0.0.1:{closed_port()}", None, timeout=2) as client:
+        with pytest.raises(PostmarkTransientError) as caught:
+            await client.server(TOKEN).send_email(EMAIL)
+    assert caught.value.http_status is None
+
+
+@pytest.mark.parametrize("hang_up", [True, False], ids=["reset", "read-timeout"])
+async def test_a_send_without_an_answer_after_writing_is_ambiguous(misbehaving_server, hang_up):
+    async with PostmarkClient(await misbehaving_server(hang_up), None, timeout=0.3) as client:
+        with pytest.raises(PostmarkAmbiguousError):
+            await client.server(TOKEN).send_batch([EMAIL])
+
+
+async def test_an_idempotent_read_without_an_answer_is_transient(misbehaving_server):
+    async with PostmarkClient(await misbehaving_server(False), "account", timeout=0.3) as client:
+        with pytest.raises(PostmarkTransientError):
+            await client.account.get_signature(7)

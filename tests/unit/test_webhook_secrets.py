@@ -46,9 +46,11 @@ def test_each_configuration_gets_its_own_password(secrets: DerivedWebhookSecrets
 
 
 def test_same_material_derives_the_same_password_in_another_process(registry_file: Path) -> None:
-    again = DerivedWebhookSecrets(KeyRegistry(registry_file, Telemetry(CollectorRegistry())))
-    first = DerivedWebhookSecrets(KeyRegistry(registry_file, Telemetry(CollectorRegistry())))
-    assert again.current(EID) == first.current(EID)
+    one, other = (
+        DerivedWebhookSecrets(KeyRegistry(registry_file, Telemetry(CollectorRegistry())))
+        for _ in range(2)
+    )
+    assert one.current(EID) == other.current(EID)
 
 
 def test_verify_accepts_current_and_rejects_others(secrets: DerivedWebhookSecrets) -> None:

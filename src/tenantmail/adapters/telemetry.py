@@ -139,11 +139,13 @@ def init_sentry(
     """Start the Sentry client; a no-op returning False without a DSN.
 
     ``environment`` is the partition. ``transport`` lets tests capture events with a real client.
+    No PII: sentry-sdk 2.75 deprecates passing ``send_default_pii=False`` and already defaults
+    to it (with its own event scrubber), so it is left unset; ``before_send`` redacts on top.
     """
     if not dsn:
         return False
     sentry_sdk.init(
-        dsn=dsn, environment=environment, release=release, send_default_pii=False,
+        dsn=dsn, environment=environment, release=release,
         before_send=_redact_sentry_event, transport=transport,
     )
     return True

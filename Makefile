@@ -1,0 +1,45 @@
+# tenantmail — two commands set everything up: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres lint bench openapi lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+## run: the service with the embedded default (SQLite + Postmark sandbox + local Route 53)
+run: $(STAMP)
+	$(BIN)/tenantmail serve
+
+## test: the whole suite, on SQLite and on PostgreSQL (skipped with a notice when unreachable, never under CI=true)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-sqlite: $(STAMP)
+	TENANTMAIL_TEST_BACKENDS=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	TENANTMAIL_TEST_BACKENDS=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: every benchmark; figures go to docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+## openapi: regenerate docs/openapi.json from the code
+openapi: $(STAMP)
+	$(BIN)/python -m tenantmail.entrypoints.api.openapi_export docs/openapi.json
+
+## lock: re-resolve pinned dependencies into requirements.lock
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -e '.[test]' \
+	  && (echo "# Locked, fully pinned dependency set (runtime + test). Regenerate with \`make lock\`."; \
+	      .lockenv/bin/pip freeze --exclude-editable) > requirements.lock && rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

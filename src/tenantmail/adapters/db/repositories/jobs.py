@@ -1,0 +1,102 @@
+"""Email jobs (the outbox): tenant-scoped reads and writes of :class:`EmailJob`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
+from tenantmail.adapters.db.tables import jobs
+from tenantmail.domain.errors import NotFound
+from tenantmail.domain.job import EmailJob, JobAttachment, JobError, JobStatus
+
+
+def to_row(job: EmailJob) -> dict[str, Any]:
+    err = job.last_error
+    return {
+        "e_id": job.e_id, "tenant_id": job.tenant_id, "configuration_e_id": job.configuration_e_id,
+        "recipient": job.recipient, "reply_to_email": job.reply_to_email, "subject": job.subject,
+        "html_body": job.html_body, "text_body": job.text_body,
+        "attachments": [
+            {"filename": a.filename, "contentType": a.content_type, "contentBase64": a.content_base64}
+            for a in job.attachments
+        ] or None,
+        "idempotency_key": job.idempotency_key, "status": job.status.value,
+        "message_id": job.message_id, "attempts": job.attempts, "next_attempt_at": job.next_attempt_at,
+        "last_error_class": err.error_class if err else None,
+        "last_error_code": err.code if err else None,
+        "last_error_message": err.message if err else None,
+        "status_times": {str(k): v.isoformat() for k, v in job.status_times.items()},
+        "created_at": job.created_at, "updated_at": job.updated_at,
+    }
+
+
+def to_domain(row: Any) -> EmailJob:
+    m = row._mapping
+    err = None
+    if m["last_error_class"] is not None:
+        err = JobError(m["last_error_class"], m["last_error_code"] or "", m["last_error_message"] or "")
+    return EmailJob(
+        e_id=m["e_id"], tenant_id=m["tenant_id"], configuration_e_id=m["configuration_e_id"],
+        recipient=m["recipient"], subject=m["subject"], idempotency_key=m["idempotency_key"],
+        reply_to_email=m["reply_to_email"], html_body=m["html_body"], text_body=m["text_body"],
+        attachments=tuple(
+            JobAttachment(a["filename"], a["contentType"], a["contentBase64"]) for a in m["attachments"] or ()
+        ),
+        status=JobStatus(m["status"]), message_id=m["message_id"], attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"], last_error=err,
+        created_at=m["created_at"], updated_at=m["updated_at"],
+        status_times={k: datetime.fromisoformat(v) for k, v in (m["status_times"] or {}).items()},
+    )
+
+
+class JobRepository(TenantRepository):
+    table = jobs
+
+    async def add(self, job: EmailJob) -> None:
+        await self._conn.execute(insert(jobs).values(**to_row(job)))
+
+    async def get(self, e_id: str) -> EmailJob:
+        row = (await self._conn.execute(self._select().where(jobs.c.e_id == e_id))).first()
+        if row is None:
+            raise NotFound("job", e_id)
+        return to_domain(row)
+
+    async def find(self, e_id: str) -> EmailJob | None:
+        row = (await self._conn.execute(self._select().where(jobs.c.e_id == e_id))).first()
+        return to_domain(row) if row else None
+
+    async def find_by_message_id(self, message_id: str) -> EmailJob | None:
+        row = (await self._conn.execute(self._select().where(jobs.c.message_id == message_id))).first()
+        return to_domain(row) if row else None
+
+    async def save(self, job: EmailJob) -> None:
+        values = to_row(job)
+        for key in ("e_id", "tenant_id", "created_at"):
+            values.pop(key)
+        await self._conn.execute(update(jobs).where(self._tenant(), jobs.c.e_id == job.e_id).values(**values))
+
+    async def list(
+        self, *, status: list[str] | None = None, recipient: str | None = None,
+        configuration_e_id: str | None = None, created_from: datetime | None = None,
+        created_to: datetime | None = None, limit: int = 50, offset: int = 0,
+    ) -> tuple[list[EmailJob], int]:
+        limit, offset = page_bounds(limit, offset)
+        stmt = self._select()
+        if status:
+            stmt = stmt.where(jobs.c.status.in_(status))
+        if recipient:
+            stmt = stmt.where(jobs.c.recipient == recipient)
+        if configuration_e_id:
+            stmt = stmt.where(jobs.c.configuration_e_id == configuration_e_id)
+        if created_from:
+            stmt = stmt.where(jobs.c.created_at >= created_from)
+        if created_to:
+            stmt = stmt.where(jobs.c.created_at < created_to)
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = await self._conn.execute(
+            stmt.order_by(jobs.c.created_at.desc(), jobs.c.e_id).limit(limit).offset(offset)
+        )
+        return [to_domain(r) for r in rows], total

@@ -1,0 +1,73 @@
+"""Suppression entries: at most one live entry per (tenant, recipient)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
+from tenantmail.adapters.db.tables import suppressions
+from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
+
+
+def to_domain(row: Any) -> SuppressionEntry:
+    m = row._mapping
+    return SuppressionEntry(
+        id=m["id"], tenant_id=m["tenant_id"], recipient=m["recipient"],
+        reason=SuppressionReason(m["reason"]), origin=SuppressionOrigin(m["origin"]),
+        created_at=m["created_at"], removed_at=m["removed_at"],
+    )
+
+
+class SuppressionRepository(TenantRepository):
+    table = suppressions
+
+    async def live(self, recipient: str) -> SuppressionEntry | None:
+        stmt = self._select().where(suppressions.c.recipient == recipient, suppressions.c.removed_at.is_(None))
+        row = (await self._conn.execute(stmt)).first()
+        return to_domain(row) if row else None
+
+    async def add_if_absent(self, entry: SuppressionEntry) -> SuppressionEntry:
+        """Insert ``entry`` unless a live one exists for the recipient; return the live entry."""
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(insert(suppressions).values(
+                    id=entry.id, tenant_id=self.tenant_id, recipient=entry.recipient,
+                    reason=entry.reason.value, origin=entry.origin.value,
+                    created_at=entry.created_at, removed_at=None,
+                ))
+            return entry
+        except IntegrityError:
+            existing = await self.live(entry.recipient)
+            assert existing is not None  # the unique live index said it is there
+            return existing
+
+    async def mark_removed(self, entry: SuppressionEntry) -> None:
+        await self._conn.execute(
+            update(suppressions).where(self._tenant(), suppressions.c.id == entry.id)
+            .values(removed_at=entry.removed_at)
+        )
+
+    async def list(
+        self, *, recipient: str | None = None, reason: list[str] | None = None,
+        include_removed: bool = False, created_from: datetime | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> tuple[list[SuppressionEntry], int]:
+        limit, offset = page_bounds(limit, offset)
+        stmt = self._select()
+        if not include_removed:
+            stmt = stmt.where(suppressions.c.removed_at.is_(None))
+        if recipient:
+            stmt = stmt.where(suppressions.c.recipient == recipient)
+        if reason:
+            stmt = stmt.where(suppressions.c.reason.in_(reason))
+        if created_from:
+            stmt = stmt.where(suppressions.c.created_at >= created_from)
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = await self._conn.execute(
+            stmt.order_by(suppressions.c.created_at.desc(), suppressions.c.id).limit(limit).offset(offset)
+        )
+        return [to_domain(r) for r in rows], total

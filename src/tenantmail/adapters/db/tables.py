@@ -1,0 +1,225 @@
+"""The schema, as SQLAlchemy Core tables. Every tenant-owned table carries ``tenant_id``.
+
+The same metadata drives Alembic's migrations and runs unchanged on SQLite and PostgreSQL
+(portable types only; partial unique indexes are declared for both dialects).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+UUID = String(36)
+TENANT = String(128)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on both databases (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(name: str, nullable: bool = True) -> Column:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+configurations = Table(
+    "email_configurations", metadata,
+    Column("e_id", UUID, primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("sending_domain_slug", String(63), nullable=False),
+    Column("mail_zone_name", String(253), nullable=False),
+    Column("from_local_part", String(64), nullable=False),
+    Column("from_name", String(255), nullable=False),
+    Column("reply_to_email", String(320)),
+    Column("operational_status", String(32), nullable=False),
+    Column("administrative_status", String(16), nullable=False),
+    Column("server_id", BigInteger),
+    Column("signature_id", BigInteger),
+    Column("webhook_id", BigInteger),
+    Column("server_token_ciphertext", Text),
+    Column("dkim_host", String(253)),
+    Column("dkim_value", Text),
+    Column("return_path_host", String(253)),
+    Column("return_path_value", String(253)),
+    _ts("verification_started_at"),
+    _ts("verified_at"),
+    Column("last_error_step", String(64)),
+    Column("last_error_code", String(64)),
+    Column("last_error_message", Text),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("version", Integer, nullable=False),
+    # background work on this row (provisioning, verification polling): a lease, never a lock held
+    Column("lease_owner", String(64)),
+    _ts("lease_until"),
+    _ts("next_check_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Index("ix_email_configurations_tenant", "tenant_id", "created_at"),
+    Index("ix_email_configurations_work", "operational_status", "next_check_at"),
+    # a slug belongs to at most one configuration that is not REMOVED (SPEC §2)
+    Index(
+        "uq_email_configurations_live_slug", "sending_domain_slug", unique=True,
+        postgresql_where=text("operational_status <> 'REMOVED'"),
+        sqlite_where=text("operational_status <> 'REMOVED'"),
+    ),
+    # at most one UNLOCKED configuration per tenant, hence at most one sendable (SPEC §3)
+    Index(
+        "uq_email_configurations_unlocked_tenant", "tenant_id", unique=True,
+        postgresql_where=text("administrative_status = 'UNLOCKED'"),
+        sqlite_where=text("administrative_status = 'UNLOCKED'"),
+    ),
+)
+
+configuration_versions = Table(
+    "email_configuration_versions", metadata,
+    Column("r_id", UUID, primary_key=True),
+    Column("e_id", UUID, nullable=False),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("version", Integer, nullable=False),
+    _ts("recorded_at", nullable=False),
+    _ts("effective_at", nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("cause", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("uq_email_configuration_versions_version", "e_id", "version", unique=True),
+    Index("ix_email_configuration_versions_tenant", "tenant_id", "e_id", "recorded_at"),
+)
+
+jobs = Table(
+    "email_jobs", metadata,
+    Column("e_id", UUID, primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("configuration_e_id", UUID, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("reply_to_email", String(320)),
+    Column("subject", Text, nullable=False),
+    Column("html_body", Text),
+    Column("text_body", Text),
+    Column("attachments", JSON),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message_id", String(64)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at"),
+    Column("lease_owner", String(64)),
+    _ts("lease_until"),
+    Column("last_error_class", String(32)),
+    Column("last_error_code", String(64)),
+    Column("last_error_message", Text),
+    Column("status_times", JSON, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Index("ix_email_jobs_tenant_created", "tenant_id", "created_at"),
+    Index("ix_email_jobs_tenant_status", "tenant_id", "status"),
+    Index("ix_email_jobs_dispatch", "status", "next_attempt_at"),
+    Index("ix_email_jobs_configuration", "configuration_e_id", "status"),
+    Index("ix_email_jobs_message_id", "message_id"),
+)
+
+events = Table(
+    "email_events", metadata,
+    Column("e_id", UUID, primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("configuration_e_id", UUID, nullable=False),
+    Column("job_e_id", UUID),
+    Column("record_type", String(32), nullable=False),
+    Column("message_id", String(64)),
+    Column("recipient", String(320)),
+    _ts("occurred_at"),
+    Column("dedup_key", String(128), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    _ts("received_at", nullable=False),
+    Index("ix_email_events_tenant_job", "tenant_id", "job_e_id", "occurred_at"),
+    Index("ix_email_events_tenant_received", "tenant_id", "received_at"),
+)
+
+suppressions = Table(
+    "email_suppressions", metadata,
+    Column("id", UUID, primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("origin", String(16), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("removed_at"),
+    # at most one live entry per (tenant, recipient) (SPEC §2)
+    Index(
+        "uq_email_suppressions_live", "tenant_id", "recipient", unique=True,
+        postgresql_where=text("removed_at IS NULL"), sqlite_where=text("removed_at IS NULL"),
+    ),
+    Index("ix_email_suppressions_tenant_created", "tenant_id", "created_at"),
+)
+
+idempotency_records = Table(
+    "email_idempotency_records", metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("namespace", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("resource_e_id", UUID),
+    Column("response_status", Integer),
+    Column("response_body", JSON),
+    _ts("created_at", nullable=False),
+    _ts("expires_at", nullable=False),
+    Index("ix_email_idempotency_records_expiry", "expires_at"),
+)
+
+drift_reports = Table(
+    "email_drift_reports", metadata,
+    Column("id", UUID, primary_key=True),
+    _ts("started_at", nullable=False),
+    _ts("finished_at"),
+    Column("status", String(16), nullable=False),  # clean, drift, error
+    Column("summary", JSON, nullable=False),
+    Column("discrepancies", JSON, nullable=False),
+    Index("ix_email_drift_reports_started", "started_at"),
+)
+
+ticks = Table(
+    "email_ticks", metadata,
+    Column("name", String(64), primary_key=True),
+    _ts("due_at", nullable=False),
+    Column("owner", String(64)),
+    _ts("last_run_at"),
+    Column("run_count", BigInteger, nullable=False, server_default=text("0")),
+)
+
+ALL_TABLES = tuple(metadata.sorted_tables)
+TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records)

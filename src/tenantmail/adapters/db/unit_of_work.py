@@ -1,0 +1,70 @@
+"""One use case, one transaction: the unit of work owns it and hands out tenant-scoped repositories.
+
+    async with app.uow(tenant) as uow:
+        ...
+        await uow.commit()
+
+Leaving the block without ``commit()`` rolls everything back, on success and on error alike.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tenantmail.adapters.db.repositories.configurations import ConfigurationRepository
+from tenantmail.adapters.db.repositories.events import EventRepository
+from tenantmail.adapters.db.repositories.idempotency import IdempotencyRepository
+from tenantmail.adapters.db.repositories.jobs import JobRepository
+from tenantmail.adapters.db.repositories.suppressions import SuppressionRepository
+
+
+class UnitOfWork:
+    configurations: ConfigurationRepository
+    jobs: JobRepository
+    events: EventRepository
+    suppressions: SuppressionRepository
+    idempotency: IdempotencyRepository
+
+    def __init__(self, engine: AsyncEngine, tenant_id: str):
+        self._engine = engine
+        self.tenant_id = tenant_id
+        self._conn: AsyncConnection | None = None
+        self.committed = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._engine.connect()  # statements autobegin the transaction
+        conn, tenant = self._conn, self.tenant_id
+        self.configurations = ConfigurationRepository(conn, tenant)
+        self.jobs = JobRepository(conn, tenant)
+        self.events = EventRepository(conn, tenant)
+        self.suppressions = SuppressionRepository(conn, tenant)
+        self.idempotency = IdempotencyRepository(conn, tenant)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The transaction's connection, for adapters that join it (e.g. the work queue)."""
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+    async def commit(self) -> None:
+        assert self._conn is not None, "unit of work not entered"
+        await self._conn.commit()  # the next statement autobegins a new transaction
+        self.committed = True
+
+    async def rollback(self) -> None:
+        assert self._conn is not None, "unit of work not entered"
+        await self._conn.rollback()

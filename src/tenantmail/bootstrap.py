@@ -1,0 +1,196 @@
+"""Wiring, in one place: build every adapter and the service context from Settings.
+
+This is the only module that chooses between the built-in sandbox and the real Postmark and
+Route 53, and between generating local secrets (embedded default) and requiring them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import httpx
+import structlog
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenantmail import __version__
+from tenantmail.adapters.cipher import AesGcmTokenCipher
+from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
+from tenantmail.adapters.db.unit_of_work import UnitOfWork
+from tenantmail.adapters.db.work_queue import WorkQueue
+from tenantmail.adapters.keyregistry import KeyRegistry, generate_registry_file
+from tenantmail.adapters.postmark.client import PostmarkClient
+from tenantmail.adapters.route53 import Route53DnsGateway
+from tenantmail.adapters.telemetry import Telemetry, init_sentry
+from tenantmail.adapters.webhook_secrets import DerivedWebhookSecrets
+from tenantmail.sandbox.runner import RunningSandbox, start_sandbox
+from tenantmail.services.context import ServiceContext
+from tenantmail.settings import Settings, SettingsError
+
+log = structlog.get_logger("tenantmail.bootstrap")
+
+API_KEY_FILE = "api-key"
+REGISTRY_FILE = "keys.json"
+SANDBOX_TOKEN_FILE = "sandbox-account-token"
+SANDBOX_STATE_DIR = "sandbox"
+
+
+@dataclass
+class App:
+    """Everything a running process holds. Entry points use ``ctx`` for services."""
+
+    settings: Settings
+    engine: AsyncEngine
+    ctx: ServiceContext
+    api_keys: list[SecretStr]
+    registry: KeyRegistry
+    metrics_registry: CollectorRegistry
+    postmark: PostmarkClient
+    zone_id: str
+    sandbox: RunningSandbox | None = None
+    generated_api_key: str | None = field(default=None, repr=False)
+
+    def uow(self, tenant_id: str) -> UnitOfWork:
+        return UnitOfWork(self.engine, tenant_id)
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.ctx.telemetry  # type: ignore[return-value]
+
+    async def aclose(self) -> None:
+        await self.postmark.aclose()
+        await self.engine.dispose()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+
+
+def is_embedded(settings: Settings) -> bool:
+    """The offline default: no database URL and no Postmark URL given."""
+    return settings.uses_sandbox and not settings.database_url
+
+
+def _api_keys(settings: Settings) -> tuple[list[SecretStr], str | None]:
+    if settings.api_keys:
+        return settings.api_keys, None
+    if not settings.uses_sandbox:
+        raise SettingsError(["invalid setting TENANTMAIL_API_KEYS: required outside the sandbox"])
+    key = _local_secret(settings.var_dir / API_KEY_FILE, "tm_")
+    return [SecretStr(key)], key
+
+
+def _registry_path(settings: Settings) -> Path:
+    if settings.key_registry_file is not None:
+        if not settings.key_registry_file.exists():
+            raise SettingsError([
+                f"invalid setting TENANTMAIL_KEY_REGISTRY_FILE: {settings.key_registry_file} does not exist"
+            ])
+        return settings.key_registry_file
+    if not settings.uses_sandbox:
+        raise SettingsError(["invalid setting TENANTMAIL_KEY_REGISTRY_FILE: required outside the sandbox"])
+    path = settings.var_dir / REGISTRY_FILE
+    try:
+        generate_registry_file(path)
+    except FileExistsError:  # created earlier, or by a process starting at the same moment
+        pass
+    return path
+
+
+def _local_secret(path: Path, prefix: str) -> str:
+    """A secret generated once under ./var/ (mode 0600) and reused by every local process."""
+    try:
+        _write_private(path, prefix + secrets.token_urlsafe(32))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def _zone_id(settings: Settings, endpoint_url: str | None) -> str:
+    if settings.mail_zone_id:
+        return settings.mail_zone_id
+    zone = settings.effective_mail_zone_name
+    client = boto3.client("route53", endpoint_url=endpoint_url or None, region_name=settings.aws_region)
+    for hosted in client.list_hosted_zones_by_name(DNSName=zone).get("HostedZones", []):
+        if hosted["Name"].rstrip(".") == zone:
+            return hosted["Id"].rsplit("/", 1)[-1]
+    raise SettingsError([f"invalid setting TENANTMAIL_MAIL_ZONE_ID: no hosted zone named {zone} found"])
+
+
+async def bootstrap(
+    settings: Settings, *, migrate: bool | None = None, with_sandbox: bool = True,
+    postmark_transport: httpx.AsyncBaseTransport | None = None, metrics_registry: CollectorRegistry | None = None,
+) -> App:
+    """Build the process's App. ``migrate`` None: migrate in the embedded default, else require it."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    api_keys, generated = _api_keys(settings)
+    metrics = metrics_registry or CollectorRegistry()
+    init_sentry(
+        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else None,
+        environment=settings.partition, release=__version__,
+    )
+    telemetry = Telemetry(metrics, sentry_enabled=settings.sentry_dsn is not None, environment=settings.partition)
+    registry = KeyRegistry(_registry_path(settings), telemetry)
+
+    engine = create_engine(settings.effective_database_url)
+    if migrate if migrate is not None else is_embedded(settings):
+        await upgrade(engine)
+    else:
+        await ensure_up_to_date(engine)
+
+    sandbox = None
+    postmark_url, account_token = settings.postmark_base_url, settings.postmark_account_token
+    route53_url = settings.route53_endpoint_url or None
+    if settings.uses_sandbox:
+        # The sandbox runs inside `serve` on fixed ports; other local processes (CLI, workers)
+        # reach that one, with the account token it was started with.
+        token = _local_secret(settings.var_dir / SANDBOX_TOKEN_FILE, "sandbox-")
+        account_token = SecretStr(token)
+        if with_sandbox and postmark_transport is None:
+            sandbox = await start_sandbox(
+                host=settings.host, postmark_port=settings.sandbox_postmark_port,
+                route53_port=settings.sandbox_route53_port, account_token=token,
+                state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
+            )
+            postmark_url, route53_url = sandbox.base_url, route53_url or sandbox.route53_endpoint_url
+        else:
+            postmark_url = f"http://{settings.host}:{settings.sandbox_postmark_port}"
+            route53_url = route53_url or f"http://{settings.host}:{settings.sandbox_route53_port}"
+    postmark = PostmarkClient(
+        postmark_url,
+        account_token.get_secret_value() if account_token else None,
+        timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
+    )
+    zone_id = await _zone_id(settings, route53_url)
+    ctx = ServiceContext(
+        settings=settings,
+        uow=lambda tenant: UnitOfWork(engine, tenant),
+        postmark=postmark,
+        dns=Route53DnsGateway(zone_id, endpoint_url=route53_url, region=settings.aws_region),
+        cipher=AesGcmTokenCipher(registry),
+        webhook_secrets=DerivedWebhookSecrets(registry),
+        telemetry=telemetry,
+        work=WorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
+    )
+    return App(
+        settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,
+        metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=sandbox,
+        generated_api_key=generated,
+    )

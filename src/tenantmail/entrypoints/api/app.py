@@ -1,0 +1,108 @@
+"""The FastAPI application: routers, error table, request ids, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantmail import __version__
+from tenantmail.bootstrap import App, bootstrap
+from tenantmail.entrypoints.api import errors
+from tenantmail.entrypoints.api.deps import require_api_key
+from tenantmail.entrypoints.api.routes import configurations, health, jobs, suppression, webhooks
+from tenantmail.entrypoints.worker import run_worker
+from tenantmail.settings import Settings
+
+REQUEST_ID_HEADER = "x-request-id"
+
+DESCRIPTION = """Per-tenant transactional email on Postmark.
+
+Every route but the webhook and the health routes needs `Authorization: Bearer <api key>` and
+`X-Tenant-Id`; `X-Author` is recorded in history. Errors are `{"error", "message", "requestId"}`.
+"""
+
+
+class RequestIdMiddleware:
+    """Pure ASGI: take or mint a request id, expose it on ``request.state`` and the response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        structlog.contextvars.bind_contextvars(request_id=rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((REQUEST_ID_HEADER.encode(), rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+
+def _announce(app: App) -> None:
+    """Tell a newcomer what they need: where the API is and, when generated, the API key."""
+    s = app.settings
+    lines = [f"tenantmail {__version__} on http://{s.host}:{s.port}{s.api_prefix} (partition {s.partition})"]
+    if app.sandbox is not None:
+        lines.append(f"  Postmark sandbox: {app.sandbox.base_url}   Route 53 (moto): {app.sandbox.route53_endpoint_url}")
+    if app.generated_api_key:
+        lines.append(f"  API key (generated, stored in {s.var_dir}/api-key): {app.generated_api_key}")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def create_app(settings: Settings | None = None, *, container: App | None = None) -> FastAPI:
+    """Build the API. With ``container`` the caller owns the App; otherwise the lifespan builds it."""
+    settings = container.settings if container else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        if container is not None:
+            api.state.tenantmail = container
+            yield
+            return
+        app = await bootstrap(settings)
+        api.state.tenantmail = app
+        _announce(app)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(app.ctx, stop)) if settings.runs_embedded_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+            await app.aclose()
+
+    api = FastAPI(
+        title="tenantmail", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=f"{settings.api_prefix}/docs", openapi_url=f"{settings.api_prefix}/openapi.json",
+        redoc_url=None,
+    )
+    if container is not None:
+        api.state.tenantmail = container
+    api.add_middleware(RequestIdMiddleware)
+    errors.install(api)
+    authed = [Depends(require_api_key)]
+    prefix = settings.api_prefix
+    api.include_router(health.router)
+    api.include_router(configurations.router, prefix=prefix, dependencies=authed, tags=["configurations"])
+    api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
+    api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
+    api.include_router(webhooks.router, prefix=prefix, tags=["webhooks"])
+    return api

@@ -1,0 +1,7 @@
+"""Routes for configurations (see SPEC §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

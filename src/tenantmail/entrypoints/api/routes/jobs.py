@@ -1,0 +1,7 @@
+"""Routes for jobs (see SPEC §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

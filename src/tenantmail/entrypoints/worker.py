@@ -1,0 +1,63 @@
+"""The worker: a few independent loops over the service context, until asked to stop.
+
+Each loop calls one service function ``async (ctx) -> int`` that does a bounded amount of work
+and returns how many items it handled; a loop that found work goes again at once, an idle one
+sleeps. Several worker processes (and the embedded one inside ``serve``) can run side by side:
+they share work only through the database (leases and ticks in ``adapters/db/work_queue.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from tenantmail.services.context import ServiceContext
+
+log = structlog.get_logger("tenantmail.worker")
+
+Step = Callable[[ServiceContext], Awaitable[int]]
+ERROR_BACKOFF_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Loop:
+    name: str
+    step: Step
+    idle_seconds: Callable[[ServiceContext], float]
+
+
+def _poll(ctx: ServiceContext) -> float:
+    return ctx.settings.worker_poll_seconds
+
+
+def default_loops() -> list[Loop]:
+    """The worker's loops. Each capability adds its own line here."""
+    return []
+
+
+async def _run_loop(ctx: ServiceContext, loop: Loop, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            handled = await loop.step(ctx)
+            delay = 0.0 if handled else loop.idle_seconds(ctx)
+        except Exception:  # one bad pass must not kill the loop; it is logged and retried
+            log.exception("email.worker.loop_failed", loop=loop.name)
+            delay = ERROR_BACKOFF_SECONDS
+        if delay:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0)  # let the event loop breathe between busy passes
+
+
+async def run_worker(ctx: ServiceContext, stop: asyncio.Event, loops: list[Loop] | None = None) -> None:
+    """Run every loop until ``stop`` is set; in-flight passes finish before this returns."""
+    chosen = default_loops() if loops is None else loops
+    log.info("email.worker.started", loops=[loop.name for loop in chosen], owner=ctx.work.owner)
+    await asyncio.gather(*(_run_loop(ctx, loop, stop) for loop in chosen))
+    log.info("email.worker.stopped", owner=ctx.work.owner)

@@ -1,0 +1,38 @@
+"""What every use case receives: the ports, the settings and a clock (built by ``bootstrap``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tenantmail.services.ports import (
+    DnsGateway,
+    PostmarkGateway,
+    Telemetry,
+    TokenCipher,
+    UnitOfWork,
+    WebhookSecrets,
+)
+from tenantmail.settings import Settings
+
+if TYPE_CHECKING:  # the work queue is an adapter; services only call its methods
+    from tenantmail.adapters.db.work_queue import WorkQueue
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    settings: Settings
+    uow: Callable[[str], UnitOfWork]  #: tenant id → a fresh unit of work
+    postmark: PostmarkGateway
+    dns: DnsGateway
+    cipher: TokenCipher
+    webhook_secrets: WebhookSecrets
+    telemetry: Telemetry
+    work: WorkQueue
+    clock: Callable[[], datetime] = field(default=utcnow)

@@ -1,0 +1,225 @@
+"""The edges services talk to, as Protocols. Adapters implement them; tests may fake them.
+
+Values crossing a port are small frozen dataclasses in our own vocabulary (snake_case); the
+PascalCase of Postmark's wire format never leaves ``adapters/postmark``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+# ---------------------------------------------------------------------------------------------
+# Postmark
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostmarkServer:
+    server_id: int
+    name: str
+    delivery_type: str  #: "Live" or "Sandbox"
+    api_token: str = field(repr=False, default="")  #: ApiTokens[0]; plaintext only in memory
+
+
+@dataclass(frozen=True)
+class PostmarkSignature:
+    signature_id: int
+    email_address: str
+    name: str
+    confirmed: bool
+    dkim_verified: bool
+    return_path_verified: bool
+    dkim_host: str  #: DKIMHost or, while pending, DKIMPendingHost
+    dkim_value: str  #: DKIMTextValue or, while pending, DKIMPendingTextValue
+    return_path_domain: str
+    return_path_cname_value: str
+
+
+@dataclass(frozen=True)
+class PostmarkWebhook:
+    webhook_id: int
+    url: str
+    message_stream: str
+    username: str | None
+    triggers: frozenset[str]  #: enabled trigger names: Delivery, Bounce, SpamComplaint, Open, Click, SubscriptionChange
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content_base64: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OutboundEmail:
+    from_address: str  #: '"Name" <local@domain>'
+    to: str
+    subject: str
+    html_body: str | None = field(default=None, repr=False)
+    text_body: str | None = field(default=None, repr=False)
+    reply_to: str | None = None
+    attachments: Sequence[Attachment] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    message_stream: str = "outbound"
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """One message's answer: from ``POST /email`` or one item of ``POST /email/batch``."""
+
+    to: str
+    error_code: int  #: 0 = accepted
+    message: str
+    message_id: str | None = None
+    submitted_at: datetime | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error_code == 0
+
+
+@dataclass(frozen=True)
+class OutboundMessageSummary:
+    message_id: str
+    recipients: tuple[str, ...]
+    status: str
+    metadata: Mapping[str, str]
+    received_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PostmarkSuppression:
+    email_address: str
+    reason: str  #: HardBounce, SpamComplaint, ManualSuppression
+    origin: str  #: Recipient, Customer, Admin
+    created_at: datetime | None
+
+
+class PostmarkServerApi(Protocol):
+    """Calls made with one server's token (sending, webhooks, messages, bounces, suppressions).
+
+    Every failed call raises ``tenantmail.adapters.postmark.errors.PostmarkError`` (or a subclass)
+    carrying ``http_status``, ``error_code``, ``message`` and ``error_class``.
+    """
+
+    async def send_email(self, email: OutboundEmail) -> SendOutcome: ...
+    async def send_batch(self, emails: Sequence[OutboundEmail]) -> list[SendOutcome]: ...
+    async def search_outbound(self, metadata: Mapping[str, str], count: int = 50) -> list[OutboundMessageSummary]: ...
+
+    async def create_webhook(
+        self, *, url: str, username: str, password: str, triggers: frozenset[str],
+        message_stream: str = "outbound", headers: Mapping[str, str] | None = None,
+    ) -> PostmarkWebhook: ...
+    async def edit_webhook(self, webhook_id: int, *, url: str, username: str, password: str) -> PostmarkWebhook: ...
+    async def get_webhook(self, webhook_id: int) -> PostmarkWebhook: ...
+    async def list_webhooks(self, message_stream: str | None = None) -> list[PostmarkWebhook]: ...
+    async def delete_webhook(self, webhook_id: int) -> None: ...
+
+    async def create_suppressions(self, stream: str, emails: Sequence[str]) -> None: ...
+    async def delete_suppressions(self, stream: str, emails: Sequence[str]) -> None: ...
+    async def dump_suppressions(self, stream: str) -> list[PostmarkSuppression]: ...
+
+
+class PostmarkAccountApi(Protocol):
+    """Calls made with the partition's account token (servers and sender signatures)."""
+
+    async def create_server(self, name: str, *, delivery_type: str) -> PostmarkServer: ...
+    async def get_server(self, server_id: int) -> PostmarkServer: ...
+    async def list_servers(self, name: str | None = None) -> list[PostmarkServer]: ...  #: every page
+    async def delete_server(self, server_id: int) -> None: ...
+
+    async def create_signature(
+        self, *, from_email: str, name: str, reply_to: str | None, return_path_domain: str
+    ) -> PostmarkSignature: ...
+    async def get_signature(self, signature_id: int) -> PostmarkSignature: ...
+    async def list_signatures(self) -> list[PostmarkSignature]: ...  #: every page (brief fields)
+    async def delete_signature(self, signature_id: int) -> None: ...
+
+
+class PostmarkGateway(Protocol):
+    """The Postmark entry point services receive: the account API and per-server APIs."""
+
+    @property
+    def account(self) -> PostmarkAccountApi: ...
+    def server(self, server_token: str) -> PostmarkServerApi: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# DNS (Route 53)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    name: str  #: fully qualified, no trailing dot
+    type: str  #: "TXT" or "CNAME"
+    value: str  #: unquoted TXT text, or the CNAME target without trailing dot
+    ttl: int = 300
+
+
+class DnsGateway(Protocol):
+    """The partition's mail zone. Names and values are normalised (no trailing dot, TXT unquoted)."""
+
+    async def upsert_records(self, records: Sequence[DnsRecord]) -> None: ...
+    async def delete_records(self, records: Sequence[DnsRecord]) -> None: ...  #: absent ones are fine
+    async def list_records(self) -> list[DnsRecord]: ...  #: every page of the zone, TXT/CNAME only
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------------------------
+
+
+class TokenCipher(Protocol):
+    """AES-256-GCM envelopes ``a1.k{version}:{base64url}`` bound to a configuration eId (SPEC §9)."""
+
+    def encrypt(self, plaintext: str, *, aad: str) -> str: ...
+    def decrypt(self, envelope: str, *, aad: str) -> str: ...
+    def key_version(self, envelope: str) -> str: ...
+    @property
+    def current_version(self) -> str: ...
+
+
+class WebhookSecrets(Protocol):
+    """Per-configuration webhook passwords derived from registry material (SPEC §6)."""
+
+    def current(self, configuration_eid: str) -> str: ...
+    def accepted(self, configuration_eid: str) -> list[str]: ...  #: current first, then older versions
+    def verify(self, configuration_eid: str, password: str) -> bool: ...  #: constant time over accepted()
+
+
+class Telemetry(Protocol):
+    def emit(
+        self, event: str, *, labels: Mapping[str, str] | None = None, level: str = "info",
+        sentry: bool = False, fingerprint: Sequence[str] | None = None, **fields: Any,
+    ) -> None: ...
+    def set_gauge(self, name: str, value: float, *, labels: Mapping[str, str] | None = None) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence and background work
+# ---------------------------------------------------------------------------------------------
+
+
+class UnitOfWork(Protocol):
+    """One transaction with tenant-scoped repositories (``adapters/db/unit_of_work.py``).
+
+    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``.
+    Leaving ``async with`` without ``commit()`` rolls back.
+    """
+
+    tenant_id: str
+    configurations: Any
+    jobs: Any
+    events: Any
+    suppressions: Any
+    idempotency: Any
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...

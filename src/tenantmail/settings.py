@@ -1,0 +1,202 @@
+"""One typed Settings object, read from ``TENANTMAIL_*`` environment variables and an optional ``.env``.
+
+Built once by an entry point and passed down; tests build ``Settings(database_url=...)`` directly.
+Secrets are ``SecretStr`` so they never show in logs, errors or ``repr``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, computed_field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAIL_ROOT = "ardamails.com"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of tenantmail. Names are fixed by SPEC §1; all carry the ``TENANTMAIL_`` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTMAIL_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- process and storage -------------------------------------------------------------
+    var_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite file under var_dir
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_prefix: str = "/v1/shop-access/email"
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    # --- partition -----------------------------------------------------------------------
+    partition: str = "dev"
+    mail_zone_name: str = ""  # empty: {partition}.ardamails.com
+    mail_zone_id: str = ""  # empty: looked up / created by name on the local Route 53
+    live_partitions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["demo", "prod"])
+    public_base_url: str = ""  # empty: http://{host}:{port}
+
+    # --- Postmark and Route 53 -------------------------------------------------------------
+    postmark_base_url: str = ""  # empty: the built-in sandbox
+    postmark_account_token: SecretStr | None = None
+    postmark_timeout_seconds: float = Field(10.0, gt=0)
+    route53_endpoint_url: str = ""  # empty with the sandbox: the local moto endpoint
+    sandbox_postmark_port: int = Field(8100, ge=0, le=65535)  # 0: any free port
+    sandbox_route53_port: int = Field(8101, ge=0, le=65535)
+    aws_region: str = "us-east-1"
+
+    # --- keys ------------------------------------------------------------------------------
+    key_registry_file: Path | None = None  # None: generated under var_dir
+
+    # --- telemetry -------------------------------------------------------------------------
+    sentry_dsn: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- background work -------------------------------------------------------------------
+    verification_poll_seconds: float = Field(30.0, gt=0)
+    verification_timeout_hours: float = Field(24.0, gt=0)
+    drift_interval_minutes: float = Field(15.0, gt=0)
+    drift_assertions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "postmark_orphan_db_row",
+            "postmark_orphan_server",
+            "registry_missing_key",
+            "dns_missing_record",
+            "dns_value_mismatch",
+        ]
+    )
+    failure_threshold: int = Field(5, ge=1)
+    send_retry_base_seconds: float = Field(2.0, gt=0)
+    send_retry_cap_seconds: float = Field(300.0, gt=0)
+    send_give_up_hours: float = Field(24.0, gt=0)
+    dispatch_batch_size: int = Field(500, ge=1, le=500)
+    worker_poll_seconds: float = Field(0.5, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    idempotency_ttl_hours: float = Field(24.0, gt=0)
+    embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
+
+    # --- validators ------------------------------------------------------------------------
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("live_partitions", "drift_assertions", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("partition")
+    @classmethod
+    def _partition_is_dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError("must be a DNS label (lower-case letters, digits, inner hyphens)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError("must start with '/' and not end with '/'")
+        return value
+
+    @field_validator("postmark_base_url", "public_base_url", "route53_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            if len(key.get_secret_value()) < 16:
+                raise ValueError("every API key must be at least 16 characters")
+        return value
+
+    @field_validator("drift_assertions")
+    @classmethod
+    def _known_assertions(cls, value: list[str]) -> list[str]:
+        known = set(cls.model_fields["drift_assertions"].default_factory())  # type: ignore[misc]
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown drift assertion(s): {', '.join(unknown)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    # --- derived values --------------------------------------------------------------------
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.postmark_base_url
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_live(self) -> bool:
+        return self.partition in self.live_partitions
+
+    @property
+    def effective_mail_zone_name(self) -> str:
+        return self.mail_zone_name or f"{self.partition}.{MAIL_ROOT}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'tenantmail.sqlite3'}"
+
+    @property
+    def effective_public_base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.uses_sandbox if self.embedded_worker is None else self.embedded_worker
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.effective_public_base_url}{self.api_prefix}/job/postmark-events"
+
+
+class SettingsError(Exception):
+    """Start-up refused: one line per bad setting, naming it by its environment variable."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's report into one clear line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "TENANTMAIL_" + str(err["loc"][0]).upper() if err["loc"] else "settings"
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"invalid setting {name}: {message}")
+        raise SettingsError(lines) from None

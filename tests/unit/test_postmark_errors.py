@@ -1,15 +1,11 @@
-"""How the Postmark client turns answers and missing answers into typed errors.
-
-Answers are scripted with ``httpx.MockTransport``; missing answers use real loopback sockets (a
-closed port, a server that hangs, a server that hangs up after reading the request).
+"""How the Postmark client turns answers into typed errors, with answers scripted by
+``httpx.MockTransport`` (missing answers are tested over real sockets in
+``tests/integration/test_postmark_client_contract.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -121,54 +117,3 @@ async def test_tokens_never_appear_in_errors_or_reprs():
             await server.send_email(EMAIL)
         texts = [str(caught.value), repr(caught.value), repr(client), repr(server._session), repr(client.account._session)]
     assert not [text for text in texts if TOKEN in text or "account-token-secret" in text]
-
-
-# --- no answer at all: real sockets on loopback ------------------------------------------------
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def misbehaving_server() -> AsyncIterator[Callable[[bool], str]]:
-    """A loopback server that reads the request, then either hangs up or stays silent."""
-    servers: list[asyncio.Server] = []
-
-    async def start(hang_up: bool) -> str:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            if hang_up:
-                writer.close()
-            else:
-                await asyncio.sleep(30)
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        servers.append(server)
-        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-async def test_a_refused_connection_is_transient_even_for_a_send():
-    async with PostmarkClient(f"http://127.0.0.1:{closed_port()}", None, timeout=2) as client:
-        with pytest.raises(PostmarkTransientError) as caught:
-            await client.server(TOKEN).send_email(EMAIL)
-    assert caught.value.http_status is None
-
-
-@pytest.mark.parametrize("hang_up", [True, False], ids=["reset", "read-timeout"])
-async def test_a_send_without_an_answer_after_writing_is_ambiguous(misbehaving_server, hang_up):
-    async with PostmarkClient(await misbehaving_server(hang_up), None, timeout=0.3) as client:
-        with pytest.raises(PostmarkAmbiguousError):
-            await client.server(TOKEN).send_batch([EMAIL])
-
-
-async def test_an_idempotent_read_without_an_answer_is_transient(misbehaving_server):
-    async with PostmarkClient(await misbehaving_server(False), "account", timeout=0.3) as client:
-        with pytest.raises(PostmarkTransientError):
-            await client.account.get_signature(7)

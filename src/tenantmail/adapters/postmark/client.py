@@ -101,9 +101,10 @@ def _decode(response: httpx.Response) -> Any:
     code = body.get("ErrorCode") if isinstance(body, dict) else None
     if status < 400 and not code:
         return body
-    if code is None:
-        raise error_for_unreadable_answer(status, f"HTTP {status} without a Postmark ErrorCode")
-    raise error_for_answer(status, int(code), str(body.get("Message", "")))
+    if not isinstance(body, dict):
+        raise error_for_unreadable_answer(status, f"HTTP {status} with a JSON body that is not an object")
+    # Postmark's 500 carries only a Message; the class then follows from the HTTP status alone.
+    raise error_for_answer(status, None if code is None else int(code), str(body.get("Message", "")))
 
 
 def _mapped(convert: Callable[[], T], *, ambiguous: bool = False) -> T:

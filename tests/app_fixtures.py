@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
 
+from tenantmail.bootstrap import App, bootstrap
+from tenantmail.entrypoints.api.app import create_app
+from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
 
 TEST_API_KEY = "test-api-key-0123456789abcdef"
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, api_port: int) -> Settings:
     """Settings for one test: its database, its own ./var/, a known API key, free sandbox ports."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -25,4 +33,80 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         verification_poll_seconds=0.2,
         worker_poll_seconds=0.05,
         log_json=True,
+        public_base_url=f"http://127.0.0.1:{api_port}",
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def api_port() -> int:
+    """The port the test's API listens on when served over real HTTP (see ``live_api``)."""
+    return free_port()
+
+
+@pytest.fixture
+async def app_container(settings: Settings) -> AsyncIterator[App]:
+    """The whole App: database, key registry, and the Postmark sandbox + moto on free ports."""
+    app = await bootstrap(settings, migrate=False)
+    try:
+        yield app
+    finally:
+        await app.aclose()
+
+
+def _client(app: App, transport: httpx.AsyncBaseTransport | None, base: str, tenant: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport, base_url=base + app.settings.api_prefix, timeout=30,
+        headers={"Authorization": f"Bearer {TEST_API_KEY}", "X-Tenant-Id": tenant, "X-Author": "tests"},
+    )
+
+
+@pytest.fixture
+async def api(app_container: App) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client bound to the API in-process (ASGI), as tenant ``tenant-a``."""
+    transport = httpx.ASGITransport(app=create_app(container=app_container))
+    async with _client(app_container, transport, "http://tenantmail.test", "tenant-a") as client:
+        yield client
+
+
+@pytest.fixture
+def client_for(app_container: App) -> Callable[[str], httpx.AsyncClient]:
+    """Another tenant's client: ``async with client_for("tenant-b") as other: ...``."""
+    asgi = create_app(container=app_container)
+    return lambda tenant: _client(app_container, httpx.ASGITransport(app=asgi), "http://tenantmail.test", tenant)
+
+
+@pytest.fixture
+async def live_api(app_container: App, api_port: int) -> AsyncIterator[str]:
+    """The API served over real HTTP on ``settings.public_base_url`` so the sandbox's webhooks reach it."""
+    config = uvicorn.Config(
+        create_app(container=app_container), host="127.0.0.1", port=api_port, log_config=None, lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{api_port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def worker(app_container: App) -> AsyncIterator[None]:
+    """The worker's default loops running in the background of the test."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(app_container.ctx, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

@@ -6,6 +6,7 @@ Route 53, and between generating local secrets (embedded default) and requiring 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -69,7 +70,7 @@ class App:
         await self.postmark.aclose()
         await self.engine.dispose()
         if self.sandbox is not None:
-            await self.sandbox.stop()
+            await asyncio.to_thread(self.sandbox.stop)
 
 
 def is_embedded(settings: Settings) -> bool:
@@ -123,7 +124,7 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-async def _zone_id(settings: Settings, endpoint_url: str | None) -> str:
+def _zone_id(settings: Settings, endpoint_url: str | None) -> str:
     if settings.mail_zone_id:
         return settings.mail_zone_id
     zone = settings.effective_mail_zone_name
@@ -164,7 +165,8 @@ async def bootstrap(
         token = _local_secret(settings.var_dir / SANDBOX_TOKEN_FILE, "sandbox-")
         account_token = SecretStr(token)
         if with_sandbox and postmark_transport is None:
-            sandbox = await start_sandbox(
+            sandbox = await asyncio.to_thread(
+                start_sandbox,
                 host=settings.host, postmark_port=settings.sandbox_postmark_port,
                 route53_port=settings.sandbox_route53_port, account_token=token,
                 state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
@@ -178,7 +180,7 @@ async def bootstrap(
         account_token.get_secret_value() if account_token else None,
         timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
     )
-    zone_id = await _zone_id(settings, route53_url)
+    zone_id = sandbox.zone_id if sandbox is not None else await asyncio.to_thread(_zone_id, settings, route53_url)
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import boto3
 import httpx
 import pytest
-import uvicorn
-from moto.server import ThreadedMotoServer
 
 from tenantmail.adapters.postmark import client as client_module
 from tenantmail.adapters.postmark.client import PostmarkClient, PostmarkServerClient
@@ -35,12 +31,13 @@ from tenantmail.adapters.postmark.errors import (
 from tenantmail.adapters.route53 import Route53DnsGateway
 from tenantmail.domain.send_errors import SendErrorClass
 from tenantmail.sandbox.app import create_app
+from tenantmail.sandbox.route53_local import ensure_zone, start_route53
+from tenantmail.sandbox.runner import ThreadedUvicorn
 from tenantmail.services.ports import DnsRecord, OutboundEmail, PostmarkSignature
 
 ACCOUNT_TOKEN = "contract-account-token"
 ZONE = "contract.example.com"
 AWS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-ALL_TRIGGERS = frozenset({"Delivery", "Bounce", "SpamComplaint", "Open", "Click", "SubscriptionChange"})
 
 
 # --- the real things: moto's Route 53 and the emulator under uvicorn --------------------------
@@ -48,35 +45,23 @@ ALL_TRIGGERS = frozenset({"Delivery", "Bounce", "SpamComplaint", "Open", "Click"
 
 @pytest.fixture(scope="module")
 def route53_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    route53 = start_route53()
+    yield route53.endpoint_url
+    route53.stop()
 
 
 @pytest.fixture(scope="module")
 def dns(route53_endpoint: str) -> Route53DnsGateway:
-    route53 = boto3.client("route53", endpoint_url=route53_endpoint, region_name="us-east-1", **AWS)
-    zone = route53.create_hosted_zone(Name=ZONE, CallerReference=str(uuid.uuid4()))
-    return Route53DnsGateway(zone["HostedZone"]["Id"], endpoint_url=route53_endpoint, **AWS)
+    zone_id = ensure_zone(route53_endpoint, ZONE)
+    return Route53DnsGateway(zone_id, endpoint_url=route53_endpoint, **AWS)
 
 
 @pytest.fixture(scope="module")
 def emulator_url(route53_endpoint: str) -> Iterator[str]:
     app = create_app(account_token=ACCOUNT_TOKEN, route53_endpoint_url=route53_endpoint)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the emulator did not start")
-        threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    http = ThreadedUvicorn(app).start()
+    yield http.base_url
+    http.stop()
 
 
 @pytest.fixture
@@ -117,13 +102,24 @@ async def tenant(postmark: PostmarkClient, dns: Route53DnsGateway) -> Tenant:
     server = await postmark.account.create_server(unique("tm-contract"), delivery_type="Sandbox")
     domain = f"{unique('t')}.{ZONE}"
     signature = await postmark.account.create_signature(
-        from_email=f"shop@{domain}", name="Shop", reply_to=None, return_path_domain=f"pm-bounces.{domain}"
+        from_email=f"shop@{domain}",
+        name="Shop",
+        reply_to=None,
+        return_path_domain=f"pm-bounces.{domain}",
     )
-    await dns.upsert_records([
-        DnsRecord(name=signature.dkim_host, type="TXT", value=signature.dkim_value),
-        DnsRecord(name=signature.return_path_domain, type="CNAME", value=signature.return_path_cname_value),
-    ])
-    verified = await postmark.account.get_signature(signature.signature_id)  # Postmark re-checks DNS on read
+    await dns.upsert_records(
+        [
+            DnsRecord(name=signature.dkim_host, type="TXT", value=signature.dkim_value),
+            DnsRecord(
+                name=signature.return_path_domain,
+                type="CNAME",
+                value=signature.return_path_cname_value,
+            ),
+        ]
+    )
+    verified = await postmark.account.get_signature(
+        signature.signature_id
+    )  # Postmark re-checks DNS on read
     return Tenant(postmark.server(server.api_token), server.api_token, f"shop@{domain}", verified)
 
 
@@ -151,7 +147,10 @@ async def test_server_lifecycle_maps_every_field(postmark):
 
 async def test_listing_servers_reads_every_page(postmark, monkeypatch):
     prefix = unique("tm-page")
-    created = {(await postmark.account.create_server(f"{prefix}-{i}", delivery_type="Live")).server_id for i in range(5)}
+    created = {
+        (await postmark.account.create_server(f"{prefix}-{i}", delivery_type="Live")).server_id
+        for i in range(5)
+    }
     monkeypatch.setattr(client_module, "PAGE_SIZE", 2)
     assert {s.server_id for s in await postmark.account.list_servers(prefix)} == created
 
@@ -179,13 +178,19 @@ async def test_a_bad_account_token_is_a_401_configuration_error(emulator_url):
 async def test_a_new_signature_carries_the_pending_dns_records(postmark):
     domain = f"{unique('sig')}.{ZONE}"
     signature = await postmark.account.create_signature(
-        from_email=f"shop@{domain}", name="Shop", reply_to=f"help@{domain}", return_path_domain=f"pm-bounces.{domain}"
+        from_email=f"shop@{domain}",
+        name="Shop",
+        reply_to=f"help@{domain}",
+        return_path_domain=f"pm-bounces.{domain}",
     )
     assert (signature.email_address, signature.name) == (f"shop@{domain}", "Shop")
     assert not (signature.confirmed or signature.dkim_verified or signature.return_path_verified)
     assert signature.dkim_host.endswith(f"._domainkey.{domain}")
     assert signature.dkim_value.startswith("k=rsa; p=")
-    assert (signature.return_path_domain, signature.return_path_cname_value) == (f"pm-bounces.{domain}", "pm.mtasv.net")
+    assert (signature.return_path_domain, signature.return_path_cname_value) == (
+        f"pm-bounces.{domain}",
+        "pm.mtasv.net",
+    )
     listed = {s.signature_id: s for s in await postmark.account.list_signatures()}
     assert listed[signature.signature_id].email_address == signature.email_address
 
@@ -201,7 +206,10 @@ async def test_a_signature_verifies_once_its_records_are_in_route53(tenant, dns)
 async def test_a_deleted_signature_is_not_found_501(postmark):
     domain = f"{unique('gone')}.{ZONE}"
     signature = await postmark.account.create_signature(
-        from_email=f"shop@{domain}", name="Shop", reply_to=None, return_path_domain=f"pm-bounces.{domain}"
+        from_email=f"shop@{domain}",
+        name="Shop",
+        reply_to=None,
+        return_path_domain=f"pm-bounces.{domain}",
     )
     await postmark.account.delete_signature(signature.signature_id)
     with pytest.raises(PostmarkError) as caught:
@@ -214,15 +222,26 @@ async def test_a_deleted_signature_is_not_found_501(postmark):
 
 async def test_webhook_lifecycle_maps_every_field(tenant):
     created = await tenant.api.create_webhook(
-        url="http://127.0.0.1:9/hook", username="cfg-1", password="secret-1",
-        triggers=frozenset({"Delivery", "Bounce", "SpamComplaint"}), headers={"X-Tenant": "acme"},
+        url="http://127.0.0.1:9/hook",
+        username="cfg-1",
+        password="secret-1",
+        triggers=frozenset({"Delivery", "Bounce", "SpamComplaint"}),
+        headers={"X-Tenant": "acme"},
     )
-    assert (created.url, created.message_stream, created.username) == ("http://127.0.0.1:9/hook", "outbound", "cfg-1")
+    assert (created.url, created.message_stream, created.username) == (
+        "http://127.0.0.1:9/hook",
+        "outbound",
+        "cfg-1",
+    )
     assert created.triggers == {"Delivery", "Bounce", "SpamComplaint"}
     assert await tenant.api.get_webhook(created.webhook_id) == created
-    edited = await tenant.api.edit_webhook(created.webhook_id, url="http://127.0.0.1:9/v2", username="cfg-1", password="s2")
+    edited = await tenant.api.edit_webhook(
+        created.webhook_id, url="http://127.0.0.1:9/v2", username="cfg-1", password="s2"
+    )
     assert (edited.url, edited.triggers) == ("http://127.0.0.1:9/v2", created.triggers)
-    assert [w.webhook_id for w in await tenant.api.list_webhooks("outbound")] == [created.webhook_id]
+    assert [w.webhook_id for w in await tenant.api.list_webhooks("outbound")] == [
+        created.webhook_id
+    ]
     assert await tenant.api.list_webhooks("broadcast") == []
     await tenant.api.delete_webhook(created.webhook_id)
     with pytest.raises(PostmarkError) as caught:
@@ -240,8 +259,14 @@ async def test_a_bad_server_token_is_a_401_configuration_error(postmark):
 
 
 async def test_an_accepted_send_returns_its_message_id_and_time(tenant):
-    outcome = await tenant.api.send_email(email(tenant, "buyer@example.org", metadata={"tm_job": "job-1"}))
-    assert outcome.accepted and (outcome.error_code, outcome.message, outcome.to) == (0, "OK", "buyer@example.org")
+    outcome = await tenant.api.send_email(
+        email(tenant, "buyer@example.org", metadata={"tm_job": "job-1"})
+    )
+    assert outcome.accepted and (outcome.error_code, outcome.message, outcome.to) == (
+        0,
+        "OK",
+        "buyer@example.org",
+    )
     assert str(uuid.UUID(outcome.message_id)) == outcome.message_id
     assert isinstance(outcome.submitted_at, datetime) and outcome.submitted_at.tzinfo is not None
 
@@ -262,17 +287,30 @@ async def test_sending_to_a_suppressed_recipient_is_a_recipient_error_406(tenant
 
 async def test_an_unknown_sender_is_a_configuration_error_400(tenant):
     with pytest.raises(PostmarkConfigurationError) as caught:
-        await tenant.api.send_email(OutboundEmail(from_address=f"x@{unique('nobody')}.example.net", to="a@example.org", subject="s", text_body="t"))
+        await tenant.api.send_email(
+            OutboundEmail(
+                from_address=f"x@{unique('nobody')}.example.net",
+                to="a@example.org",
+                subject="s",
+                text_body="t",
+            )
+        )
     assert caught.value.error_code == 400
 
 
 async def test_batch_outcomes_come_back_in_request_order(tenant):
     await tenant.api.create_suppressions("outbound", ["blocked@example.org"])
-    outcomes = await tenant.api.send_batch([
-        email(tenant, "one@example.org"), email(tenant, "blocked@example.org"), email(tenant, "two@example.org"),
-    ])
+    outcomes = await tenant.api.send_batch(
+        [
+            email(tenant, "one@example.org"),
+            email(tenant, "blocked@example.org"),
+            email(tenant, "two@example.org"),
+        ]
+    )
     assert [(o.to, o.accepted, o.error_code) for o in outcomes] == [
-        ("one@example.org", True, 0), ("blocked@example.org", False, 406), ("two@example.org", True, 0),
+        ("one@example.org", True, 0),
+        ("blocked@example.org", False, 406),
+        ("two@example.org", True, 0),
     ]
     assert outcomes[0].message_id and outcomes[1].message_id is None
 
@@ -285,7 +323,9 @@ async def test_a_batch_over_500_messages_is_refused_whole_410(tenant):
 
 async def test_a_sent_message_is_found_by_its_job_metadata(tenant):
     job = unique("job")
-    outcome = await tenant.api.send_email(email(tenant, "buyer@example.org", metadata={"tm_job": job, "tm_config": "c"}))
+    outcome = await tenant.api.send_email(
+        email(tenant, "buyer@example.org", metadata={"tm_job": job, "tm_config": "c"})
+    )
     [found] = await tenant.api.search_outbound({"tm_job": job})
     assert (found.message_id, found.recipients) == (outcome.message_id, ("buyer@example.org",))
     assert found.metadata == {"tm_job": job, "tm_config": "c"}
@@ -304,12 +344,16 @@ async def test_forced_busy_answers_are_transient(tenant, faults, status):
     assert caught.value.http_status == status
 
 
-async def test_a_response_dropped_after_processing_is_ambiguous_and_the_send_is_found(tenant, faults, emulator_url):
+async def test_a_response_dropped_after_processing_is_ambiguous_and_the_send_is_found(
+    tenant, faults, emulator_url
+):
     await inject(faults, kind="drop", path="/email", hold_seconds=5)
     job = unique("job")
     async with PostmarkClient(emulator_url, None, timeout=0.5) as impatient:
         with pytest.raises(PostmarkAmbiguousError) as caught:
-            await impatient.server(tenant.token).send_email(email(tenant, "buyer@example.org", metadata={"tm_job": job}))
+            await impatient.server(tenant.token).send_email(
+                email(tenant, "buyer@example.org", metadata={"tm_job": job})
+            )
     assert caught.value.http_status is None
     [found] = await tenant.api.search_outbound({"tm_job": job})
     assert found.recipients == ("buyer@example.org",)
@@ -333,7 +377,12 @@ async def test_a_send_whose_connection_is_reset_after_writing_is_ambiguous(tenan
         writer.close()
 
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    async with server, PostmarkClient(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", None, timeout=2) as client:
+    async with (
+        server,
+        PostmarkClient(
+            f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", None, timeout=2
+        ) as client,
+    ):
         with pytest.raises(PostmarkAmbiguousError):
             await client.server(tenant.token).send_batch([email(tenant, "buyer@example.org")])
 
@@ -356,7 +405,9 @@ async def test_suppressions_are_created_dumped_and_deleted_on_a_stream(tenant):
     assert (entry.reason, entry.origin) == ("ManualSuppression", "Customer")
     assert isinstance(entry.created_at, datetime)
     await tenant.api.delete_suppressions("outbound", ["a@example.org"])
-    assert [s.email_address for s in await tenant.api.dump_suppressions("outbound")] == ["b@example.org"]
+    assert [s.email_address for s in await tenant.api.dump_suppressions("outbound")] == [
+        "b@example.org"
+    ]
 
 
 async def test_more_than_50_suppressions_go_in_chunks(tenant):

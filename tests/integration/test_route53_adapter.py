@@ -15,7 +15,9 @@ from tenantmail.services.ports import DnsRecord
 ZONE = "mail.example.com"
 DKIM_HOST = f"20240101pm._domainkey.acme.{ZONE}"
 RETURN_PATH_HOST = f"pm-bounces.acme.{ZONE}"
-LONG_DKIM = "k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 12  # 537 chars: 3 strings on the wire
+LONG_DKIM = (
+    "k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 12
+)  # 537 chars: 3 strings on the wire
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -30,7 +32,9 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def route53(moto_endpoint: str):
-    return boto3.client("route53", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDENTIALS)
+    return boto3.client(
+        "route53", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDENTIALS
+    )
 
 
 @pytest.fixture
@@ -62,10 +66,14 @@ async def test_upserted_records_list_back_normalized(gateway):
     await gateway.upsert_records(records)
     listed = await gateway.list_records()
     assert set(records) <= set(listed)
-    assert all(record.type in {"TXT", "CNAME"} for record in listed)  # the zone's NS/SOA are left out
+    assert all(
+        record.type in {"TXT", "CNAME"} for record in listed
+    )  # the zone's NS/SOA are left out
 
 
-async def test_long_txt_is_written_as_several_quoted_strings_of_at_most_255(gateway, route53, zone_id):
+async def test_long_txt_is_written_as_several_quoted_strings_of_at_most_255(
+    gateway, route53, zone_id
+):
     await gateway.upsert_records([DnsRecord(name=DKIM_HOST, type="TXT", value=LONG_DKIM)])
     [wire] = wire_values(route53, zone_id, DKIM_HOST, "TXT")
     strings = wire[1:-1].split('" "')
@@ -75,31 +83,47 @@ async def test_long_txt_is_written_as_several_quoted_strings_of_at_most_255(gate
 
 
 async def test_upsert_replaces_a_changed_value(gateway):
-    await gateway.upsert_records([DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="old.example.net")])
-    await gateway.upsert_records([DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")])
+    await gateway.upsert_records(
+        [DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="old.example.net")]
+    )
+    await gateway.upsert_records(
+        [DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")]
+    )
     cnames = [record for record in await gateway.list_records() if record.name == RETURN_PATH_HOST]
     assert [record.value for record in cnames] == ["pm.mtasv.net"]
 
 
 async def test_delete_removes_what_is_there_even_when_the_value_changed(gateway):
     await gateway.upsert_records([DnsRecord(name=DKIM_HOST, type="TXT", value="k=rsa; p=rotated")])
-    await gateway.delete_records([DnsRecord(name=DKIM_HOST, type="TXT", value="k=rsa; p=what-we-expected")])
+    await gateway.delete_records(
+        [DnsRecord(name=DKIM_HOST, type="TXT", value="k=rsa; p=what-we-expected")]
+    )
     assert [record for record in await gateway.list_records() if record.name == DKIM_HOST] == []
 
 
 async def test_deleting_absent_records_is_fine(gateway):
-    await gateway.upsert_records([DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")])
-    await gateway.delete_records([
-        DnsRecord(name=DKIM_HOST, type="TXT", value="k=rsa; p=never-written"),
-        DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net"),
-    ])
-    await gateway.delete_records([DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")])
-    assert [record for record in await gateway.list_records() if record.name == RETURN_PATH_HOST] == []
+    await gateway.upsert_records(
+        [DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")]
+    )
+    await gateway.delete_records(
+        [
+            DnsRecord(name=DKIM_HOST, type="TXT", value="k=rsa; p=never-written"),
+            DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net"),
+        ]
+    )
+    await gateway.delete_records(
+        [DnsRecord(name=RETURN_PATH_HOST, type="CNAME", value="pm.mtasv.net")]
+    )
+    assert [
+        record for record in await gateway.list_records() if record.name == RETURN_PATH_HOST
+    ] == []
 
 
 async def test_listing_reads_every_page_of_the_zone(gateway, route53, zone_id):
     # Route 53, and moto like it, answers at most 300 record sets per page.
-    records = [DnsRecord(name=f"h{i:03}.{ZONE}", type="CNAME", value="pm.mtasv.net") for i in range(320)]
+    records = [
+        DnsRecord(name=f"h{i:03}.{ZONE}", type="CNAME", value="pm.mtasv.net") for i in range(320)
+    ]
     await gateway.upsert_records(records)
     first_page = route53.list_resource_record_sets(HostedZoneId=zone_id)
     assert first_page["IsTruncated"]  # the zone really spans several pages
@@ -113,7 +137,9 @@ async def test_an_unknown_zone_raises_a_dns_error(moto_endpoint):
         await gateway.list_records()
 
 
-@pytest.mark.parametrize("text", ['v=spf1 include:"quoted" \\ back', "", "x" * 255, "y" * 256, LONG_DKIM])
+@pytest.mark.parametrize(
+    "text", ['v=spf1 include:"quoted" \\ back', "", "x" * 255, "y" * 256, LONG_DKIM]
+)
 def test_txt_quoting_round_trips(text):
     assert unquote_txt(quote_txt(text)) == text
 

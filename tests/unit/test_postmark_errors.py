@@ -24,15 +24,23 @@ from tenantmail.domain.send_errors import SendErrorClass
 from tenantmail.services.ports import OutboundEmail
 
 TOKEN = "server-token-0123456789"
-EMAIL = OutboundEmail(from_address='"Shop" <shop@mail.example.com>', to="a@example.org", subject="Hi", text_body="x")
+EMAIL = OutboundEmail(
+    from_address='"Shop" <shop@mail.example.com>', to="a@example.org", subject="Hi", text_body="x"
+)
 
 
-def scripted(status: int, body: bytes | str, content_type: str = "application/json") -> PostmarkClient:
+def scripted(
+    status: int, body: bytes | str, content_type: str = "application/json"
+) -> PostmarkClient:
     content = body.encode() if isinstance(body, str) else body
     transport = httpx.MockTransport(
-        lambda request: httpx.Response(status, content=content, headers={"content-type": content_type})
+        lambda request: httpx.Response(
+            status, content=content, headers={"content-type": content_type}
+        )
     )
-    return PostmarkClient("http://postmark.test", "account-token-secret", timeout=2, transport=transport)
+    return PostmarkClient(
+        "http://postmark.test", "account-token-secret", timeout=2, transport=transport
+    )
 
 
 def postmark_error(status: int, code: int, message: str) -> PostmarkClient:
@@ -51,12 +59,18 @@ def postmark_error(status: int, code: int, message: str) -> PostmarkClient:
         (422, 410, PostmarkPermanentError, SendErrorClass.PERMANENT),
     ],
 )
-async def test_postmark_error_bodies_become_classified_exceptions(status, code, error_type, error_class):
+async def test_postmark_error_bodies_become_classified_exceptions(
+    status, code, error_type, error_class
+):
     async with postmark_error(status, code, "Postmark says no.") as client:
         with pytest.raises(error_type) as caught:
             await client.server(TOKEN).send_email(EMAIL)
     error = caught.value
-    assert (error.http_status, error.error_code, error.message) == (status, code, "Postmark says no.")
+    assert (error.http_status, error.error_code, error.message) == (
+        status,
+        code,
+        "Postmark says no.",
+    )
     assert error.error_class is error_class
 
 
@@ -92,7 +106,9 @@ async def test_a_proxy_502_without_json_is_transient():
 
 async def test_an_unreadable_success_body_of_a_send_is_ambiguous():
     # Postmark answered 2xx, so the message may have been accepted: reconcile, do not fail the job.
-    async with scripted(200, json.dumps({"ErrorCode": 0, "Message": "OK", "SubmittedAt": "yesterday"})) as client:
+    async with scripted(
+        200, json.dumps({"ErrorCode": 0, "Message": "OK", "SubmittedAt": "yesterday"})
+    ) as client:
         with pytest.raises(PostmarkAmbiguousError):
             await client.server(TOKEN).send_email(EMAIL)
 
@@ -115,5 +131,54 @@ async def test_tokens_never_appear_in_errors_or_reprs():
         server = client.server(TOKEN)
         with pytest.raises(PostmarkError) as caught:
             await server.send_email(EMAIL)
-        texts = [str(caught.value), repr(caught.value), repr(client), repr(server._session), repr(client.account._session)]
+        texts = [
+            str(caught.value),
+            repr(caught.value),
+            repr(client),
+            repr(server._session),
+            repr(client.account._session),
+        ]
     assert not [text for text in texts if TOKEN in text or "account-token-secret" in text]
+
+
+async def test_refused_suppression_removals_are_raised_after_every_chunk_ran():
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        items = json.loads(request.content)["Suppressions"]
+        statuses = [
+            {"EmailAddress": i["EmailAddress"], "Status": "Failed", "Message": "Spam complaint."}
+            if i["EmailAddress"].startswith("spam")
+            else {"EmailAddress": i["EmailAddress"], "Status": "Deleted", "Message": None}
+            for i in items
+        ]
+        return httpx.Response(200, json={"Suppressions": statuses})
+
+    emails = ["spam@example.org"] + [f"r{i}@example.org" for i in range(60)]
+    transport = httpx.MockTransport(answer)
+    async with PostmarkClient("http://postmark.test", None, timeout=1, transport=transport) as pm:
+        with pytest.raises(PostmarkPermanentError) as caught:
+            await pm.server(TOKEN).delete_suppressions("outbound", emails)
+    assert len(requests) == 2
+    assert "spam@example.org: Spam complaint." in caught.value.message
+
+
+async def test_requests_carry_the_json_headers_the_token_header_and_a_user_agent():
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ErrorCode": 0, "Message": "Server x removed."})
+
+    transport = httpx.MockTransport(answer)
+    async with PostmarkClient("http://postmark.test", "acct", timeout=1, transport=transport) as pm:
+        await pm.account.delete_server(1)
+        await pm.server(TOKEN).create_suppressions("outbound", ["a@example.org"])
+    delete, create = seen
+    assert delete.headers["X-Postmark-Account-Token"] == "acct"
+    assert create.headers["X-Postmark-Server-Token"] == TOKEN
+    assert all(r.headers["Accept"] == "application/json" for r in seen)
+    assert all(r.headers["User-Agent"].startswith("tenantmail/") for r in seen)
+    assert create.headers["Content-Type"] == "application/json"
+    assert "Content-Type" not in delete.headers

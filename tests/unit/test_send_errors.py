@@ -28,7 +28,8 @@ def test_inactive_recipient_and_invalid_request_are_recipient(error_code):
 
 
 @pytest.mark.parametrize(
-    ("http_status", "error_code"), [(422, 410), (422, 411), (422, 603), (422, 1235), (403, None), (405, None)]
+    ("http_status", "error_code"),
+    [(422, 410), (422, 411), (422, 603), (422, 1235), (403, None), (405, None)],
 )
 def test_other_refusals_are_permanent(http_status, error_code):
     assert classify(http_status, error_code) is SendErrorClass.PERMANENT
@@ -40,12 +41,15 @@ def test_transient_http_status_wins_over_a_configuration_code():
 
 
 @pytest.mark.parametrize(
-    ("http_status", "error_code"), [(404, None), (422, 12), (422, 501), (422, 510), (422, 601), (422, 701), (422, 1001)]
+    ("http_status", "error_code"),
+    [(404, None), (422, 12), (422, 501), (422, 510), (422, 601), (422, 701), (422, 1001)],
 )
 def test_not_found_is_http_404_or_a_resource_not_found_code(http_status, error_code):
     assert is_not_found(http_status, error_code)
 
 
-@pytest.mark.parametrize(("http_status", "error_code"), [(422, 603), (401, 10), (None, None), (422, 300)])
+@pytest.mark.parametrize(
+    ("http_status", "error_code"), [(422, 603), (401, 10), (None, None), (422, 300)]
+)
 def test_other_answers_are_not_not_found(http_status, error_code):
     assert not is_not_found(http_status, error_code)

@@ -39,7 +39,7 @@ class DnsError(Exception):
 
 
 def quote_txt(value: str) -> str:
-    """TXT text as Route 53 wants it: escaped quoted strings of ≤ 255 characters, space-separated."""
+    """TXT text as Route 53 wants it: escaped quoted strings of ≤ 255 characters each."""
     escaped_chunks = (
         value[start : start + TXT_CHUNK].replace("\\", "\\\\").replace('"', '\\"')
         for start in range(0, max(len(value), 1), TXT_CHUNK)
@@ -90,27 +90,39 @@ def records_from_set(record_set: dict[str, Any]) -> Iterator[DnsRecord]:
     for resource in record_set.get("ResourceRecords", ()):
         wire = resource["Value"]
         value = unquote_txt(wire) if record_set["Type"] == "TXT" else wire.rstrip(".").lower()
-        yield DnsRecord(name=name, type=record_set["Type"], value=value, ttl=int(record_set.get("TTL", 300)))
+        yield DnsRecord(
+            name=name, type=record_set["Type"], value=value, ttl=int(record_set.get("TTL", 300))
+        )
 
 
 class Route53DnsGateway:
     """One hosted zone. Credentials come from the usual AWS chain unless given explicitly."""
 
     def __init__(
-        self, zone_id: str, *, endpoint_url: str | None, region: str = "us-east-1",
-        aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
+        self,
+        zone_id: str,
+        *,
+        endpoint_url: str | None,
+        region: str = "us-east-1",
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
     ):
         self._zone_id = zone_id
         self._client = boto3.client(
-            "route53", endpoint_url=endpoint_url or None, region_name=region,
-            aws_access_key_id=aws_access_key_id, aws_secret_access_key=aws_secret_access_key,
+            "route53",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
         )
 
     def __repr__(self) -> str:
         return f"Route53DnsGateway(zone_id={self._zone_id!r})"
 
     async def upsert_records(self, records: Sequence[DnsRecord]) -> None:
-        changes = [{"Action": "UPSERT", "ResourceRecordSet": _record_set(record)} for record in records]
+        changes = [
+            {"Action": "UPSERT", "ResourceRecordSet": _record_set(record)} for record in records
+        ]
         await asyncio.to_thread(self._change, changes)
 
     async def delete_records(self, records: Sequence[DnsRecord]) -> None:
@@ -131,7 +143,10 @@ class Route53DnsGateway:
     def _current_set(self, name: str, record_type: str) -> dict[str, Any] | None:
         with _as_dns_error():
             answer = self._client.list_resource_record_sets(
-                HostedZoneId=self._zone_id, StartRecordName=_fqdn(name), StartRecordType=record_type, MaxItems="1"
+                HostedZoneId=self._zone_id,
+                StartRecordName=_fqdn(name),
+                StartRecordType=record_type,
+                MaxItems="1",
             )
         for found in answer["ResourceRecordSets"]:
             if _normal_name(found["Name"]) == _normal_name(name) and found["Type"] == record_type:
@@ -142,13 +157,20 @@ class Route53DnsGateway:
         if not changes:
             return
         with _as_dns_error():
-            self._client.change_resource_record_sets(HostedZoneId=self._zone_id, ChangeBatch={"Changes": changes})
+            self._client.change_resource_record_sets(
+                HostedZoneId=self._zone_id, ChangeBatch={"Changes": changes}
+            )
 
     def _list(self) -> list[DnsRecord]:
         paginator = self._client.get_paginator("list_resource_record_sets")
         with _as_dns_error():
             pages = list(paginator.paginate(HostedZoneId=self._zone_id))
-        return [record for page in pages for found in page["ResourceRecordSets"] for record in records_from_set(found)]
+        return [
+            record
+            for page in pages
+            for found in page["ResourceRecordSets"]
+            for record in records_from_set(found)
+        ]
 
 
 @contextmanager

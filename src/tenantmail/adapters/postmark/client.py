@@ -15,8 +15,8 @@ Rules this module keeps (postmark-api.md §1, §4, §5; SPEC §5):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -63,7 +63,12 @@ class _Session:
         return f"{type(self).__name__}(header={self._header!r}, token=<hidden>)"
 
     async def call(
-        self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
     ) -> Any:
         """Send one request and return its decoded JSON, or raise a classified ``PostmarkError``."""
@@ -73,18 +78,24 @@ class _Session:
             headers["Content-Type"] = "application/json"
             content = json.dumps(body).encode()
         try:
-            response = await self._http.request(method, path, content=content, params=params, headers=headers)
+            response = await self._http.request(
+                method, path, content=content, params=params, headers=headers
+            )
         except httpx.TransportError as exc:
             safe = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
             raise error_for_transport(exc, idempotent=safe) from exc
         return _decode(response)
 
-    async def pages(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """Every item of a ``count``/``offset`` list endpoint answering ``{"TotalCount", key}``."""
-        items: list[Any] = []
+    async def pages(
+        self, path: str, convert: Callable[[Any], T], params: Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """Every item of a ``count``/``offset`` list endpoint, converted (``convert`` reads one
+        page's items, see ``_listed``)."""
+        items: list[T] = []
         while True:
-            page = await self.call("GET", path, params={**(params or {}), "count": PAGE_SIZE, "offset": len(items)})
-            batch = _mapped(lambda: list(page[key]))
+            query = {**(params or {}), "count": PAGE_SIZE, "offset": len(items)}
+            page = await self.call("GET", path, params=query)
+            batch = _mapped(convert, page)
             items.extend(batch)
             if not batch or len(items) >= int(page.get("TotalCount", 0)):
                 return items
@@ -97,24 +108,29 @@ def _decode(response: httpx.Response) -> Any:
         body = response.json()
     except ValueError:
         kind = response.headers.get("content-type", "no content type")
-        raise error_for_unreadable_answer(status, f"HTTP {status} without a Postmark JSON body ({kind})") from None
+        raise error_for_unreadable_answer(
+            status, f"HTTP {status} without a Postmark JSON body ({kind})"
+        ) from None
     code = body.get("ErrorCode") if isinstance(body, dict) else None
     if status < 400 and not code:
         return body
     if not isinstance(body, dict):
-        raise error_for_unreadable_answer(status, f"HTTP {status} with a JSON body that is not an object")
+        raise error_for_unreadable_answer(
+            status, f"HTTP {status} with a JSON body that is not an object"
+        )
     # Postmark's 500 carries only a Message; the class then follows from the HTTP status alone.
-    raise error_for_answer(status, None if code is None else int(code), str(body.get("Message", "")))
+    raise error_for_answer(
+        status, None if code is None else int(code), str(body.get("Message", ""))
+    )
 
 
-def _mapped(convert: Callable[[], T], *, ambiguous: bool = False) -> T:
-    """Run a payload mapping; a body of the wrong shape becomes a typed error.
-
-    For a send (``ambiguous=True``) a 2xx we cannot read may still mean "accepted", so the caller
-    must reconcile rather than fail the job.
+def _mapped(convert: Callable[[Any], T], body: Any, *, ambiguous: bool = False) -> T:
+    """Map a decoded body with a ``payloads`` function; a body of the wrong shape becomes a typed
+    error. For a send (``ambiguous=True``) a 2xx we cannot read may still mean "accepted", so the
+    caller must reconcile rather than fail the job.
     """
     try:
-        return convert()
+        return convert(body)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         reason = f"unexpected Postmark answer shape: {type(exc).__name__}: {exc}"
         if ambiguous:
@@ -122,33 +138,36 @@ def _mapped(convert: Callable[[], T], *, ambiguous: bool = False) -> T:
         raise PostmarkUnexpectedResponseError(reason) from exc
 
 
-@contextmanager
-def _failed_items_raise() -> Iterator[list[str]]:
-    """Collect per-item failures of suppression changes and raise once, after every chunk ran."""
-    failures: list[str] = []
-    yield failures
-    if failures:
-        raise PostmarkPermanentError(f"{len(failures)} suppression change(s) failed: {'; '.join(failures)}")
+def _listed(convert: Callable[[Any], T], key: str) -> Callable[[Any], list[T]]:
+    """A mapping of the list under ``key`` of a body (``{"Servers": [...]}`` and the like)."""
+    return lambda body: [convert(item) for item in body[key]]
 
 
 class PostmarkAccountClient:
-    """Servers and sender signatures, with the partition's account token (implements ``PostmarkAccountApi``)."""
+    """Servers and sender signatures, with the partition's account token.
+
+    Implements ``PostmarkAccountApi``.
+    """
 
     def __init__(self, session: _Session):
         self._session = session
 
     async def create_server(self, name: str, *, delivery_type: str) -> PostmarkServer:
-        body = await self._session.call("POST", "/servers", body={"Name": name, "DeliveryType": delivery_type})
-        return _mapped(lambda: payloads.server_from_json(body))
+        body = await self._session.call(
+            "POST", "/servers", body={"Name": name, "DeliveryType": delivery_type}
+        )
+        return _mapped(payloads.server_from_json, body)
 
     async def get_server(self, server_id: int) -> PostmarkServer:
         body = await self._session.call("GET", f"/servers/{server_id}")
-        return _mapped(lambda: payloads.server_from_json(body))
+        return _mapped(payloads.server_from_json, body)
 
     async def list_servers(self, name: str | None = None) -> list[PostmarkServer]:
         """Every server (all pages); ``name`` is Postmark's partial, case-insensitive match."""
-        items = await self._session.pages("/servers", "Servers", {"name": name} if name else None)
-        return _mapped(lambda: [payloads.server_from_json(item) for item in items])
+        params = {"name": name} if name else None
+        return await self._session.pages(
+            "/servers", _listed(payloads.server_from_json, "Servers"), params
+        )
 
     async def delete_server(self, server_id: int) -> None:
         await self._session.call("DELETE", f"/servers/{server_id}")
@@ -157,19 +176,22 @@ class PostmarkAccountClient:
         self, *, from_email: str, name: str, reply_to: str | None, return_path_domain: str
     ) -> PostmarkSignature:
         request = payloads.signature_request(
-            from_email=from_email, name=name, reply_to=reply_to, return_path_domain=return_path_domain
+            from_email=from_email,
+            name=name,
+            reply_to=reply_to,
+            return_path_domain=return_path_domain,
         )
         body = await self._session.call("POST", "/senders", body=request)
-        return _mapped(lambda: payloads.signature_from_json(body))
+        return _mapped(payloads.signature_from_json, body)
 
     async def get_signature(self, signature_id: int) -> PostmarkSignature:
         body = await self._session.call("GET", f"/senders/{signature_id}")
-        return _mapped(lambda: payloads.signature_from_json(body))
+        return _mapped(payloads.signature_from_json, body)
 
     async def list_signatures(self) -> list[PostmarkSignature]:
-        """Every signature (all pages), brief fields only: DKIM/Return-Path fields come back empty."""
-        items = await self._session.pages("/senders", "SenderSignatures")
-        return _mapped(lambda: [payloads.signature_from_json(item) for item in items])
+        """Every signature (all pages), brief fields only: DKIM/Return-Path fields are empty."""
+        convert = _listed(payloads.signature_from_json, "SenderSignatures")
+        return await self._session.pages("/senders", convert)
 
     async def delete_signature(self, signature_id: int) -> None:
         await self._session.call("DELETE", f"/senders/{signature_id}")
@@ -184,46 +206,62 @@ class PostmarkServerClient:
     async def send_email(self, email: OutboundEmail) -> SendOutcome:
         """``POST /email``. An accepted message returns; any refusal raises ``PostmarkError``."""
         body = await self._session.call("POST", "/email", body=payloads.email_request(email))
-        return _mapped(lambda: payloads.send_outcome_from_json(body, to=email.to), ambiguous=True)
+        return _mapped(partial(payloads.send_outcome_from_json, to=email.to), body, ambiguous=True)
 
     async def send_batch(self, emails: Sequence[OutboundEmail]) -> list[SendOutcome]:
         """``POST /email/batch``: one outcome per message, in request order; per-item refusals are
         outcomes (``accepted`` false), whole-request refusals (bad token, 410...) raise."""
         request = [payloads.email_request(email) for email in emails]
         body = await self._session.call("POST", "/email/batch", body=request)
-        return _mapped(lambda: payloads.batch_outcomes_from_json(body, emails), ambiguous=True)
+        return _mapped(
+            partial(payloads.batch_outcomes_from_json, emails=emails), body, ambiguous=True
+        )
 
-    async def search_outbound(self, metadata: Mapping[str, str], count: int = 50) -> list[OutboundMessageSummary]:
+    async def search_outbound(
+        self, metadata: Mapping[str, str], count: int = 50
+    ) -> list[OutboundMessageSummary]:
         """Outbound messages whose metadata matches, newest first (reconciliation, §9)."""
         params = payloads.outbound_search_params(metadata, count)
         body = await self._session.call("GET", "/messages/outbound", params=params)
-        return _mapped(lambda: [payloads.message_summary_from_json(item) for item in body["Messages"]])
+        return _mapped(_listed(payloads.message_summary_from_json, "Messages"), body)
 
     async def create_webhook(
-        self, *, url: str, username: str, password: str, triggers: frozenset[str],
-        message_stream: str = "outbound", headers: Mapping[str, str] | None = None,
+        self,
+        *,
+        url: str,
+        username: str,
+        password: str,
+        triggers: frozenset[str],
+        message_stream: str = "outbound",
+        headers: Mapping[str, str] | None = None,
     ) -> PostmarkWebhook:
         request = payloads.webhook_request(
-            url=url, username=username, password=password, triggers=triggers,
-            message_stream=message_stream, headers=headers,
+            url=url,
+            username=username,
+            password=password,
+            triggers=triggers,
+            message_stream=message_stream,
+            headers=headers,
         )
         body = await self._session.call("POST", "/webhooks", body=request)
-        return _mapped(lambda: payloads.webhook_from_json(body))
+        return _mapped(payloads.webhook_from_json, body)
 
-    async def edit_webhook(self, webhook_id: int, *, url: str, username: str, password: str) -> PostmarkWebhook:
+    async def edit_webhook(
+        self, webhook_id: int, *, url: str, username: str, password: str
+    ) -> PostmarkWebhook:
         """Change URL and credentials (key rotation); triggers and stream stay as they are."""
         request = payloads.webhook_request(url=url, username=username, password=password)
         body = await self._session.call("PUT", f"/webhooks/{webhook_id}", body=request)
-        return _mapped(lambda: payloads.webhook_from_json(body))
+        return _mapped(payloads.webhook_from_json, body)
 
     async def get_webhook(self, webhook_id: int) -> PostmarkWebhook:
         body = await self._session.call("GET", f"/webhooks/{webhook_id}")
-        return _mapped(lambda: payloads.webhook_from_json(body))
+        return _mapped(payloads.webhook_from_json, body)
 
     async def list_webhooks(self, message_stream: str | None = None) -> list[PostmarkWebhook]:
         params = {"MessageStream": message_stream} if message_stream else None
         body = await self._session.call("GET", "/webhooks", params=params)
-        return _mapped(lambda: [payloads.webhook_from_json(item) for item in body["Webhooks"]])
+        return _mapped(_listed(payloads.webhook_from_json, "Webhooks"), body)
 
     async def delete_webhook(self, webhook_id: int) -> None:
         await self._session.call("DELETE", f"/webhooks/{webhook_id}")
@@ -232,20 +270,25 @@ class PostmarkServerClient:
         await self._change_suppressions(f"/message-streams/{stream}/suppressions", emails)
 
     async def delete_suppressions(self, stream: str, emails: Sequence[str]) -> None:
-        """Raises ``PostmarkPermanentError`` naming the addresses Postmark refused (spam complaints)."""
+        """Raises ``PostmarkPermanentError`` naming the addresses Postmark refused (complaints)."""
         await self._change_suppressions(f"/message-streams/{stream}/suppressions/delete", emails)
 
     async def dump_suppressions(self, stream: str) -> list[PostmarkSuppression]:
         body = await self._session.call("GET", f"/message-streams/{stream}/suppressions/dump")
-        return _mapped(lambda: [payloads.suppression_from_json(item) for item in body["Suppressions"]])
+        return _mapped(_listed(payloads.suppression_from_json, "Suppressions"), body)
 
     async def _change_suppressions(self, path: str, emails: Sequence[str]) -> None:
-        # Adding or removing a suppression twice has the same effect: safe to repeat on timeout.
-        with _failed_items_raise() as failures:
-            for start in range(0, len(emails), SUPPRESSION_CHUNK):
-                chunk = emails[start : start + SUPPRESSION_CHUNK]
-                body = await self._session.call("POST", path, body=payloads.suppressions_request(chunk), idempotent=True)
-                failures.extend(_mapped(lambda: payloads.failed_suppression_changes(body)))
+        """Every chunk is sent; per-address refusals are then raised together."""
+        failures: list[str] = []
+        for start in range(0, len(emails), SUPPRESSION_CHUNK):
+            request = payloads.suppressions_request(emails[start : start + SUPPRESSION_CHUNK])
+            # Adding or removing a suppression twice has the same effect: safe to repeat.
+            body = await self._session.call("POST", path, body=request, idempotent=True)
+            failures.extend(_mapped(payloads.failed_suppression_changes, body))
+        if failures:
+            raise PostmarkPermanentError(
+                f"{len(failures)} suppression change(s) failed: {'; '.join(failures)}"
+            )
 
 
 class PostmarkClient:
@@ -256,7 +299,11 @@ class PostmarkClient:
     """
 
     def __init__(
-        self, base_url: str, account_token: str | None, *, timeout: float,
+        self,
+        base_url: str,
+        account_token: str | None,
+        *,
+        timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self._http = httpx.AsyncClient(

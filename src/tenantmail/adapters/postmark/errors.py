@@ -2,14 +2,15 @@
 
 Hierarchy::
 
-    PostmarkError                        any failed call; carries http_status, error_code, message
-    ├── PostmarkTransientError           try again later (429, 500, 503, ErrorCode 100, no connection)
-    ├── PostmarkAmbiguousError           the request may have been processed (timeout after sending)
-    ├── PostmarkRecipientError           the recipient is the problem (406 inactive, 300 invalid)
-    ├── PostmarkConfigurationError       the tenant's Postmark setup is the problem (10, 400, 401, ...)
-    └── PostmarkPermanentError           anything else the request caused; retrying cannot help
-        └── PostmarkUnexpectedResponseError   an answer that is not Postmark's JSON (e.g. an HTML 403
-                                              from a network block in front of the API)
+    PostmarkError                     any failed call: http_status, error_code, message
+    ├── PostmarkTransientError        try later (429, 500, 503, ErrorCode 100, no connection)
+    ├── PostmarkAmbiguousError        may have been processed (no answer after sending)
+    ├── PostmarkRecipientError        the recipient is the problem (406 inactive, 300 invalid)
+    ├── PostmarkConfigurationError    the tenant's Postmark setup (10, 400, 401, 405, 412, 413)
+    └── PostmarkPermanentError        anything else the request caused; retrying cannot help
+        └── PostmarkUnexpectedResponseError
+                                      not Postmark's JSON (e.g. an HTML 403 from a network
+                                      block in front of the API, or an unknown body shape)
 
 Services catch ``PostmarkError`` and branch on ``error.error_class`` (a ``SendErrorClass``) and
 ``error.is_not_found``; the subclasses exist so ``except`` clauses can be narrow where that reads
@@ -33,7 +34,9 @@ class PostmarkError(Exception):
 
     error_class: ClassVar[SendErrorClass] = SendErrorClass.PERMANENT
 
-    def __init__(self, message: str, *, http_status: int | None = None, error_code: int | None = None):
+    def __init__(
+        self, message: str, *, http_status: int | None = None, error_code: int | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.http_status = http_status  #: None when no answer was received
@@ -41,7 +44,8 @@ class PostmarkError(Exception):
 
     @property
     def is_not_found(self) -> bool:
-        """The resource does not exist (HTTP 404 or a not-found ErrorCode): removal may treat it as done."""
+        """The resource does not exist (HTTP 404 or a not-found ErrorCode): removal may treat
+        it as done."""
         return is_not_found(self.http_status, self.error_code)
 
     def __str__(self) -> str:
@@ -116,7 +120,12 @@ def error_for_unreadable_answer(http_status: int, reason: str) -> PostmarkError:
 
 
 # Raised before a single byte of the request could reach Postmark.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
 
 
 def error_for_transport(exc: httpx.TransportError, *, idempotent: bool) -> PostmarkError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tenantmail.services.ports import (
@@ -49,7 +49,7 @@ def parse_timestamp(text: str | None) -> datetime | None:
 
 def _zone(text: str | None) -> timezone:
     if text in (None, "Z"):
-        return timezone.utc
+        return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
@@ -68,8 +68,10 @@ def server_from_json(body: Json) -> PostmarkServer:
     )
 
 
-def signature_request(*, from_email: str, name: str, reply_to: str | None, return_path_domain: str) -> Json:
-    """``POST /senders``: note requests say ``FromEmail``/``ReplyToEmail``, answers ``EmailAddress``."""
+def signature_request(
+    *, from_email: str, name: str, reply_to: str | None, return_path_domain: str
+) -> Json:
+    """``POST /senders``. Requests say ``FromEmail``/``ReplyToEmail``, answers ``EmailAddress``."""
     body: Json = {"FromEmail": from_email, "Name": name, "ReturnPathDomain": return_path_domain}
     if reply_to:
         body["ReplyToEmail"] = reply_to
@@ -100,10 +102,15 @@ def signature_from_json(body: Json) -> PostmarkSignature:
 
 
 def webhook_request(
-    *, url: str, username: str, password: str, triggers: frozenset[str] | None = None,
-    message_stream: str | None = None, headers: Mapping[str, str] | None = None,
+    *,
+    url: str,
+    username: str,
+    password: str,
+    triggers: frozenset[str] | None = None,
+    message_stream: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Json:
-    """``POST``/``PUT /webhooks`` body; fields left ``None`` are omitted (PUT is a partial update)."""
+    """``POST``/``PUT /webhooks`` body; ``None`` fields are omitted (PUT is a partial update)."""
     body: Json = {"Url": url, "HttpAuth": {"Username": username, "Password": password}}
     if message_stream is not None:
         body["MessageStream"] = message_stream
@@ -166,11 +173,15 @@ def send_outcome_from_json(body: Json, *, to: str) -> SendOutcome:
     )
 
 
-def batch_outcomes_from_json(items: Sequence[Json], emails: Sequence[OutboundEmail]) -> list[SendOutcome]:
+def batch_outcomes_from_json(
+    items: Sequence[Json], emails: Sequence[OutboundEmail]
+) -> list[SendOutcome]:
     """Batch answers are in request order, one per message (§4.3)."""
     if len(items) != len(emails):
         raise ValueError(f"batch answered {len(items)} results for {len(emails)} messages")
-    return [send_outcome_from_json(item, to=email.to) for item, email in zip(items, emails)]
+    return [
+        send_outcome_from_json(item, to=email.to) for item, email in zip(items, emails, strict=True)
+    ]
 
 
 # --- messages and suppressions ----------------------------------------------------------------

@@ -10,13 +10,13 @@ import uvicorn
 
 from tenantmail import __version__
 from tenantmail.adapters.db.engine import create_engine
-from tenantmail.adapters.db.migrate import current_revision, head_revision, upgrade
+from tenantmail.adapters.db.migrate import current_revision, ensure_up_to_date, head_revision, upgrade
 from tenantmail.adapters.telemetry import configure_logging
-from tenantmail.bootstrap import bootstrap
+from tenantmail.bootstrap import bootstrap, is_embedded
 from tenantmail.entrypoints.api.app import create_app
 from tenantmail.entrypoints.cli.output import JsonOption, console, print_json, run, settings_or_exit
 from tenantmail.entrypoints.worker import run_worker
-from tenantmail.settings import load_settings
+from tenantmail.settings import Settings, load_settings
 
 app = typer.Typer(
     name="tenantmail",
@@ -49,7 +49,17 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
     configure_logging(settings.log_level, settings.log_json)
+    if not is_embedded(settings):
+        run(lambda: _require_migrated(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+async def _require_migrated(settings: Settings) -> None:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await ensure_up_to_date(engine)
+    finally:
+        await engine.dispose()
 
 
 @app.command()

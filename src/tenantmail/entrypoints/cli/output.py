@@ -14,13 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tenantmail.adapters.db.migrate import DatabaseNotMigrated
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.domain.errors import DomainError
 from tenantmail.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
 
@@ -74,6 +75,8 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
     except DomainError as exc:
         fail(f"{exc.kind}: {exc.message}")
+    except DatabaseNotMigrated as exc:
+        fail(str(exc), code=2)
 
 
 @asynccontextmanager

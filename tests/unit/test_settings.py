@@ -1,0 +1,78 @@
+"""Settings: defaults, derived values, one clear line per bad value, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenantmail.settings import Settings, SettingsError, load_settings
+
+
+def _settings(**kwargs: object) -> Settings:
+    return load_settings(_env_file=None, **kwargs)
+
+
+def test_defaults_are_the_embedded_offline_setup() -> None:
+    s = _settings()
+    assert (s.host, s.port, s.partition) == ("127.0.0.1", 8000, "dev")
+    assert s.effective_mail_zone_name == "dev.ardamails.com"
+    assert s.uses_sandbox and not s.is_live
+    assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert s.webhook_url == "http://127.0.0.1:8000/v1/shop-access/email/job/postmark-events"
+    assert s.verification_poll_seconds == 30 and s.verification_timeout_hours == 24
+    assert s.drift_interval_minutes == 15
+
+
+def test_live_partitions_decide_delivery_type() -> None:
+    assert _settings(partition="prod").is_live
+    assert not _settings(partition="stage").is_live
+    assert _settings(partition="qa", live_partitions="qa,prod").is_live
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "fragment"),
+    [
+        ("TENANTMAIL_PORT", "eighty", "TENANTMAIL_PORT"),
+        ("TENANTMAIL_PORT", "70000", "TENANTMAIL_PORT"),
+        ("TENANTMAIL_PARTITION", "Prod_1", "TENANTMAIL_PARTITION: must be a DNS label"),
+        ("TENANTMAIL_DATABASE_URL", "mysql://x", "TENANTMAIL_DATABASE_URL: must be a sqlite:// or postgresql:// URL"),
+        ("TENANTMAIL_API_KEYS", "short", "TENANTMAIL_API_KEYS: every API key must be at least 16 characters"),
+        ("TENANTMAIL_POSTMARK_BASE_URL", "ftp://x", "TENANTMAIL_POSTMARK_BASE_URL: must be an http"),
+        ("TENANTMAIL_DRIFT_ASSERTIONS", "dns_missing_record,bogus", "unknown drift assertion(s): bogus"),
+        ("TENANTMAIL_VERIFICATION_POLL_SECONDS", "0", "TENANTMAIL_VERIFICATION_POLL_SECONDS"),
+        ("TENANTMAIL_LOG_LEVEL", "LOUD", "TENANTMAIL_LOG_LEVEL"),
+    ],
+)
+def test_each_bad_value_gives_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError) as info:
+        _settings()
+    assert len(info.value.lines) == 1
+    assert info.value.lines[0].startswith(f"invalid setting {env}")
+    assert fragment in info.value.lines[0]
+
+
+def test_several_bad_values_are_all_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANTMAIL_PORT", "x")
+    monkeypatch.setenv("TENANTMAIL_PARTITION", "UPPER")
+    with pytest.raises(SettingsError) as info:
+        _settings()
+    assert {line.split(":")[0] for line in info.value.lines} == {
+        "invalid setting TENANTMAIL_PORT", "invalid setting TENANTMAIL_PARTITION",
+    }
+
+
+def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANTMAIL_API_KEYS", "key-one-0123456789,key-two-0123456789")
+    monkeypatch.setenv("TENANTMAIL_POSTMARK_ACCOUNT_TOKEN", "account-token-secret-value")
+    s = _settings()
+    shown = repr(s) + str(s) + s.model_dump_json()
+    for secret in ("key-one-0123456789", "key-two-0123456789", "account-token-secret-value"):
+        assert secret not in shown
+    assert [k.get_secret_value() for k in s.api_keys] == ["key-one-0123456789", "key-two-0123456789"]
+
+    monkeypatch.setenv("TENANTMAIL_PORT", "nope")
+    with pytest.raises(SettingsError) as info:
+        _settings()
+    assert "account-token-secret-value" not in str(info.value)

@@ -8,7 +8,6 @@ import httpx
 
 from tests.sandbox_fixtures import ACCOUNT_TOKEN, Emulator, unique
 
-pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 def _message(sender: str, to: str = "reader@example.net", **fields: Any) -> dict[str, Any]:

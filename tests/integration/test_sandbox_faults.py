@@ -9,7 +9,6 @@ import pytest
 
 from tests.sandbox_fixtures import Emulator
 
-pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 def _tenant(emulator: Emulator, timeout: float = 10) -> tuple[httpx.Client, str]:

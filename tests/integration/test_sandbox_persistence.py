@@ -11,7 +11,6 @@ from tenantmail.sandbox.route53_local import LocalRoute53
 from tenantmail.sandbox.runner import start_sandbox
 from tests.sandbox_fixtures import JSON_HEADERS, serve_emulator
 
-pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 def test_state_survives_a_restart(local_route53: LocalRoute53, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tenantmail.sandbox.route53_local import LocalRoute53, ensure_zone
 from tests.sandbox_fixtures import ZONE, Emulator, unique
 
-pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 def test_signature_verifies_only_after_dkim_and_return_path_records_exist(emulator: Emulator) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from tests.sandbox_fixtures import Emulator, Receiver, eventually
 
-pytest_plugins = ["tests.sandbox_fixtures"]
 
 ALL_ON = {name: {"Enabled": True} for name in
           ("Delivery", "Bounce", "SpamComplaint", "Open", "Click", "SubscriptionChange")}

@@ -16,6 +16,7 @@ from tenantmail.bootstrap import bootstrap, is_embedded
 from tenantmail.entrypoints.api.app import create_app
 from tenantmail.entrypoints.cli.output import JsonOption, console, print_json, run, settings_or_exit
 from tenantmail.entrypoints.worker import run_worker
+from tenantmail.sandbox.cli import sandbox_app
 from tenantmail.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -31,6 +32,8 @@ def _version(value: bool) -> None:
     if value:
         console.print(f"tenantmail {__version__}")
         raise typer.Exit()
+
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.callback()

@@ -1,0 +1,115 @@
+"""The leased work queue: claims are exclusive, expired leases are reclaimed, ticks fire once per cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenantmail.adapters.db.tables import configurations, jobs
+from tenantmail.adapters.db.unit_of_work import UnitOfWork
+from tenantmail.adapters.db.work_queue import WorkQueue
+from tenantmail.domain.configuration import EmailConfiguration, Operational, Signature
+from tenantmail.domain.job import EmailJob, JobStatus
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+async def _queue_jobs(engine: AsyncEngine, count: int, tenant: str = "tenant-a") -> list[str]:
+    async with UnitOfWork(engine, tenant) as uow:
+        queued = [
+            EmailJob.queue(
+                tenant_id=tenant, configuration_e_id="cfg-1", recipient=f"r{i}@example.com",
+                subject="s", idempotency_key=f"k{i}", now=NOW - timedelta(seconds=count - i), text_body="b",
+            )
+            for i in range(count)
+        ]
+        for job in queued:
+            await uow.jobs.add(job)
+        await uow.commit()
+    return [job.e_id for job in queued]
+
+
+async def _statuses(engine: AsyncEngine) -> dict[str, str]:
+    async with engine.connect() as conn:
+        return {r.e_id: r.status for r in await conn.execute(select(jobs.c.e_id, jobs.c.status))}
+
+
+async def test_concurrent_claims_never_hand_out_a_job_twice(engine: AsyncEngine) -> None:
+    ids = await _queue_jobs(engine, 60)
+    queues = [WorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(4)]
+
+    async def drain(queue: WorkQueue) -> list[str]:
+        got: list[str] = []
+        while batch := await queue.claim_jobs(NOW, 7):
+            got.extend(job.e_id for job in batch)
+        return got
+
+    claimed = await asyncio.gather(*(drain(q) for q in queues))
+    flat = [e_id for batch in claimed for e_id in batch]
+    assert sorted(flat) == sorted(ids)  # every job once, none twice
+    assert set((await _statuses(engine)).values()) == {JobStatus.SENDING.value}
+
+
+async def test_jobs_not_yet_due_are_left_alone(engine: AsyncEngine) -> None:
+    [e_id] = await _queue_jobs(engine, 1)
+    async with engine.begin() as conn:
+        await conn.execute(update(jobs).values(next_attempt_at=NOW + timedelta(minutes=5)))
+    queue = WorkQueue(engine, owner="w", lease_seconds=60)
+    assert await queue.claim_jobs(NOW, 10) == []
+    [claimed] = await queue.claim_jobs(NOW + timedelta(minutes=5), 10)
+    assert claimed.e_id == e_id and not claimed.reclaimed
+
+
+async def test_an_expired_lease_is_reclaimed_and_flagged_ambiguous(engine: AsyncEngine) -> None:
+    [e_id] = await _queue_jobs(engine, 1)
+    dead = WorkQueue(engine, owner="dead-worker", lease_seconds=30)
+    assert [j.e_id for j in await dead.claim_jobs(NOW, 10)] == [e_id]
+
+    alive = WorkQueue(engine, owner="alive", lease_seconds=30)
+    assert await alive.claim_jobs(NOW + timedelta(seconds=29), 10) == []  # lease still held
+    [again] = await alive.claim_jobs(NOW + timedelta(seconds=31), 10)
+    assert again.e_id == e_id and again.reclaimed
+    async with engine.connect() as conn:
+        owner = (await conn.execute(select(jobs.c.lease_owner).where(jobs.c.e_id == e_id))).scalar()
+    assert owner == "alive"
+
+
+async def test_configuration_claims_respect_leases_and_due_times(engine: AsyncEngine) -> None:
+    async with UnitOfWork(engine, "tenant-a") as uow:
+        config = EmailConfiguration.create(
+            tenant_id="tenant-a", slug="acme", mail_zone_name="dev.ardamails.com",
+            signature=Signature(from_name="Acme"), now=NOW,
+        )
+        config.operational = Operational.PROVISIONING
+        await uow.configurations.add(config, author="t", cause="create")
+        await uow.commit()
+
+    first, second = (WorkQueue(engine, owner=o, lease_seconds=60) for o in ("a", "b"))
+    [claim] = await first.claim_configurations(["PROVISIONING"], NOW, 10)
+    assert claim.e_id == config.e_id
+    assert await second.claim_configurations(["PROVISIONING"], NOW, 10) == []
+
+    await first.release_configuration(config.e_id, next_check_at=NOW + timedelta(seconds=30))
+    assert await second.claim_configurations(["PROVISIONING"], NOW + timedelta(seconds=10), 10) == []
+    assert len(await second.claim_configurations(["PROVISIONING"], NOW + timedelta(seconds=30), 10)) == 1
+    async with engine.connect() as conn:
+        owner = (await conn.execute(select(configurations.c.lease_owner))).scalar()
+    assert owner == "b"
+
+
+async def test_a_tick_fires_once_per_interval_across_workers(engine: AsyncEngine) -> None:
+    queues = [WorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(5)]
+    interval = timedelta(minutes=15)
+
+    async def round_at(moment: datetime) -> int:
+        results = await asyncio.gather(*(q.claim_tick("drift", interval, moment) for q in queues))
+        return sum(results)
+
+    assert await round_at(NOW) == 1  # first ever: exactly one wins the insert
+    assert await round_at(NOW + timedelta(minutes=14)) == 0
+    assert await round_at(NOW + timedelta(minutes=15)) == 1
+    assert await round_at(NOW + timedelta(minutes=16)) == 0
+    assert await queues[0].next_tick_due("drift") == NOW + timedelta(minutes=30)

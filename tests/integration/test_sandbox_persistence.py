@@ -9,6 +9,7 @@ import httpx
 from tenantmail.sandbox.config import SandboxConfig
 from tenantmail.sandbox.route53_local import LocalRoute53
 from tenantmail.sandbox.runner import start_sandbox
+from tenantmail.sandbox.verification import route53_client
 from tests.sandbox_fixtures import JSON_HEADERS, serve_emulator
 
 
@@ -40,3 +41,19 @@ def test_runner_starts_route53_with_the_zone_and_the_emulator(tmp_path: Path) ->
         assert listed.json() == {"TotalCount": 0, "Servers": []}
         assert running.zone_id and running.state_path == tmp_path / "postmark.sqlite3"
     assert (tmp_path / "postmark.sqlite3").exists()
+
+
+def test_the_zone_records_survive_a_clean_restart_of_the_runner(tmp_path: Path) -> None:
+    record = {"Name": "_dkim.acme.run.example.com.", "Type": "TXT", "TTL": 300,
+              "ResourceRecords": [{"Value": '"k=rsa; p=abc"'}]}
+    with start_sandbox(account_token="t", state_dir=tmp_path, zone_name="run.example.com") as first:
+        route53_client(first.route53_endpoint_url).change_resource_record_sets(
+            HostedZoneId=first.zone_id,
+            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
+        )
+    with start_sandbox(account_token="t", state_dir=tmp_path, zone_name="run.example.com") as second:
+        sets = route53_client(second.route53_endpoint_url).list_resource_record_sets(
+            HostedZoneId=second.zone_id
+        )["ResourceRecordSets"]
+    restored = [s for s in sets if s["Type"] == "TXT"]
+    assert [(s["Name"], s["ResourceRecords"]) for s in restored] == [(record["Name"], record["ResourceRecords"])]

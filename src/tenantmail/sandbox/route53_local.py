@@ -1,14 +1,19 @@
 """Route 53 on loopback: moto's server mode, driven through boto3 like the real service.
 
-moto keeps its state in memory: zones and records vanish when it stops (the emulator's own
-state, in contrast, persists). ``ensure_zone`` is idempotent so a restart can recreate the zone.
+moto keeps its state in memory: zones and records vanish when it stops. ``ensure_zone`` is
+idempotent so a restart can recreate the zone, and ``save_records`` / ``restore_records`` carry the
+zone's records across a clean restart (the runner saves them on stop when it has a state dir), so
+the embedded default keeps its published DKIM and Return-Path records like the real Route 53 would.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -43,3 +48,34 @@ def ensure_zone(endpoint_url: str, zone_name: str) -> str:
                 return str(zone["Id"]).rpartition("/")[2]
     created = client.create_hosted_zone(Name=wanted, CallerReference=str(uuid.uuid4()))
     return str(created["HostedZone"]["Id"]).rpartition("/")[2]
+
+
+_ZONE_OWN_TYPES = frozenset({"SOA", "NS"})  # created with the zone; never restored
+
+
+def _record_sets(endpoint_url: str, zone_id: str) -> list[dict[str, Any]]:
+    client = route53_client(endpoint_url)
+    sets: list[dict[str, Any]] = []
+    for page in client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
+        sets.extend(s for s in page["ResourceRecordSets"] if s["Type"] not in _ZONE_OWN_TYPES)
+    return sets
+
+
+def save_records(endpoint_url: str, zone_id: str, path: Path) -> int:
+    """Write the zone's records (all but SOA/NS) to ``path``; return how many sets were saved."""
+    sets = _record_sets(endpoint_url, zone_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sets))
+    return len(sets)
+
+
+def restore_records(endpoint_url: str, zone_id: str, path: Path) -> int:
+    """UPSERT the record sets saved in ``path`` (if any) into the zone; return how many."""
+    if not path.exists():
+        return 0
+    sets = json.loads(path.read_text())
+    client = route53_client(endpoint_url)
+    for start in range(0, len(sets), 500):  # well under Route 53's 1,000 changes per batch
+        changes = [{"Action": "UPSERT", "ResourceRecordSet": s} for s in sets[start:start + 500]]
+        client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return len(sets)

@@ -18,9 +18,16 @@ from starlette.types import ASGIApp
 
 from tenantmail.sandbox.app import create_app
 from tenantmail.sandbox.config import SandboxConfig
-from tenantmail.sandbox.route53_local import LocalRoute53, ensure_zone, start_route53
+from tenantmail.sandbox.route53_local import (
+    LocalRoute53,
+    ensure_zone,
+    restore_records,
+    save_records,
+    start_route53,
+)
 
 STATE_FILE = "postmark.sqlite3"
+RECORDS_FILE = "route53-records.json"
 
 
 class ThreadedUvicorn:
@@ -70,6 +77,8 @@ class RunningSandbox:
 
     def stop(self) -> None:
         self._http.stop()
+        if self.state_path is not None:  # keep the zone's records for the next start
+            save_records(self.route53_endpoint_url, self.zone_id, self.state_path.parent / RECORDS_FILE)
         self._route53.stop()
 
     def __enter__(self) -> Self:
@@ -89,6 +98,8 @@ def start_sandbox(
     try:
         zone_id = ensure_zone(route53.endpoint_url, zone_name)
         state_path = None if state_dir is None else Path(state_dir) / STATE_FILE
+        if state_dir is not None:
+            restore_records(route53.endpoint_url, zone_id, Path(state_dir) / RECORDS_FILE)
         app = create_app(state_path, account_token=account_token,
                          route53_endpoint_url=route53.endpoint_url, config=config)
         http = ThreadedUvicorn(app, host, postmark_port).start()

@@ -57,6 +57,7 @@ class EmailJob:
     recipient: str
     subject: str
     idempotency_key: str
+    author: str = "unknown"  #: who queued it (X-Author)
     reply_to_email: str | None = None
     html_body: str | None = field(default=None, repr=False)
     text_body: str | None = field(default=None, repr=False)
@@ -73,13 +74,13 @@ class EmailJob:
     @classmethod
     def queue(
         cls, *, tenant_id: str, configuration_e_id: str, recipient: str, subject: str,
-        idempotency_key: str, now: datetime, reply_to_email: str | None = None,
+        idempotency_key: str, now: datetime, author: str = "unknown", reply_to_email: str | None = None,
         html_body: str | None = None, text_body: str | None = None,
         attachments: tuple[JobAttachment, ...] = (),
     ) -> EmailJob:
         job = cls(
             e_id=str(uuid.uuid4()), tenant_id=tenant_id, configuration_e_id=configuration_e_id,
-            recipient=recipient, subject=subject, idempotency_key=idempotency_key,
+            recipient=recipient, subject=subject, idempotency_key=idempotency_key, author=author,
             reply_to_email=reply_to_email, html_body=html_body, text_body=text_body,
             attachments=attachments, next_attempt_at=now, created_at=now, updated_at=now,
         )
@@ -90,6 +91,32 @@ class EmailJob:
         self.status = status
         self.updated_at = now
         self.status_times.setdefault(status, now)
+
+    # --- dispatch outcomes (SPEC §5); each one is committed before the next Postmark call ---
+    def mark_sent(self, message_id: str, now: datetime) -> None:
+        """Postmark accepted it (answered, or found by the ``tm_job`` metadata search)."""
+        self.message_id = message_id
+        self.last_error = None
+        self.next_attempt_at = None
+        self.move(JobStatus.SENT, now)
+
+    def fail(self, error: JobError, now: datetime) -> None:
+        """It will never be sent: a permanent refusal, or retried for too long."""
+        self.last_error = error
+        self.next_attempt_at = None
+        self.move(JobStatus.FAILED, now)
+
+    def requeue(self, error: JobError | None, at: datetime, now: datetime) -> None:
+        """Back to the outbox until ``at``: a transient error, or its configuration is held."""
+        self.last_error = error
+        self.next_attempt_at = at
+        self.status = JobStatus.QUEUED
+        self.updated_at = now
+
+    @property
+    def needs_reconciliation(self) -> bool:
+        """The last call may have reached Postmark: search by metadata before sending again."""
+        return self.last_error is not None and self.last_error.error_class == "ambiguous"
 
 
 def project(current: JobStatus, implied: JobStatus) -> JobStatus:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.dispatch_jobs import dispatch_jobs
 
 log = structlog.get_logger("tenantmail.worker")
 
@@ -35,7 +36,9 @@ def _poll(ctx: ServiceContext) -> float:
 
 def default_loops() -> list[Loop]:
     """The worker's loops. Each capability adds its own line here."""
-    return []
+    return [
+        Loop("dispatch", dispatch_jobs, _poll),
+    ]
 
 
 async def _run_loop(ctx: ServiceContext, loop: Loop, stop: asyncio.Event) -> None:

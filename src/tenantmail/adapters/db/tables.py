@@ -139,6 +139,7 @@ jobs = Table(
     _ts("next_attempt_at"),
     Column("lease_owner", String(64)),
     _ts("lease_until"),
+    Column("author", String(255), nullable=False),  # X-Author of the POST /job that queued it
     Column("last_error_class", String(32)),
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),

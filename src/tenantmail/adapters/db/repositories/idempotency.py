@@ -1,10 +1,91 @@
-"""Idempotency records: (tenant, namespace, key) → request hash, state and stored response."""
+"""Idempotency records: (tenant, namespace, key) → request hash, state and stored response.
+
+A record is inserted in the same transaction as the resource it answers for (the job), so it is
+only ever seen committed with its response. "Still in flight" is therefore the moment a second
+request with the same key races the first: its insert meets the first one's uncommitted row. On
+PostgreSQL that insert waits for the first transaction; we bound the wait (``IN_FLIGHT_WAIT``)
+and answer 409 past it, or the first commits (replay) or rolls back (this one proceeds). SQLite
+serialises writers (``BEGIN IMMEDIATE``), so there the second simply sees the committed record.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import idempotency_records
+from tenantmail.domain.errors import IdempotencyInFlight
+
+IN_FLIGHT_WAIT = "2s"  #: how long a racing request waits for the first one before answering 409
+LOCK_NOT_AVAILABLE = "55P03"  #: PostgreSQL's SQLSTATE for an exceeded lock_timeout
+COMPLETED = "completed"
+
+t = idempotency_records
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+    state: str
+    resource_e_id: str | None
+    response_status: int | None
+    response_body: Any
+    created_at: datetime
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at <= now
 
 
 class IdempotencyRepository(TenantRepository):
     table = idempotency_records
+
+    async def get(self, namespace: str, key: str) -> IdempotencyRecord | None:
+        stmt = self._select().where(t.c.namespace == namespace, t.c.key == key)
+        row = (await self._conn.execute(stmt)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return IdempotencyRecord(
+            m["key"], m["request_hash"], m["state"], m["resource_e_id"], m["response_status"],
+            m["response_body"], m["created_at"], m["expires_at"],
+        )
+
+    async def insert_if_absent(
+        self, namespace: str, key: str, *, request_hash: str, resource_e_id: str,
+        response_status: int, response_body: Any, now: datetime, expires_at: datetime,
+    ) -> bool:
+        """Insert a completed record; False when one with this key is already committed.
+
+        Raises IdempotencyInFlight when another transaction holds an uncommitted record with the
+        same key for longer than ``IN_FLIGHT_WAIT``.
+        """
+        dialect = self._conn.dialect.name
+        build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = build(t).values(
+            tenant_id=self.tenant_id, namespace=namespace, key=key, request_hash=request_hash,
+            state=COMPLETED, resource_e_id=resource_e_id, response_status=response_status,
+            response_body=response_body, created_at=now, expires_at=expires_at,
+        ).on_conflict_do_nothing().returning(t.c.key)
+        if dialect == "postgresql":
+            await self._conn.execute(text(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'"))
+        try:
+            inserted = (await self._conn.execute(stmt)).first()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                raise IdempotencyInFlight() from exc
+            raise
+        return inserted is not None
+
+    async def discard(self, namespace: str, key: str) -> None:
+        """Drop an expired record so its key can be used afresh."""
+        await self._conn.execute(
+            delete(t).where(self._tenant(), t.c.namespace == namespace, t.c.key == key)
+        )

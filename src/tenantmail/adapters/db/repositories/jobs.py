@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, func, insert, select, update
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
 from tenantmail.adapters.db.tables import jobs
@@ -23,7 +25,7 @@ def to_row(job: EmailJob) -> dict[str, Any]:
             {"filename": a.filename, "contentType": a.content_type, "contentBase64": a.content_base64}
             for a in job.attachments
         ] or None,
-        "idempotency_key": job.idempotency_key, "status": job.status.value,
+        "idempotency_key": job.idempotency_key, "author": job.author, "status": job.status.value,
         "message_id": job.message_id, "attempts": job.attempts, "next_attempt_at": job.next_attempt_at,
         "last_error_class": err.error_class if err else None,
         "last_error_code": err.code if err else None,
@@ -31,6 +33,13 @@ def to_row(job: EmailJob) -> dict[str, Any]:
         "status_times": {str(k): v.isoformat() for k, v in job.status_times.items()},
         "created_at": job.created_at, "updated_at": job.updated_at,
     }
+
+
+#: The columns a dispatch outcome changes (the lease is cleared by any outcome).
+OUTCOME_COLUMNS = (
+    "status", "message_id", "attempts", "next_attempt_at", "last_error_class", "last_error_code",
+    "last_error_message", "status_times", "updated_at",
+)
 
 
 def to_domain(row: Any) -> EmailJob:
@@ -41,6 +50,7 @@ def to_domain(row: Any) -> EmailJob:
     return EmailJob(
         e_id=m["e_id"], tenant_id=m["tenant_id"], configuration_e_id=m["configuration_e_id"],
         recipient=m["recipient"], subject=m["subject"], idempotency_key=m["idempotency_key"],
+        author=m["author"],
         reply_to_email=m["reply_to_email"], html_body=m["html_body"], text_body=m["text_body"],
         attachments=tuple(
             JobAttachment(a["filename"], a["contentType"], a["contentBase64"]) for a in m["attachments"] or ()
@@ -68,6 +78,11 @@ class JobRepository(TenantRepository):
         row = (await self._conn.execute(self._select().where(jobs.c.e_id == e_id))).first()
         return to_domain(row) if row else None
 
+    async def get_many(self, e_ids: Sequence[str]) -> list[EmailJob]:
+        """The jobs with these ids (in no particular order; unknown ids are left out)."""
+        rows = await self._conn.execute(self._select().where(jobs.c.e_id.in_(list(e_ids))))
+        return [to_domain(r) for r in rows]
+
     async def find_by_message_id(self, message_id: str) -> EmailJob | None:
         row = (await self._conn.execute(self._select().where(jobs.c.message_id == message_id))).first()
         return to_domain(row) if row else None
@@ -77,6 +92,21 @@ class JobRepository(TenantRepository):
         for key in ("e_id", "tenant_id", "created_at"):
             values.pop(key)
         await self._conn.execute(update(jobs).where(self._tenant(), jobs.c.e_id == job.e_id).values(**values))
+
+    async def save_outcomes(self, changed: Sequence[EmailJob]) -> None:
+        """Persist what dispatch changed on many jobs in one executemany round trip."""
+        if not changed:
+            return
+        stmt = (
+            update(jobs)
+            .where(jobs.c.tenant_id == self.tenant_id, jobs.c.e_id == bindparam("job_e_id"))
+            .values({column: bindparam(f"v_{column}") for column in OUTCOME_COLUMNS})
+        )
+        rows = []
+        for job in changed:
+            row = to_row(job)
+            rows.append({"job_e_id": job.e_id, **{f"v_{column}": row[column] for column in OUTCOME_COLUMNS}})
+        await self._conn.execute(stmt, rows)
 
     async def list(
         self, *, status: list[str] | None = None, recipient: str | None = None,
@@ -100,3 +130,18 @@ class JobRepository(TenantRepository):
             stmt.order_by(jobs.c.created_at.desc(), jobs.c.e_id).limit(limit).offset(offset)
         )
         return [to_domain(r) for r in rows], total
+
+    async def cancel_queued(self, configuration_e_id: str, now: datetime) -> int:
+        """Cancel every QUEUED job of a configuration at once (force-lock); return how many.
+
+        Jobs already SENDING are in a worker's hands and are left alone here.
+        """
+        stmt = self._select().where(
+            jobs.c.configuration_e_id == configuration_e_id, jobs.c.status == JobStatus.QUEUED.value
+        )
+        queued = [to_domain(r) for r in await self._conn.execute(stmt)]
+        for job in queued:
+            job.next_attempt_at = None
+            job.move(JobStatus.CANCELLED, now)
+            await self.save(job)
+        return len(queued)

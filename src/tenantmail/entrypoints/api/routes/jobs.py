@@ -1,7 +1,68 @@
-"""Routes for jobs (see SPEC §4)."""
+"""Routes for jobs (SPEC §4, §5): ``POST /job``, ``GET /job/{eId}``, ``GET /job``.
+
+The webhook (``POST /job/postmark-events``) and ``GET /job/{eId}/events`` live in ``webhooks.py``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from tenantmail.domain.job import JobStatus
+from tenantmail.domain.send_request import valid_address, validate_idempotency_key
+from tenantmail.entrypoints.api.deps import AppDep, Author, Page, Tenant
+from tenantmail.entrypoints.api.schemas import PageOf, error_responses
+from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
+from tenantmail.services.submit_send import submit_send
 
 router = APIRouter()
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@router.post(
+    "/job", status_code=202, response_model=JobEnvelope,
+    responses=error_responses(400, 403, 404, 409, 412, 413, 422),
+    summary="Queue a send (idempotent by Idempotency-Key)",
+)
+async def post_job(
+    body: SendIn, app: AppDep, tenant: Tenant, author: Author,
+    idempotency_key: Annotated[str | None, Header(description="1-255 printable ASCII; required.")] = None,
+) -> JSONResponse:
+    key = validate_idempotency_key(idempotency_key)
+    result = await submit_send(
+        app.ctx, tenant, idempotency_key=key, request=body.to_request(), author=author, render=job_envelope,
+    )
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+@router.get("/job/{e_id}", response_model=JobEnvelope, responses=error_responses(404), summary="Read a job")
+async def get_job(e_id: str, app: AppDep, tenant: Tenant) -> dict[str, Any]:
+    async with app.ctx.uow(tenant) as uow:
+        return job_envelope(await uow.jobs.get(e_id))
+
+
+@router.get("/job", response_model=PageOf[JobEnvelope], responses=error_responses(400), summary="List jobs")
+async def list_jobs(
+    app: AppDep, tenant: Tenant, page: Page,
+    status: Annotated[list[JobStatus] | None, Query(description="Any of these statuses.")] = None,
+    recipient: Annotated[str | None, Query(description="Exact recipient (any case).")] = None,
+    configurationEId: Annotated[str | None, Query()] = None,
+    createdFrom: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
+    createdTo: Annotated[datetime | None, Query(description="ISO 8601, exclusive.")] = None,
+) -> dict[str, Any]:
+    async with app.ctx.uow(tenant) as uow:
+        found, total = await uow.jobs.list(
+            status=[s.value for s in status or ()], recipient=valid_address(recipient, "recipient") if recipient else None,
+            configuration_e_id=configurationEId, created_from=_utc(createdFrom), created_to=_utc(createdTo),
+            limit=page.limit, offset=page.offset,
+        )
+    return {"items": [job_envelope(j) for j in found], "total": total, "limit": page.limit, "offset": page.offset}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without an offset is read as UTC, as every time in the API is."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

@@ -129,6 +129,7 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=True),
+    sa.Column('author', sa.String(length=255), nullable=False),
     sa.Column('attempts', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('lease_owner', sa.String(length=64), nullable=True),

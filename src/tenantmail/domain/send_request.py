@@ -1,0 +1,128 @@
+"""What a caller may ask to send, checked before anything else happens (SPEC §5 validation).
+
+A :class:`SendRequest` only exists valid: recipient a single address (stored canonical), a one-line
+subject, at least one body, attachments that are base64 of an allowed type, and the whole message
+within Postmark's limits (each body ≤ 5 MB, everything ≤ 10 MB after base64; beyond → 413).
+Its :meth:`fingerprint` is what an Idempotency-Key is bound to.
+"""
+
+from __future__ import annotations
+
+import binascii
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
+from tenantmail.domain.job import JobAttachment, canonical_recipient
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  #: whole message incl. base64 attachments (postmark-api.md §4.2)
+MAX_BODY_BYTES = 5 * 1024 * 1024  #: each of HtmlBody / TextBody
+MAX_SUBJECT_CHARS = 2000
+MAX_KEY_LENGTH = 255
+#: Postmark refuses these extensions with ErrorCode 411 (postmark-api.md §4.2).
+FORBIDDEN_EXTENSIONS = frozenset(
+    "vbs exe bin bat chm com cpl crt hlp hta inf ins isp jse lnk mdb pcd pif reg scr sct shs "
+    "vbe vba wsf wsh wsl msc msi msp mst".split()
+)
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+
+
+def validate_idempotency_key(key: str | None) -> str:
+    """1–255 printable ASCII characters (space included), as SPEC §5 requires."""
+    if not key:
+        raise InvalidInput("the Idempotency-Key header is required")
+    if len(key) > MAX_KEY_LENGTH or any(not 0x20 <= ord(ch) <= 0x7E for ch in key):
+        raise InvalidInput("Idempotency-Key must be 1-255 printable ASCII characters")
+    return key
+
+
+def valid_address(value: str, what: str) -> str:
+    """One bare address (no display name, no list), returned canonical (trimmed, lower-case)."""
+    address = canonical_recipient(value)
+    if len(address) > 320 or not _ADDRESS.match(address):
+        raise InvalidInput(f"{what} must be a single valid email address")
+    return address
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    configuration_e_id: str
+    recipient: str  #: canonical
+    subject: str
+    reply_to_email: str | None = None
+    html_body: str | None = field(default=None, repr=False)
+    text_body: str | None = field(default=None, repr=False)
+    attachments: tuple[JobAttachment, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def parse(
+        cls, *, configuration_e_id: str, recipient: str, subject: str,
+        reply_to_email: str | None = None, html_body: str | None = None,
+        text_body: str | None = None, attachments: tuple[JobAttachment, ...] = (),
+    ) -> SendRequest:
+        """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413)."""
+        request = cls(
+            configuration_e_id=configuration_e_id.strip(),
+            recipient=valid_address(recipient, "recipient"),
+            subject=_valid_subject(subject),
+            reply_to_email=valid_address(reply_to_email, "replyToEmail") if reply_to_email else None,
+            html_body=html_body or None, text_body=text_body or None,
+            attachments=tuple(_valid_attachment(a) for a in attachments),
+        )
+        if not request.configuration_e_id:
+            raise InvalidInput("configurationEId is required")
+        if request.html_body is None and request.text_body is None:
+            raise InvalidInput("at least one of htmlBody and textBody is required")
+        request._check_size()
+        return request
+
+    def _check_size(self) -> None:
+        bodies = [len(b.encode()) for b in (self.html_body, self.text_body) if b is not None]
+        if any(size > MAX_BODY_BYTES for size in bodies):
+            raise PayloadTooLarge("htmlBody and textBody may each be at most 5 MB")
+        total = sum(bodies) + len(self.subject.encode()) + sum(len(a.content_base64) for a in self.attachments)
+        if total > MAX_MESSAGE_BYTES:
+            raise PayloadTooLarge(f"the message is {total} bytes; Postmark accepts at most 10 MB")
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical request: equal for requests meaning the same send."""
+        canonical = {
+            "configurationEId": self.configuration_e_id, "recipient": self.recipient,
+            "subject": self.subject, "replyToEmail": self.reply_to_email,
+            "htmlBody": self.html_body, "textBody": self.text_body,
+            "attachments": [[a.filename, a.content_type, a.content_base64] for a in self.attachments],
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _valid_subject(subject: str) -> str:
+    if not subject or not subject.strip():
+        raise InvalidInput("subject must not be empty")
+    if "\r" in subject or "\n" in subject:
+        raise InvalidInput("subject must be one line (no CR or LF)")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise InvalidInput(f"subject may be at most {MAX_SUBJECT_CHARS} characters")
+    return subject
+
+
+def _valid_attachment(attachment: JobAttachment) -> JobAttachment:
+    name = attachment.filename.strip()
+    if not name or any(ch in name for ch in "/\\\r\n"):
+        raise InvalidInput("attachment filename must be a plain, non-empty file name")
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension in FORBIDDEN_EXTENSIONS:
+        raise InvalidInput(f"attachment type .{extension} is not allowed by Postmark")
+    if not _MIME_TYPE.match(attachment.content_type):
+        raise InvalidInput(f"attachment {name}: contentType must be a MIME type such as application/pdf")
+    try:
+        base64.b64decode(attachment.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"attachment {name}: contentBase64 is not valid base64") from None
+    return JobAttachment(name, attachment.content_type, attachment.content_base64)

@@ -1,0 +1,87 @@
+"""Job shapes of the API (SPEC §2 job fields, §4 record envelope, §5 POST /job body)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantmail.domain.job import EmailJob, JobAttachment
+from tenantmail.domain.send_request import SendRequest
+from tenantmail.entrypoints.api.schemas import AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
+
+#: rIds of jobs are derived from the job's state: a job keeps no history table, but a changed job
+#: gets a new rId, so callers can tell two reads of it apart.
+JOB_VERSION_NAMESPACE = uuid.UUID("5b0c1f2e-7d0a-4c55-9b8e-3f1f4b6a9e21")
+
+
+class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    contentType: str = Field(min_length=3, max_length=255, examples=["application/pdf"])
+    contentBase64: str = Field(repr=False)
+
+
+class SendIn(BaseModel):
+    """The body of ``POST /job``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    configurationEId: str = Field(min_length=1, max_length=36)
+    recipient: str = Field(min_length=3, max_length=320, examples=["customer@example.com"])
+    replyToEmail: str | None = Field(default=None, max_length=320)
+    subject: str = Field(min_length=1)
+    htmlBody: str | None = Field(default=None, repr=False)
+    textBody: str | None = Field(default=None, repr=False)
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+
+    def to_request(self) -> SendRequest:
+        return SendRequest.parse(
+            configuration_e_id=self.configurationEId, recipient=self.recipient, subject=self.subject,
+            reply_to_email=self.replyToEmail, html_body=self.htmlBody, text_body=self.textBody,
+            attachments=tuple(JobAttachment(a.filename, a.contentType, a.contentBase64) for a in self.attachments),
+        )
+
+
+class JobErrorOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class")
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    configurationEId: str
+    recipient: str
+    replyToEmail: str | None
+    subject: str
+    status: str
+    messageId: str | None
+    attempts: int
+    lastError: JobErrorOut | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+JobEnvelope = RecordEnvelope[JobOut]
+
+
+def job_envelope(job: EmailJob) -> dict[str, Any]:
+    """The job as the API answers it (and as POST /job stores it for idempotent replay)."""
+    err = job.last_error
+    updated = job.updated_at or job.created_at
+    assert updated is not None
+    payload = JobOut(
+        configurationEId=job.configuration_e_id, recipient=job.recipient, replyToEmail=job.reply_to_email,
+        subject=job.subject, status=job.status.value, messageId=job.message_id, attempts=job.attempts,
+        lastError=JobErrorOut(class_=err.error_class, code=err.code, message=err.message) if err else None,
+        createdAt=iso(job.created_at), updatedAt=iso(updated),
+    )
+    r_id = uuid.uuid5(JOB_VERSION_NAMESPACE, f"{job.e_id}|{job.status}|{job.attempts}|{updated.isoformat()}")
+    return JobEnvelope(
+        eId=job.e_id, rId=str(r_id), asOf=AsOf(effectiveFrom=epoch_ms(updated), recordedFrom=epoch_ms(updated)),
+        payload=payload, metadata=RecordMetadata(tenantId=job.tenant_id, author=job.author),
+    ).model_dump(mode="json", by_alias=True)

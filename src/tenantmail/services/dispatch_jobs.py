@@ -1,0 +1,253 @@
+"""Dispatch: send claimed jobs to Postmark and record what happened (SPEC §5).
+
+One pass claims up to ``dispatch_batch_size`` due jobs (QUEUED, or SENDING under an expired lease:
+their worker died mid-call), groups them by configuration and, per group, with that server's
+token: reconciles the jobs whose last call may have reached Postmark (search by ``tm_job``
+metadata; never a blind re-send), then sends the rest in one ``POST /email`` or ``/email/batch``.
+Outcomes are committed before anything else is sent for those jobs; configuration health (the
+failure counter, FAILURE, DEGRADED → OK) is recorded afterwards in its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tenantmail.domain.configuration import SENDABLE_OPERATIONAL, EmailConfiguration, LastError
+from tenantmail.domain.errors import NotFound
+from tenantmail.domain.job import EmailJob, JobError, JobStatus
+from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
+from tenantmail.domain.send_errors import INACTIVE_RECIPIENT_CODE, SendErrorClass, classify
+from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
+from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerApi, SendOutcome
+
+HOLD = timedelta(seconds=30)  #: a configuration that may not send is looked at again after this
+BATCH_LIMIT = 500  #: Postmark's ``POST /email/batch`` maximum
+RECLAIMED = JobError(SendErrorClass.AMBIGUOUS.value, "reclaimed", "its worker stopped during the Postmark call")
+
+
+def retry_policy(ctx: ServiceContext) -> RetryPolicy:
+    s = ctx.settings
+    return RetryPolicy(s.send_retry_base_seconds, s.send_retry_cap_seconds, timedelta(hours=s.send_give_up_hours))
+
+
+async def dispatch_jobs(ctx: ServiceContext) -> int:
+    """One worker pass; returns how many jobs it claimed (0 = nothing was due)."""
+    claimed = await ctx.work.claim_jobs(ctx.clock(), ctx.settings.dispatch_batch_size)
+    groups: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
+    for claim in claimed:
+        groups[(claim.tenant_id, claim.configuration_e_id)].append((claim.e_id, claim.reclaimed))
+    await asyncio.gather(*(
+        _dispatch_group(ctx, tenant, config_eid, dict(members)) for (tenant, config_eid), members in groups.items()
+    ))
+    return len(claimed)
+
+
+@dataclass
+class GroupPass:
+    """What one pass over one configuration's jobs decided, before it is committed."""
+
+    ctx: ServiceContext
+    config: EmailConfiguration
+    now: datetime
+    changed: list[EmailJob] = field(default_factory=list)
+    suppressed: list[SuppressionEntry] = field(default_factory=list)
+    accepted: int = 0
+    configuration_error: JobError | None = None
+
+    def requeue(self, job: EmailJob, error: JobError, *, delay: timedelta | None = None) -> None:
+        if delay is None:
+            at = retry_policy(self.ctx).next_attempt(accepted_at=job.created_at or self.now,
+                                                     attempt=max(1, job.attempts), now=self.now)
+            if at is None:
+                return self.fail(job, JobError(error.error_class, RETRIES_EXHAUSTED, error.message))
+        else:
+            at = self.now + delay
+        job.requeue(error, at, self.now)
+        self.changed.append(job)
+
+    def fail(self, job: EmailJob, error: JobError) -> None:
+        job.fail(error, self.now)
+        self.changed.append(job)
+
+    def sent(self, job: EmailJob, message_id: str) -> None:
+        job.mark_sent(message_id, self.now)
+        self.accepted += 1
+        self.changed.append(job)
+
+
+async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, members: dict[str, bool]) -> None:
+    async with ctx.uow(tenant) as uow:
+        jobs = [j for j in await uow.jobs.get_many(list(members)) if j.status is JobStatus.SENDING]
+        try:
+            config = await uow.configurations.get(config_eid)
+        except NotFound:
+            config = None
+    if not jobs:
+        return
+    if config is None or config.operational not in SENDABLE_OPERATIONAL or not config.server_token_ciphertext:
+        await _hold(ctx, tenant, config, jobs)
+        return
+    run = GroupPass(ctx, config, ctx.clock())
+    server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
+    for job in jobs:
+        if members[job.e_id]:
+            job.last_error = RECLAIMED
+    doubtful = [j for j in jobs if j.needs_reconciliation]
+    fresh = [j for j in jobs if not j.needs_reconciliation]
+    await _send(run, server, fresh + await _reconcile(run, server, doubtful))
+    await _commit(ctx, tenant, run)
+
+
+async def _hold(ctx: ServiceContext, tenant: str, config: EmailConfiguration | None, jobs: list[EmailJob]) -> None:
+    """A configuration that may not send (FAILURE, not verified, gone): its jobs wait, untouched.
+
+    LOCKED with a sendable operational state still drains (SPEC §3 lock); force-lock has already
+    CANCELLED the queued jobs, which are never claimed.
+    """
+    now = ctx.clock()
+    for job in jobs:
+        job.requeue(job.last_error, now + HOLD, now)
+    async with ctx.uow(tenant) as uow:
+        await uow.jobs.save_outcomes(jobs)
+        await uow.commit()
+    state = f"{config.operational}/{config.administrative}" if config else "missing"
+    ctx.telemetry.emit("email.send.held", labels={"reason": state.split("/")[0].lower()}, jobs=len(jobs))
+
+
+async def _reconcile(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob]) -> list[EmailJob]:
+    """Search Postmark for jobs whose last call may have been processed; return those not found."""
+    unresolved = []
+    for job in jobs:
+        try:
+            found = await server.search_outbound({"tm_job": job.e_id}, count=1)
+        except Exception as exc:  # any failed search leaves the question open: ask again later
+            run.requeue(job, JobError(SendErrorClass.AMBIGUOUS.value, "search_failed", str(exc)))
+            continue
+        resolution = "found" if found else "not_found"
+        run.ctx.telemetry.emit("email.send.ambiguous_resolved", labels={"resolution": resolution}, job_id=job.e_id)
+        if found:
+            run.sent(job, found[0].message_id)
+        else:
+            unresolved.append(job)
+    return unresolved
+
+
+def outbound(config: EmailConfiguration, job: EmailJob) -> OutboundEmail:
+    """The message for ``job``: the configuration's From, the job's Reply-To else the configuration's."""
+    return OutboundEmail(
+        from_address=config.from_header, to=job.recipient, subject=job.subject,
+        html_body=job.html_body, text_body=job.text_body,
+        reply_to=job.reply_to_email or config.signature.reply_to_email,
+        attachments=tuple(Attachment(a.filename, a.content_type, a.content_base64) for a in job.attachments),
+        metadata={"tm_job": job.e_id, "tm_config": config.e_id},
+    )
+
+
+async def _send(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob]) -> None:
+    for start in range(0, len(jobs), BATCH_LIMIT):
+        chunk = jobs[start:start + BATCH_LIMIT]
+        emails = [outbound(run.config, job) for job in chunk]
+        mode = "single" if len(chunk) == 1 else "batch"
+        run.ctx.telemetry.emit("email.send.attempt", labels={"mode": mode}, level="debug", messages=len(chunk))
+        began = time.perf_counter()
+        for job in chunk:
+            job.attempts += 1
+        try:
+            outcomes = [await server.send_email(emails[0])] if len(chunk) == 1 else await server.send_batch(emails)
+        except Exception as exc:  # a refusal of the whole call applies to each of its jobs
+            error_class, code, message = _failure_of(exc)
+            for job in chunk:
+                _apply_failure(run, job, JobError(error_class.value, code, message), error_class)
+        else:
+            for job, outcome in zip(chunk, outcomes, strict=True):
+                _apply_outcome(run, job, outcome)
+        finally:
+            run.ctx.telemetry.observe("email.send.dispatch_latency", time.perf_counter() - began, labels={"mode": mode})
+
+
+def _failure_of(exc: Exception) -> tuple[SendErrorClass, str, str]:
+    """The class, code and message of a failed call; anything that is not Postmark's answer is
+    treated as ambiguous, since the request may have left before it failed."""
+    error_class = getattr(exc, "error_class", SendErrorClass.AMBIGUOUS)
+    code = getattr(exc, "error_code", None) or getattr(exc, "http_status", None) or type(exc).__name__
+    return SendErrorClass(error_class), str(code), getattr(exc, "message", str(exc))
+
+
+def _apply_outcome(run: GroupPass, job: EmailJob, outcome: SendOutcome) -> None:
+    if outcome.accepted and outcome.message_id:
+        run.sent(job, outcome.message_id)
+        return
+    error_class = classify(422, outcome.error_code)
+    _apply_failure(run, job, JobError(error_class.value, str(outcome.error_code), outcome.message), error_class)
+
+
+def _apply_failure(run: GroupPass, job: EmailJob, error: JobError, error_class: SendErrorClass) -> None:
+    run.ctx.telemetry.emit(
+        "email.send.failure", labels={"class": error_class.value, "code": error.code},
+        level="warning", job_id=job.e_id, configuration_id=run.config.e_id, message=error.message,
+    )
+    if error_class in (SendErrorClass.TRANSIENT, SendErrorClass.AMBIGUOUS):
+        run.ctx.telemetry.emit("email.send.retry_scheduled", labels={"class": error_class.value}, job_id=job.e_id)
+        run.requeue(job, error)
+    elif error_class is SendErrorClass.CONFIGURATION:
+        run.configuration_error = error
+        run.requeue(job, error)
+    else:
+        if error.code == str(INACTIVE_RECIPIENT_CODE):
+            run.suppressed.append(SuppressionEntry.new(
+                tenant_id=job.tenant_id, recipient=job.recipient, reason=SuppressionReason.INACTIVE_RECIPIENT,
+                origin=SuppressionOrigin.SEND, now=run.now,
+            ))
+        run.fail(job, error)
+
+
+async def _commit(ctx: ServiceContext, tenant: str, run: GroupPass) -> None:
+    """Job outcomes (and suppressions) first, in one transaction; then the configuration's health."""
+    async with ctx.uow(tenant) as uow:
+        await uow.jobs.save_outcomes(run.changed)
+        for entry in run.suppressed:
+            await uow.suppressions.add_if_absent(entry)
+        await uow.commit()
+    for job in run.changed:
+        if job.status is JobStatus.SENT:
+            ctx.telemetry.emit("email.send.outcome", labels={"class": "accepted"}, level="debug", job_id=job.e_id)
+        elif job.status is JobStatus.FAILED:
+            ctx.telemetry.emit("email.send.outcome", labels={"class": "failed"}, job_id=job.e_id,
+                               code=job.last_error.code if job.last_error else "")
+    error = run.configuration_error
+    if error is not None:
+        await record_configuration_health(ctx, tenant, run.config.e_id, LastError("send", error.code, error.message))
+    elif run.accepted and (run.config.consecutive_failures or run.config.operational.value == "DEGRADED"):
+        await record_configuration_health(ctx, tenant, run.config.e_id, None)
+
+
+async def record_configuration_health(
+    ctx: ServiceContext, tenant: str, config_eid: str, error: LastError | None,
+) -> None:
+    """Count a configuration-class failure (``error``) or a success (``None``) on the configuration.
+
+    Its own transaction, after the jobs' outcomes. The row is read FOR UPDATE so a lifecycle
+    signal changing it at the same moment waits for us instead of racing the version guard.
+    """
+    now = ctx.clock()
+    async with ctx.uow(tenant) as uow:
+        config = await uow.configurations.get(config_eid, for_update=True)
+        if error is None:
+            if not config.record_send_success(now):
+                return
+            entered_failure = False
+        else:
+            entered_failure = config.record_send_failure(ctx.settings.failure_threshold, error, now)
+        await uow.configurations.save(config, author="dispatch", cause="send_failure" if error else "send_success")
+        await uow.commit()
+    if entered_failure:
+        ctx.telemetry.emit(
+            "email.send.failure_entered", labels={"code": error.code if error else ""}, level="error",
+            sentry=True, fingerprint=["email.send.failure_entered", config_eid], configuration_id=config_eid,
+            tenant_id=tenant, failures=config.consecutive_failures, message=error.message if error else "",
+        )

@@ -1,0 +1,70 @@
+"""Small helpers shared by e2e and integration tests (append yours; keep each one small)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tenantmail.bootstrap import App
+from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
+from tenantmail.domain.naming import return_path_host
+from tenantmail.services.ports import DnsRecord
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], T | Awaitable[T]], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` (sync or async) until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout} s (last value {result!r})")
+        await asyncio.sleep(interval)
+
+
+async def sendable_configuration(
+    app: App, tenant: str, slug: str, *, from_name: str = "Acme Shop", reply_to: str | None = None,
+) -> EmailConfiguration:
+    """A configuration as provisioning + verification would leave it: OK ∥ UNLOCKED.
+
+    Built by driving the sandbox directly (server, signature, DNS published through ctx.dns so the
+    sandbox really verifies DKIM and Return-Path) and saving the row with its encrypted token.
+    Stands in for the lifecycle's provisioning until tests can simply signal ``provision``.
+    """
+    ctx, now = app.ctx, app.ctx.clock()
+    config = EmailConfiguration.create(
+        tenant_id=tenant, slug=slug, mail_zone_name=app.settings.effective_mail_zone_name,
+        signature=Signature("noreply", from_name, reply_to), now=now,
+    )
+    server = await ctx.postmark.account.create_server(f"test-{slug}-{config.e_id[:8]}", delivery_type="Sandbox")
+    signature = await ctx.postmark.account.create_signature(
+        from_email=config.from_email, name=from_name, reply_to=reply_to,
+        return_path_domain=return_path_host(config.sending_domain),
+    )
+    await ctx.dns.upsert_records([
+        DnsRecord(signature.dkim_host, "TXT", signature.dkim_value),
+        DnsRecord(signature.return_path_domain, "CNAME", signature.return_path_cname_value),
+    ])
+    verified = await ctx.postmark.account.get_signature(signature.signature_id)
+    assert verified.dkim_verified and verified.return_path_verified, "the sandbox did not verify the DNS"
+    config.server_id, config.signature_id = server.server_id, signature.signature_id
+    config.server_token_ciphertext = ctx.cipher.encrypt(server.api_token, aad=config.e_id)
+    config.operational, config.administrative, config.verified_at = Operational.OK, Administrative.UNLOCKED, now
+    async with ctx.uow(tenant) as uow:
+        await uow.configurations.add(config, author="tests", cause="test-setup")
+        await uow.commit()
+    return config
+
+
+def send_body(config_eid: str, recipient: str = "customer@example.com", **extra: Any) -> dict[str, Any]:
+    """A valid ``POST /job`` body; ``extra`` overrides or adds fields."""
+    return {"configurationEId": config_eid, "recipient": recipient, "subject": "Your order",
+            "textBody": "Thanks for your order.", **extra}

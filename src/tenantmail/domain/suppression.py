@@ -45,8 +45,13 @@ class SuppressionEntry:
     def is_live(self) -> bool:
         return self.removed_at is None
 
+    @property
+    def removable(self) -> bool:
+        """Spam complaints stay: Postmark itself refuses to lift them (postmark-api.md §8.2)."""
+        return self.reason is not SuppressionReason.SPAM_COMPLAINT
+
     def ensure_removable(self) -> None:
-        if self.reason is SuppressionReason.SPAM_COMPLAINT:
+        if not self.removable:
             raise SuppressionNotRemovable(
                 f"{self.recipient} complained about spam; a spam complaint cannot be lifted"
             )

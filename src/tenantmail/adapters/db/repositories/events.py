@@ -1,10 +1,93 @@
-"""Delivery events received from Postmark webhooks (owned by the webhook-ingestion work)."""
+"""Delivery events received from Postmark webhooks: stored once each, matched to their job.
+
+Also home of the one query that is *not* tenant-scoped, :func:`find_tenant_of_configuration`: a
+webhook call names a configuration (its Basic-auth username) but carries no X-Tenant-Id, so the
+tenant is looked up from the configuration before anything else runs tenant-scoped.
+"""
 
 from __future__ import annotations
 
-from tenantmail.adapters.db.repositories.base import TenantRepository
-from tenantmail.adapters.db.tables import events
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenantmail.adapters.db.repositories import jobs as job_rows
+from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
+from tenantmail.adapters.db.tables import configurations, events, jobs
+from tenantmail.domain.delivery_event import DeliveryEvent, StoredEvent
+from tenantmail.domain.job import EmailJob
+
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+async def find_tenant_of_configuration(engine: AsyncEngine, e_id: str) -> str | None:
+    """The tenant owning configuration ``e_id``, or None. Reveals nothing but the tenant id."""
+    async with engine.connect() as conn:
+        stmt = select(configurations.c.tenant_id).where(configurations.c.e_id == e_id)
+        return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+def to_domain(row: Any) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(
+        e_id=m["e_id"], tenant_id=m["tenant_id"], configuration_e_id=m["configuration_e_id"],
+        job_e_id=m["job_e_id"], record_type=m["record_type"], message_id=m["message_id"],
+        recipient=m["recipient"], occurred_at=m["occurred_at"], received_at=m["received_at"],
+        payload=m["payload"],
+    )
 
 
 class EventRepository(TenantRepository):
     table = events
+
+    async def add(
+        self, event: DeliveryEvent, *, configuration_e_id: str, job_e_id: str | None,
+        received_at: datetime,
+    ) -> bool:
+        """Store ``event`` unless an event with its dedup key exists; True when it was stored.
+
+        ``ON CONFLICT DO NOTHING`` rather than catching the unique violation: a duplicate is an
+        expected, frequent outcome (Postmark retries), and it costs no savepoint this way.
+        """
+        insert = _INSERT[self._conn.dialect.name](events).values(
+            e_id=str(uuid.uuid4()), tenant_id=self.tenant_id,
+            configuration_e_id=configuration_e_id, job_e_id=job_e_id,
+            record_type=event.record_type, message_id=event.message_id,
+            recipient=event.recipient, occurred_at=event.occurred_at,
+            dedup_key=event.dedup_key(self.tenant_id, configuration_e_id),
+            payload=dict(event.payload), received_at=received_at,
+        )
+        stmt = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(events.c.e_id)
+        return (await self._conn.execute(stmt)).scalar() is not None
+
+    async def job_for_update(self, event: DeliveryEvent) -> EmailJob | None:
+        """The job ``event`` belongs to — by ``Metadata.tm_job``, else by MessageID — locked.
+
+        The row lock (PostgreSQL; SQLite transactions already hold the write lock) serialises
+        events of one job, so two concurrent webhooks cannot both project from the same status.
+        """
+        for column, value in ((jobs.c.e_id, event.job_e_id), (jobs.c.message_id, event.message_id)):
+            if value is None:
+                continue
+            stmt = select(jobs).where(jobs.c.tenant_id == self.tenant_id, column == value)
+            row = (await self._conn.execute(stmt.limit(1).with_for_update())).first()
+            if row is not None:
+                return job_rows.to_domain(row)
+        return None
+
+    async def list(
+        self, *, job_e_id: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> tuple[list[StoredEvent], int]:
+        """Events oldest first (by the event's own time, then arrival), optionally of one job."""
+        limit, offset = page_bounds(limit, offset)
+        stmt = self._select()
+        if job_e_id is not None:
+            stmt = stmt.where(events.c.job_e_id == job_e_id)
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        ordered = stmt.order_by(events.c.occurred_at, events.c.received_at, events.c.e_id)
+        rows = await self._conn.execute(ordered.limit(limit).offset(offset))
+        return [to_domain(r) for r in rows], total

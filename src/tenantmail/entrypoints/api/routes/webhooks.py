@@ -1,7 +1,68 @@
-"""Routes for webhooks (see SPEC §4)."""
+"""Postmark's delivery webhook, and the events stored for a job (SPEC §4, §6).
+
+The router is mounted without bearer auth: Postmark authenticates with HTTP Basic (configuration
+eId + derived password). ``GET /job/{eId}/events`` declares the bearer check itself.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+from functools import partial
+
+from fastapi import APIRouter, Depends, Request
+
+from tenantmail.adapters.db.repositories.events import find_tenant_of_configuration
+from tenantmail.adapters.postmark.webhook import normalize, parse_body
+from tenantmail.domain.delivery_event import DeliveryEvent
+from tenantmail.entrypoints.api.deps import AppDep, Page, Tenant, require_api_key
+from tenantmail.entrypoints.api.schemas import PageOf, error_responses
+from tenantmail.entrypoints.api.schemas_events import EventOut, WebhookAck
+from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event
+from tenantmail.services.read_events import list_events
 
 router = APIRouter()
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """(username, password) of a Basic ``Authorization`` header; empty strings when absent or bad."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+def parse_event(raw: bytes) -> DeliveryEvent:
+    return normalize(parse_body(raw))
+
+
+@router.post(
+    "/job/postmark-events", response_model=WebhookAck, responses=error_responses(400),
+    summary="Receive one Postmark webhook event (HTTP Basic: configuration eId + webhook secret)",
+)
+async def receive_postmark_event(request: Request, app: AppDep) -> WebhookAck:
+    username, password = basic_credentials(request.headers.get("authorization"))
+    result = await ingest_webhook_event(
+        app.ctx, WebhookCall(username, password, await request.body()),
+        locate=partial(find_tenant_of_configuration, app.engine), parse=parse_event,
+    )
+    return WebhookAck(
+        outcome=result.outcome.value, jobEId=result.job_e_id,
+        status=result.status.value if result.status else None,
+    )
+
+
+@router.get(
+    "/job/{eId}/events", response_model=PageOf[EventOut], responses=error_responses(404),
+    dependencies=[Depends(require_api_key)], tags=["jobs"],
+    summary="The delivery events stored for a job, oldest first",
+)
+async def job_events(eId: str, tenant: Tenant, page: Page, app: AppDep) -> PageOf[EventOut]:  # noqa: N803
+    items, total = await list_events(app.ctx, tenant, job_e_id=eId, limit=page.limit, offset=page.offset)
+    return PageOf[EventOut](items=[EventOut.of(e) for e in items], total=total,
+                            limit=page.limit, offset=page.offset)

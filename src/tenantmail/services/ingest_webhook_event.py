@@ -1,0 +1,165 @@
+"""Take one Postmark webhook call: authenticate it, store the event once, project it (SPEC §6).
+
+Order of checks: credentials (configuration exists, password derived for it) → 401; body → 400;
+the payload's ServerID is the configuration's server → 401. Then one short transaction: match the
+job (``tm_job``, else MessageID), store the event under its dedup key (a duplicate changes
+nothing), move the job per :func:`tenantmail.domain.job.project`, apply the suppression the event
+asks for. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
+never waits on it and never reports what was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tenantmail.domain.delivery_event import DeliveryEvent, EventKind, MalformedEvent
+from tenantmail.domain.errors import DomainError
+from tenantmail.domain.job import EmailJob, JobStatus, project
+from tenantmail.domain.suppression import SuppressionEntry
+from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports import UnitOfWork
+
+#: configuration eId → its tenant, or None (the one lookup not scoped to a tenant)
+TenantLocator = Callable[[str], Awaitable[str | None]]
+#: raw body → event; raises MalformedEvent (the Postmark adapter's parse + normalize)
+EventParser = Callable[[bytes], DeliveryEvent]
+
+
+class WebhookUnauthorized(DomainError):
+    status, kind = 401, "Unauthorized"
+
+
+class Outcome(StrEnum):
+    MATCHED = "matched"  #: stored and applied to its job
+    UNMATCHED = "unmatched"  #: stored; no job of this tenant has its tm_job or MessageID
+    DUPLICATE = "duplicate"  #: already stored; nothing changed
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    username: str  #: the configuration eId
+    password: str = ""
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Ingested:
+    outcome: Outcome
+    event: DeliveryEvent
+    tenant_id: str
+    configuration_e_id: str
+    job_e_id: str | None = None
+    previous_status: JobStatus | None = None
+    status: JobStatus | None = None  #: the job's status after this event
+
+
+async def ingest_webhook_event(
+    ctx: ServiceContext, call: WebhookCall, *, locate: TenantLocator, parse: EventParser,
+) -> Ingested:
+    """Authenticate, store and apply one webhook event; raises WebhookUnauthorized / MalformedEvent."""
+    tenant_id = await _authenticate(ctx, call, locate)
+    try:
+        event = parse(call.body)
+    except MalformedEvent as exc:
+        _reject(ctx, "malformed", call.username, detail=exc.message)
+        raise
+    ctx.telemetry.emit("email.webhook.received", labels={"record_type": _label(event)},
+                       configuration_eid=call.username)
+    async with ctx.uow(tenant_id) as uow:
+        configuration = await uow.configurations.get(call.username)
+        if configuration.server_id is None or event.server_id != configuration.server_id:
+            _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")
+            raise WebhookUnauthorized("the event's ServerID does not belong to this configuration")
+        result = await _apply(ctx, uow, tenant_id, call.username, event)
+        if result.outcome is not Outcome.DUPLICATE:
+            await uow.commit()
+    _report(ctx, result)
+    return result
+
+
+async def _authenticate(ctx: ServiceContext, call: WebhookCall, locate: TenantLocator) -> str:
+    """The configuration's tenant, once the password is one derived for that configuration."""
+    tenant_id = await locate(call.username) if call.username else None
+    # verify() runs whatever the lookup found, so an unknown eId costs the same as a wrong password
+    password_ok = ctx.webhook_secrets.verify(call.username, call.password)
+    if tenant_id is None or not password_ok:
+        _reject(ctx, "auth_mismatch", call.username,
+                detail="unknown configuration" if tenant_id is None else "wrong password")
+        raise WebhookUnauthorized("invalid webhook credentials")
+    return tenant_id
+
+
+async def _apply(
+    ctx: ServiceContext, uow: UnitOfWork, tenant_id: str, configuration_e_id: str,
+    event: DeliveryEvent,
+) -> Ingested:
+    now = ctx.clock()
+    job: EmailJob | None = await uow.events.job_for_update(event)
+    stored = await uow.events.add(
+        event, configuration_e_id=configuration_e_id, job_e_id=job.e_id if job else None,
+        received_at=now,
+    )
+    base = {"event": event, "tenant_id": tenant_id, "configuration_e_id": configuration_e_id}
+    if not stored:
+        return Ingested(Outcome.DUPLICATE, job_e_id=job.e_id if job else None, **base)
+    await _apply_suppression(uow, tenant_id, event, now)
+    if job is None:
+        return Ingested(Outcome.UNMATCHED, **base)
+    previous = job.status
+    if event.implied_status is not None:
+        job.move(project(previous, event.implied_status), now)
+        if job.status is not previous:
+            await uow.jobs.save(job)
+    return Ingested(Outcome.MATCHED, job_e_id=job.e_id, previous_status=previous,
+                    status=job.status, **base)
+
+
+async def _apply_suppression(uow: UnitOfWork, tenant_id: str, event: DeliveryEvent, now: datetime) -> None:
+    """Suppress or lift as the event asks; an address-less event (no recipient) changes nothing."""
+    if event.recipient is None:
+        return
+    request = event.requested_suppression()
+    if request is not None:
+        await uow.suppressions.add_if_absent(SuppressionEntry.new(
+            tenant_id=tenant_id, recipient=event.recipient, reason=request.reason,
+            origin=request.origin, now=now,
+        ))
+    elif event.lifts_suppression:
+        live = await uow.suppressions.live(event.recipient)
+        if live is not None and live.removable:
+            live.remove(now)
+            await uow.suppressions.mark_removed(live)
+
+
+def _report(ctx: ServiceContext, result: Ingested) -> None:
+    """The email.webhook.* events of one accepted call (after commit)."""
+    ids: Mapping[str, Any] = {"tenant_id": result.tenant_id, "configuration_eid": result.configuration_e_id,
+                              "job_id": result.job_e_id, "message_id": result.event.message_id}
+    labels = {"record_type": _label(result.event)}
+    if result.outcome is Outcome.DUPLICATE:
+        ctx.telemetry.emit("email.webhook.duplicate", labels=labels, **ids)
+    elif result.outcome is Outcome.UNMATCHED:
+        ctx.telemetry.emit("email.webhook.unmatched", labels=labels, **ids)
+    elif result.status is not result.previous_status:
+        ctx.telemetry.emit("email.webhook.projection", labels={
+            "from_status": str(result.previous_status), "to_status": str(result.status)}, **ids)
+        if result.status is JobStatus.INCONSISTENT:
+            ctx.telemetry.emit(
+                "email.webhook.inconsistent", level="warning", sentry=True,
+                fingerprint=["email.webhook.inconsistent", str(result.job_e_id)],
+                labels=labels, previous_status=str(result.previous_status), **ids,
+            )
+
+
+def _reject(ctx: ServiceContext, reason: str, configuration_e_id: str, *, detail: str) -> None:
+    ctx.telemetry.emit("email.webhook.rejected", labels={"reason": reason}, level="warning",
+                       configuration_eid=configuration_e_id[:64], detail=detail)
+
+
+def _label(event: DeliveryEvent) -> str:
+    """A bounded metric label: known RecordTypes by name, anything else as 'Unknown'."""
+    return "Unknown" if event.kind is EventKind.UNKNOWN else event.record_type

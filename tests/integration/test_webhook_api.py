@@ -1,0 +1,225 @@
+"""POST /job/postmark-events and GET /job/{eId}/events through the API, on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tenantmail.bootstrap import App
+from tenantmail.domain.job import JobStatus
+from tests import webhook_support as pm
+from tests.webhook_support import Seeded, seed
+
+WEBHOOK = "/job/postmark-events"
+
+
+@pytest.fixture
+async def seeded(engine, app_container: App) -> Seeded:  # engine: start from empty tables
+    return await seed(app_container.ctx, "tenant-a")
+
+
+async def post(api: httpx.AsyncClient, seeded: Seeded, body: Any, *,
+               credentials: tuple[str, str] | None = None) -> httpx.Response:
+    auth = credentials or seeded.credentials
+    if isinstance(body, bytes):
+        return await api.post(WEBHOOK, content=body, auth=auth, headers={"Content-Type": "application/json"})
+    return await api.post(WEBHOOK, json=body, auth=auth)
+
+
+async def job_status(app: App, seeded: Seeded) -> JobStatus:
+    async with app.ctx.uow("tenant-a") as uow:
+        return (await uow.jobs.get(seeded.job.e_id)).status
+
+
+async def live_suppression(app: App, tenant: str, recipient: str):  # type: ignore[no-untyped-def]
+    async with app.ctx.uow(tenant) as uow:
+        return await uow.suppressions.live(recipient)
+
+
+def counter(app: App, name: str, **labels: str) -> float:
+    registry: CollectorRegistry = app.telemetry.registry
+    return registry.get_sample_value(f"{name}_total", labels) or 0.0
+
+
+async def test_delivery_matched_by_tm_job_marks_the_job_delivered(api, app_container, seeded) -> None:
+    job = seeded.job
+    response = await post(api, seeded, pm.delivery("not-the-message-id", job.recipient, job=job.e_id))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"outcome": "matched", "jobEId": job.e_id, "status": "DELIVERED"}
+    assert await job_status(app_container, seeded) is JobStatus.DELIVERED
+
+
+async def test_delivery_matched_by_message_id_when_metadata_is_empty(api, app_container, seeded) -> None:
+    response = await post(api, seeded, pm.delivery(seeded.job.message_id, seeded.job.recipient))
+    assert response.json()["outcome"] == "matched"
+    assert await job_status(app_container, seeded) is JobStatus.DELIVERED
+
+
+@pytest.mark.parametrize("bounce_type,type_code", [("HardBounce", 1), ("BadEmailAddress", 100000),
+                                                   ("ManuallyDeactivated", 100002)])
+async def test_permanent_bounce_bounces_the_job_and_suppresses(
+    api, app_container, seeded, bounce_type, type_code,
+) -> None:
+    job = seeded.job
+    body = pm.bounce(job.message_id, "John@Example.com", bounce_type=bounce_type, type_code=type_code, job=job.e_id)
+    response = await post(api, seeded, body)
+    assert response.json()["status"] == "BOUNCED"
+    entry = await live_suppression(app_container, "tenant-a", "john@example.com")
+    assert (entry.reason.value, entry.origin.value) == ("HardBounce", "webhook")
+
+
+# the full TypeCode table is covered by tests/unit/test_webhook_normalize.py
+@pytest.mark.parametrize("bounce_type,type_code", [
+    ("Transient", 2), ("SoftBounce", 4096), ("DMARCPolicy", 100009),
+])
+async def test_other_bounce_types_are_stored_without_moving_the_job(
+    api, app_container, seeded, bounce_type, type_code,
+) -> None:
+    job = seeded.job
+    response = await post(api, seeded, pm.bounce(job.message_id, job.recipient, bounce_type=bounce_type,
+                                                 type_code=type_code, job=job.e_id))
+    assert response.json() == {"outcome": "matched", "jobEId": job.e_id, "status": "SENT"}
+    assert await live_suppression(app_container, "tenant-a", job.recipient) is None
+
+
+async def test_spam_complaint_marks_complained_and_suppresses(api, app_container, seeded) -> None:
+    job = seeded.job
+    await post(api, seeded, pm.delivery(job.message_id, job.recipient, job=job.e_id))
+    response = await post(api, seeded, pm.spam_complaint(job.message_id, job.recipient, job=job.e_id))
+    assert response.json()["status"] == "COMPLAINED"
+    entry = await live_suppression(app_container, "tenant-a", job.recipient)
+    assert entry.reason.value == "SpamComplaint"
+    assert counter(app_container, "email_webhook_projection", from_status="DELIVERED",
+                   to_status="COMPLAINED") == 1
+
+
+@pytest.mark.parametrize("build", [pm.open_event, pm.click])
+async def test_open_and_click_are_stored_only(api, app_container, seeded, build: Callable[..., Any]) -> None:
+    job = seeded.job
+    response = await post(api, seeded, build(job.message_id, job.recipient, job=job.e_id))
+    assert response.json()["status"] == "SENT"
+    page = (await api.get(f"/job/{job.e_id}/events")).json()
+    assert [e["recordType"] for e in page["items"]] == [build(job.message_id, job.recipient)["RecordType"]]
+
+
+async def test_subscription_change_suppresses_then_reactivates(api, app_container, seeded) -> None:
+    await post(api, seeded, pm.subscription_change("Jane@Example.com", suppress=True, when=1))
+    entry = await live_suppression(app_container, "tenant-a", "jane@example.com")
+    assert (entry.reason.value, entry.origin.value) == ("ManualSuppression", "postmark")
+    response = await post(api, seeded, pm.subscription_change("jane@example.com", suppress=False, when=2))
+    assert response.json()["outcome"] == "unmatched"
+    assert await live_suppression(app_container, "tenant-a", "jane@example.com") is None
+
+
+async def test_reactivation_never_lifts_a_spam_complaint(api, app_container, seeded) -> None:
+    job = seeded.job
+    await post(api, seeded, pm.spam_complaint(job.message_id, job.recipient, job=job.e_id))
+    await post(api, seeded, pm.subscription_change(job.recipient, suppress=False))
+    entry = await live_suppression(app_container, "tenant-a", job.recipient)
+    assert entry.reason.value == "SpamComplaint"
+
+
+async def test_less_concerning_event_after_a_bounce_marks_inconsistent(api, app_container, seeded) -> None:
+    job = seeded.job
+    await post(api, seeded, pm.bounce(job.message_id, job.recipient, job=job.e_id, when=1))
+    response = await post(api, seeded, pm.delivery(job.message_id, job.recipient, job=job.e_id, when=2))
+    assert response.json()["status"] == "INCONSISTENT"
+    assert await job_status(app_container, seeded) is JobStatus.INCONSISTENT
+    assert counter(app_container, "email_webhook_inconsistent", record_type="Delivery") == 1
+
+
+async def test_a_duplicate_answers_200_and_changes_nothing(api, app_container, seeded) -> None:
+    job = seeded.job
+    body = pm.bounce(job.message_id, job.recipient, job=job.e_id, bounce_id=77)
+    first, second = await post(api, seeded, body), await post(api, seeded, body)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json()["outcome"] == "duplicate"
+    page = (await api.get(f"/job/{job.e_id}/events")).json()
+    assert page["total"] == 1
+    assert counter(app_container, "email_webhook_duplicate", record_type="Bounce") == 1
+
+
+async def test_unmatched_event_is_stored_and_counted(api, app_container, seeded) -> None:
+    response = await post(api, seeded, pm.delivery(str(uuid.uuid4()), "nobody@example.com"))
+    assert response.json() == {"outcome": "unmatched", "jobEId": None, "status": None}
+    assert counter(app_container, "email_webhook_unmatched", record_type="Delivery") == 1
+
+
+async def test_unknown_record_type_is_stored_not_refused(api, app_container, seeded) -> None:
+    body = {**pm.delivery(seeded.job.message_id, seeded.job.recipient), "RecordType": "FutureThing"}
+    response = await post(api, seeded, body)
+    assert response.status_code == 200
+    assert response.json()["status"] == "SENT"
+    assert counter(app_container, "email_webhook_received", record_type="Unknown") == 1
+
+
+@pytest.mark.parametrize("credentials", [
+    pytest.param(lambda s: (s.configuration.e_id, "wrong-password"), id="wrong-password"),
+    pytest.param(lambda s: (str(uuid.uuid4()), "whatever"), id="unknown-configuration"),
+    pytest.param(lambda s: ("", ""), id="empty"),
+])
+async def test_bad_credentials_answer_401_and_store_nothing(api, app_container, seeded, credentials) -> None:
+    job = seeded.job
+    response = await post(api, seeded, pm.delivery(job.message_id, job.recipient), credentials=credentials(seeded))
+    assert response.status_code == 401
+    assert set(response.json()) >= {"error", "message", "requestId"}
+    assert await job_status(app_container, seeded) is JobStatus.SENT
+    assert counter(app_container, "email_webhook_rejected", reason="auth_mismatch") == 1
+
+
+async def test_missing_authorization_header_answers_401(api, seeded) -> None:
+    response = await api.post(WEBHOOK, json=pm.delivery("m", "a@b.c"), headers={"Authorization": ""})
+    assert response.status_code == 401
+
+
+async def test_another_tenants_credentials_cannot_touch_this_tenants_job(api, app_container, seeded) -> None:
+    other = await seed(app_container.ctx, "tenant-b", server_id=99)
+    job = seeded.job
+    # tenant-b's valid credentials, tenant-b's ServerID, tenant-a's job and message
+    response = await post(api, seeded, pm.delivery(job.message_id, job.recipient, job=job.e_id, server_id=99),
+                          credentials=other.credentials)
+    assert response.json()["outcome"] == "unmatched"
+    assert await job_status(app_container, seeded) is JobStatus.SENT
+    # and tenant-a's credentials with tenant-b's server are refused
+    response = await post(api, seeded, pm.delivery(job.message_id, job.recipient, server_id=99))
+    assert response.status_code == 401
+
+
+async def test_wrong_server_id_answers_401(api, app_container, seeded) -> None:
+    job = seeded.job
+    response = await post(api, seeded, pm.delivery(job.message_id, job.recipient, server_id=24))
+    assert response.status_code == 401
+    assert await job_status(app_container, seeded) is JobStatus.SENT
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"MessageID": "x"}', b'{"RecordType": ""}', b"\xff"])
+async def test_malformed_body_answers_400(api, app_container, seeded, body: bytes) -> None:
+    response = await post(api, seeded, body)
+    assert response.status_code == 400
+    assert counter(app_container, "email_webhook_rejected", reason="malformed") == 1
+
+
+async def test_bad_credentials_win_over_a_malformed_body(api, seeded) -> None:
+    response = await post(api, seeded, b"{not json", credentials=(seeded.configuration.e_id, "nope"))
+    assert response.status_code == 401
+
+
+async def test_job_events_are_tenant_scoped(api, client_for, seeded) -> None:
+    job = seeded.job
+    await post(api, seeded, pm.delivery(job.message_id, job.recipient, job=job.e_id))
+    mine = await api.get(f"/job/{job.e_id}/events")
+    assert mine.status_code == 200
+    assert mine.json()["items"][0]["occurredAt"] == "2024-05-01T12:00:01.000Z"
+    async with client_for("tenant-b") as other:
+        assert (await other.get(f"/job/{job.e_id}/events")).status_code == 404
+    assert (await api.get(f"/job/{uuid.uuid4()}/events")).status_code == 404
+
+
+async def test_job_events_need_the_bearer_key(api, seeded) -> None:
+    response = await api.get(f"/job/{seeded.job.e_id}/events", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401

@@ -25,6 +25,8 @@ from tenantmail import __version__
 from tenantmail.adapters.cipher import AesGcmTokenCipher
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
+from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
+from tenantmail.adapters.db.scans import ConfigurationScans
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.adapters.db.work_queue import WorkQueue
 from tenantmail.adapters.keyregistry import KeyRegistry, generate_registry_file
@@ -190,6 +192,8 @@ async def bootstrap(
         webhook_secrets=DerivedWebhookSecrets(registry),
         telemetry=telemetry,
         work=WorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
+        scans=ConfigurationScans(engine),
+        drift_reports=DriftReportRepository(engine),
     )
     return App(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,

@@ -92,6 +92,10 @@ class AesGcmTokenCipher:
             ) from None
         return plaintext.decode("utf-8")
 
+    def versions(self) -> list[str]:
+        """Every registry version this cipher can decrypt with, the current one first."""
+        return self._keys.versions()
+
     def key_version(self, envelope: str) -> str:
         """The registry version an envelope was written with (for sweeps and drift)."""
         return _parse(envelope)[0]

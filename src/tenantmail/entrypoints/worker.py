@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from tenantmail.services import detect_drift, rotate_keys
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.dispatch_jobs import dispatch_jobs
 
@@ -37,6 +38,8 @@ def _poll(ctx: ServiceContext) -> float:
 def default_loops() -> list[Loop]:
     """The worker's loops. Each capability adds its own line here."""
     return [
+        Loop("drift", detect_drift.drift_tick, detect_drift.tick_check_seconds),
+        Loop("key-sweep", rotate_keys.sweep_tick, detect_drift.tick_check_seconds),
         Loop("dispatch", dispatch_jobs, _poll),
     ]
 

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tenantmail.services.ports import (
+    ConfigurationScans,
     DnsGateway,
+    DriftReportStore,
     PostmarkGateway,
     Telemetry,
     TokenCipher,
@@ -35,4 +37,6 @@ class ServiceContext:
     webhook_secrets: WebhookSecrets
     telemetry: Telemetry
     work: WorkQueue
+    scans: ConfigurationScans  #: cross-tenant pages, for drift scans and key sweeps only
+    drift_reports: DriftReportStore
     clock: Callable[[], datetime] = field(default=utcnow)

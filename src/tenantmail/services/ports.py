@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from tenantmail.domain.configuration import EmailConfiguration
+from tenantmail.domain.drift import DriftReport
+
 # ---------------------------------------------------------------------------------------------
 # Postmark
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +183,7 @@ class TokenCipher(Protocol):
     def encrypt(self, plaintext: str, *, aad: str) -> str: ...
     def decrypt(self, envelope: str, *, aad: str) -> str: ...
     def key_version(self, envelope: str) -> str: ...
+    def versions(self) -> list[str]: ...  #: every registry version present, current first
     @property
     def current_version(self) -> str: ...
 
@@ -223,3 +227,42 @@ class UnitOfWork(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# System-level (cross-tenant) access for scheduled jobs: drift scans and key sweeps
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """One configuration row's encrypted server token and webhook, as key sweeps see it."""
+
+    e_id: str
+    tenant_id: str
+    ciphertext: str = field(repr=False)
+    removed: bool
+    webhook_id: int | None
+    webhook_key_version: str | None  #: registry version of the installed webhook password
+
+
+class ConfigurationScans(Protocol):
+    """Pages of configurations across every tenant (``adapters/db/scans.py``), keyset-paged by eId.
+
+    Only system jobs use this; request paths stay on the tenant-scoped unit of work.
+    """
+
+    async def live_page(self, after: str | None, limit: int) -> list[EmailConfiguration]: ...  #: not REMOVED/PENDING
+    async def count_live(self) -> int: ...
+    async def token_page(
+        self, after: str | None, limit: int, *, not_on_version: str | None = None
+    ) -> list[StoredToken]: ...
+    async def stale_webhook_page(self, after: str | None, limit: int, *, current_version: str) -> list[StoredToken]: ...
+    async def mark_webhook_key_version(self, e_id: str, version: str) -> None: ...
+
+
+class DriftReportStore(Protocol):
+    """The kept drift reports (``email_drift_reports``): the latest is what operators read."""
+
+    async def save(self, report: DriftReport) -> None: ...
+    async def latest(self) -> DriftReport | None: ...

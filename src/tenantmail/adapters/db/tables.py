@@ -72,6 +72,9 @@ configurations = Table(
     Column("server_id", BigInteger),
     Column("signature_id", BigInteger),
     Column("webhook_id", BigInteger),
+    # registry version the webhook's HttpAuth password was derived with (None: unknown, so the
+    # next key sweep re-installs it); kept outside the domain model, written by key sweeps
+    Column("webhook_key_version", String(64)),
     Column("server_token_ciphertext", Text),
     Column("dkim_host", String(253)),
     Column("dkim_value", Text),

@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.Column('server_id', sa.BigInteger(), nullable=True),
     sa.Column('signature_id', sa.BigInteger(), nullable=True),
     sa.Column('webhook_id', sa.BigInteger(), nullable=True),
+    sa.Column('webhook_key_version', sa.String(length=64), nullable=True),
     sa.Column('server_token_ciphertext', sa.Text(), nullable=True),
     sa.Column('dkim_host', sa.String(length=253), nullable=True),
     sa.Column('dkim_value', sa.Text(), nullable=True),

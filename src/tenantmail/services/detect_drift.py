@@ -1,0 +1,174 @@
+"""Drift scan (SPEC §8): compare every live configuration with Postmark, the key registry and Route 53.
+
+One run makes at most one listing per outside source — Postmark's server list (paged by the
+client), the registry's versions, one listing of the zone — fetched concurrently, then walks the
+configurations page by page across tenants and compares in memory (``domain/drift.py``); there is
+never a call per configuration. Each finding is one ``email.drift.<tag>`` event (log line, metric
+and Sentry issue fingerprinted by tag and configuration); each run ends with ``email.drift.run``
+and is kept in ``email_drift_reports``. A source that cannot be listed turns the assertions that
+depend on it off for that run and marks the run ``error``: partial findings are still reported,
+but a clean answer is never claimed. Nothing is ever changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from tenantmail.domain.configuration import EmailConfiguration
+from tenantmail.domain.drift import (
+    RUN_EVENT,
+    UNREADABLE_ENVELOPE,
+    Discrepancy,
+    DriftReport,
+    DriftTag,
+    Observed,
+    check_configuration,
+    enabled_tags,
+    index_records,
+    orphan_servers,
+    run_status,
+)
+from tenantmail.domain.naming import server_name_prefix
+from tenantmail.services.context import ServiceContext
+
+T = TypeVar("T")
+PAGE_SIZE = 500
+TICK = "drift"
+Progress = Callable[[int, int], None]  #: (configurations checked so far, total to check)
+
+POSTMARK_TAGS = frozenset({DriftTag.POSTMARK_ORPHAN_DB_ROW, DriftTag.POSTMARK_ORPHAN_SERVER})
+DNS_TAGS = frozenset({DriftTag.DNS_MISSING_RECORD, DriftTag.DNS_VALUE_MISMATCH})
+
+
+@dataclass
+class _Observation:
+    observed: Observed
+    partition_servers: dict[int, str]  #: servers named for this partition: id → name
+    enabled: frozenset[DriftTag]  #: the assertions whose sources could be listed
+    errors: list[str] = field(default_factory=list)
+
+
+async def detect_drift(ctx: ServiceContext, *, progress: Progress | None = None, page_size: int = PAGE_SIZE) -> DriftReport:
+    """Run every enabled assertion once, report each finding, keep and return the report."""
+    started, clock_start = ctx.clock(), time.monotonic()
+    wanted = enabled_tags(ctx.settings.drift_assertions)
+    observation, total = await asyncio.gather(_observe(ctx, wanted), ctx.scans.count_live())
+    findings, checked, claimed = await _check_pages(ctx, observation, total, progress, page_size)
+    if DriftTag.POSTMARK_ORPHAN_SERVER in observation.enabled:
+        findings.extend(orphan_servers(observation.partition_servers, claimed))
+    error = "; ".join(observation.errors) or None
+    finished = started + timedelta(seconds=time.monotonic() - clock_start)
+    report = DriftReport(
+        id=str(uuid.uuid4()), started_at=started, finished_at=finished,
+        status=run_status(findings, error), enabled=tuple(sorted(wanted)),
+        configurations_checked=checked, discrepancies=tuple(findings), error=error,
+    )
+    _report(ctx, report)
+    await ctx.drift_reports.save(report)
+    return report
+
+
+async def drift_tick(ctx: ServiceContext) -> int:
+    """Worker step: one scan per cluster every ``drift_interval_minutes``; 1 when this worker ran it."""
+    interval = timedelta(minutes=ctx.settings.drift_interval_minutes)
+    if not ctx.settings.drift_assertions or not await ctx.work.claim_tick(TICK, interval, ctx.clock()):
+        return 0
+    await detect_drift(ctx)
+    return 1
+
+
+def tick_check_seconds(ctx: ServiceContext) -> float:
+    """How often an idle worker asks whether a periodic tick is due: often enough, never hot."""
+    return min(30.0, ctx.settings.drift_interval_minutes * 60)
+
+
+# --- observing the outside world ---------------------------------------------------------------
+
+
+async def _observe(ctx: ServiceContext, wanted: frozenset[DriftTag]) -> _Observation:
+    """List only the sources the enabled assertions need, concurrently (three calls at most)."""
+    errors: list[str] = []
+    servers, records = await asyncio.gather(
+        _listed(ctx.postmark.account.list_servers, "postmark", errors) if wanted & POSTMARK_TAGS else _none(),
+        _listed(ctx.dns.list_records, "route53", errors) if wanted & DNS_TAGS else _none(),
+    )
+    enabled = set(wanted)
+    if servers is None:
+        enabled -= POSTMARK_TAGS
+    if records is None:
+        enabled -= DNS_TAGS
+    prefix = server_name_prefix(ctx.settings.effective_mail_zone_name)
+    observed = Observed(
+        server_ids=frozenset(s.server_id for s in servers or ()),
+        key_versions=frozenset(ctx.cipher.versions()),
+        records=index_records((r.name, r.type, r.value) for r in records or ()),
+    )
+    partition = {s.server_id: s.name for s in servers or () if s.name.startswith(prefix)}
+    return _Observation(observed, partition, frozenset(enabled), errors)
+
+
+async def _listed(call: Callable[[], Awaitable[list[T]]], source: str, errors: list[str]) -> list[T] | None:
+    """The listing, or None with the reason recorded: a scan reports what it could not see."""
+    try:
+        return await call()
+    except Exception as exc:  # any failure of the source (HTTP, auth, network) has the same effect
+        errors.append(f"{source} listing failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+async def _none() -> None:
+    return None
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+async def _check_pages(
+    ctx: ServiceContext, observation: _Observation, total: int, progress: Progress | None, page_size: int,
+) -> tuple[list[Discrepancy], int, set[int]]:
+    """Walk every live configuration once; returns findings, how many were checked, claimed server ids."""
+    findings: list[Discrepancy] = []
+    claimed: set[int] = set()
+    checked, after = 0, None
+    while page := await ctx.scans.live_page(after, page_size):
+        for config in page:
+            if config.server_id is not None:
+                claimed.add(config.server_id)
+            findings.extend(check_configuration(config, _key_version(ctx, config), observation.observed,
+                                                observation.enabled))
+        checked, after = checked + len(page), page[-1].e_id
+        if progress is not None:
+            progress(checked, max(total, checked))
+    return findings, checked, claimed
+
+
+def _key_version(ctx: ServiceContext, config: EmailConfiguration) -> str | None:
+    if config.server_token_ciphertext is None:
+        return None
+    try:
+        return ctx.cipher.key_version(config.server_token_ciphertext)
+    except Exception:  # the cipher's MalformedEnvelope: no registry version can ever read it
+        return UNREADABLE_ENVELOPE
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def _report(ctx: ServiceContext, report: DriftReport) -> None:
+    for finding in report.discrepancies:
+        ctx.telemetry.emit(
+            finding.tag.event, level="warning", sentry=True, fingerprint=finding.fingerprint,
+            configuration_e_id=finding.configuration_e_id, tenant_id=finding.tenant_id,
+            subject=finding.subject, expected=finding.expected, actual=finding.actual,
+        )
+    ctx.telemetry.emit(
+        RUN_EVENT, labels={"status": report.status.value},
+        level="error" if report.error else "info", sentry=report.error is not None,
+        fingerprint=[RUN_EVENT, "error"] if report.error else None, **report.summary(),
+    )

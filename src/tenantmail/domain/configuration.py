@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from tenantmail.domain.errors import IllegalSignal, InvalidInput, NotSendable
+from tenantmail.domain.errors import Conflict, IllegalSignal, InvalidInput, NotSendable
 from tenantmail.domain.naming import sending_domain as _sending_domain
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL_PATTERN = re.compile(r"^(?=.{3,320}$)[^@\s\"<>,;]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 LOCAL_PART_PATTERN = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 
 
@@ -49,6 +50,9 @@ class Signal(StrEnum):
 
 SENDABLE_OPERATIONAL = frozenset({Operational.OK, Operational.DEGRADED})
 ALL_BUT_REMOVED = frozenset(Operational) - {Operational.REMOVED}
+#: While PROVISIONING the provisioning job owns the row's Postmark resources: removing them under
+#: its feet would leak whatever it creates next, so remove waits for MISSING/AWAITING_VERIFICATION.
+REMOVABLE = ALL_BUT_REMOVED - {Operational.PROVISIONING}
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ TRANSITIONS: dict[Signal, Rule] = {
     Signal.LOCK: Rule(ALL_BUT_REMOVED),
     Signal.FORCE_LOCK: Rule(ALL_BUT_REMOVED),
     Signal.UNLOCK: Rule(ALL_BUT_REMOVED, needs_admin=Administrative.LOCKED),
-    Signal.REMOVE: Rule(ALL_BUT_REMOVED, to=Operational.REMOVED, needs_admin=Administrative.LOCKED),
+    Signal.REMOVE: Rule(REMOVABLE, to=Operational.REMOVED, needs_admin=Administrative.LOCKED),
 }
 
 
@@ -77,6 +81,15 @@ class ProvisioningStep(StrEnum):
     CREATE_SIGNATURE = "createSignature"
     INSTALL_WEBHOOK = "installWebhook"
     WRITE_RECORDS = "writeRecords"
+
+
+class HealthCheckFailed(Conflict):
+    """``re-verify`` from FAILURE found the Postmark setup still unhealthy; the state is kept."""
+
+    kind = "HealthCheckFailed"
+
+    def __init__(self, reason: str):
+        super().__init__(f"health check failed: {reason}; the configuration stays in FAILURE", reason=reason)
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,9 @@ class EmailConfiguration:
     verified_at: datetime | None = None
     last_error: LastError | None = None
     consecutive_failures: int = 0
+    #: a Postmark creation call that was started and whose answer is not recorded yet; only with
+    #: this marker may a same-named server (or same-address signature) be taken for ours
+    step_in_flight: ProvisioningStep | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 0  #: number of history versions; optimistic-concurrency guard
@@ -200,11 +216,67 @@ class EmailConfiguration:
             self.consecutive_failures = 0
             self._move(Operational.DEGRADED, now)
 
+    # --- provisioning (each step's result is recorded, so a re-run skips it) --------------
+    @property
+    def next_provisioning_step(self) -> ProvisioningStep | None:
+        """The first step whose result is not recorded; None when not PROVISIONING."""
+        if self.operational is not Operational.PROVISIONING:
+            return None
+        if self.server_id is None:
+            return ProvisioningStep.CREATE_SERVER
+        if self.signature_id is None:
+            return ProvisioningStep.CREATE_SIGNATURE
+        if self.webhook_id is None:
+            return ProvisioningStep.INSTALL_WEBHOOK
+        return ProvisioningStep.WRITE_RECORDS
+
+    def begin_step(self, step: ProvisioningStep) -> None:
+        """Mark a creation call as started; persisted before the call goes out."""
+        self.step_in_flight = step
+
+    def record_server(self, server_id: int, token_ciphertext: str, now: datetime) -> None:
+        self.server_id, self.server_token_ciphertext = server_id, token_ciphertext
+        self._recorded(now)
+
+    def record_signature(self, signature_id: int, dns: DnsRecords, now: datetime) -> None:
+        self.signature_id, self.dns = signature_id, dns
+        self._recorded(now)
+
+    def record_webhook(self, webhook_id: int, now: datetime) -> None:
+        self.webhook_id = webhook_id
+        self._recorded(now)
+
+    def _recorded(self, now: datetime) -> None:
+        self.step_in_flight = None
+        self.updated_at = now
+
+    def forget_server(self) -> None:
+        """The server is deleted (or disowned as an orphan); its webhooks went with it."""
+        self.server_id = self.server_token_ciphertext = self.webhook_id = None
+
+    def forget_signature(self) -> None:
+        self.signature_id = None
+
+    def forget_webhook(self) -> None:
+        self.webhook_id = None
+
+    def forget_dns(self) -> None:
+        self.dns = None
+
+    @property
+    def holds_resources(self) -> bool:
+        return any(v is not None for v in (self.server_id, self.signature_id, self.webhook_id, self.dns))
+
     # --- outcomes of background work ------------------------------------------------------
     def start_verification(self, now: datetime) -> None:
         self.verification_started_at = now
         self.verified_at = None
+        self.step_in_flight = None
         self._move(Operational.AWAITING_VERIFICATION, now)
+
+    def verification_expired(self, now: datetime, window: timedelta) -> bool:
+        started = self.verification_started_at or self.updated_at or now
+        return now >= started + window
 
     def mark_verified(self, now: datetime) -> None:
         self.verified_at = now
@@ -243,6 +315,18 @@ class EmailConfiguration:
         return replace(self)
 
 
+@dataclass(frozen=True)
+class ConfigurationVersion:
+    """One immutable version of a configuration (an entry of its history, the audit log)."""
+
+    config: EmailConfiguration
+    r_id: str
+    recorded_at: datetime
+    effective_at: datetime
+    author: str
+    cause: str  #: the signal, or the background outcome (e.g. ``provisioning:createServer``)
+
+
 def validate_slug(slug: str) -> None:
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
         raise InvalidInput(
@@ -253,5 +337,10 @@ def validate_slug(slug: str) -> None:
 def validate_signature(signature: Signature) -> None:
     if not LOCAL_PART_PATTERN.match(signature.from_local_part) or len(signature.from_local_part) > 64:
         raise InvalidInput("signature.fromLocalPart must be a valid e-mail local part (at most 64 characters)")
+    if not signature.from_name.strip():
+        raise InvalidInput("signature.fromName must not be empty")
     if any(ch in signature.from_name for ch in "\r\n") or len(signature.from_name) > 255:
         raise InvalidInput("signature.fromName must be a single line of at most 255 characters")
+    reply_to = signature.reply_to_email
+    if reply_to is not None and not EMAIL_PATTERN.match(reply_to):
+        raise InvalidInput("signature.replyToEmail must be one e-mail address (local@domain, at most 320 characters)")

@@ -86,6 +86,9 @@ configurations = Table(
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    # a Postmark creation call started but not yet recorded (crash-safe provisioning, see
+    # services/provision_configuration.py)
+    Column("step_in_flight", String(32)),
     Column("version", Integer, nullable=False),
     # background work on this row (provisioning, verification polling): a lease, never a lock held
     Column("lease_owner", String(64)),

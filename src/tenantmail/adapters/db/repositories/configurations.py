@@ -6,17 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from collections.abc import Mapping
+
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
 from tenantmail.adapters.db.tables import configuration_versions, configurations
 from tenantmail.domain.configuration import (
     Administrative,
+    ConfigurationVersion,
     DnsRecords,
     EmailConfiguration,
     LastError,
     Operational,
+    ProvisioningStep,
     Signature,
 )
 from tenantmail.domain.errors import NotFound, SlugInUse, TenantAlreadySending
@@ -44,12 +48,16 @@ def to_row(config: EmailConfiguration) -> dict[str, Any]:
         "last_error_step": err.step if err else None, "last_error_code": err.code if err else None,
         "last_error_message": err.message if err else None,
         "consecutive_failures": config.consecutive_failures, "version": config.version,
+        "step_in_flight": config.step_in_flight.value if config.step_in_flight else None,
         "created_at": config.created_at, "updated_at": config.updated_at,
     }
 
 
 def to_domain(row: Any) -> EmailConfiguration:
-    m = row._mapping
+    return _from_mapping(row._mapping)
+
+
+def _from_mapping(m: Mapping[str, Any]) -> EmailConfiguration:
     dns = None
     if m["dkim_host"] is not None:
         dns = DnsRecords(m["dkim_host"], m["dkim_value"], m["return_path_host"], m["return_path_value"])
@@ -66,7 +74,28 @@ def to_domain(row: Any) -> EmailConfiguration:
         server_token_ciphertext=m["server_token_ciphertext"], dns=dns,
         verification_started_at=m["verification_started_at"], verified_at=m["verified_at"],
         last_error=err, consecutive_failures=m["consecutive_failures"],
+        step_in_flight=ProvisioningStep(m["step_in_flight"]) if m.get("step_in_flight") else None,
         created_at=m["created_at"], updated_at=m["updated_at"], version=m["version"],
+    )
+
+
+_TIME_FIELDS = ("verification_started_at", "verified_at", "created_at", "updated_at")
+
+
+def from_history_payload(payload: Mapping[str, Any]) -> EmailConfiguration:
+    """The configuration as a history version recorded it (no token: versions never keep it)."""
+    values = {**payload, "server_token_ciphertext": None}
+    for name in _TIME_FIELDS:
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    return _from_mapping(values)
+
+
+def _version(row: Any) -> ConfigurationVersion:
+    m = row._mapping
+    return ConfigurationVersion(
+        config=from_history_payload(m["payload"]), r_id=m["r_id"], recorded_at=m["recorded_at"],
+        effective_at=m["effective_at"], author=m["author"], cause=m["cause"],
     )
 
 
@@ -170,17 +199,6 @@ class ConfigurationRepository(TenantRepository):
         )
         return r_id
 
-    async def latest_version_id(self, e_id: str) -> tuple[str, datetime, datetime] | None:
-        stmt = (
-            select(configuration_versions.c.r_id, configuration_versions.c.effective_at,
-                   configuration_versions.c.recorded_at)
-            .where(configuration_versions.c.tenant_id == self.tenant_id,
-                   configuration_versions.c.e_id == e_id)
-            .order_by(configuration_versions.c.version.desc()).limit(1)
-        )
-        row = (await self._conn.execute(stmt)).first()
-        return tuple(row) if row else None  # type: ignore[return-value]
-
     async def history(self, e_id: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         limit, offset = page_bounds(limit, offset, max_limit=1000)
         stmt = (
@@ -191,10 +209,11 @@ class ConfigurationRepository(TenantRepository):
         )
         return [dict(r._mapping) for r in await self._conn.execute(stmt)]
 
-    async def version_as_of(
+    # --- reads of the record (envelopes: row state plus the version that recorded it) ---------
+    async def version(
         self, e_id: str, *, recorded_as_of: datetime | None = None, effective_as_of: datetime | None = None,
-    ) -> dict[str, Any] | None:
-        """The history version in force at the given coordinates (latest when both are None)."""
+    ) -> ConfigurationVersion:
+        """The version in force at the coordinates (the latest without them); NotFound if none."""
         versions = configuration_versions.c
         stmt = select(configuration_versions).where(versions.tenant_id == self.tenant_id, versions.e_id == e_id)
         if recorded_as_of is not None:
@@ -202,7 +221,59 @@ class ConfigurationRepository(TenantRepository):
         if effective_as_of is not None:
             stmt = stmt.where(versions.effective_at <= effective_as_of)
         row = (await self._conn.execute(stmt.order_by(versions.version.desc()).limit(1))).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            raise NotFound("configuration", e_id)
+        return _version(row)
+
+    async def versions(self, e_id: str, *, limit: int = 100, offset: int = 0) -> tuple[list[ConfigurationVersion], int]:
+        """A page of the history, oldest first, and its total; NotFound for an unknown eId."""
+        limit, offset = page_bounds(limit, offset, max_limit=1000)
+        versions = configuration_versions.c
+        where = and_(versions.tenant_id == self.tenant_id, versions.e_id == e_id)
+        total = (await self._conn.execute(select(func.count()).where(where))).scalar_one()
+        if total == 0:
+            raise NotFound("configuration", e_id)
+        rows = await self._conn.execute(
+            select(configuration_versions).where(where).order_by(versions.version).limit(limit).offset(offset)
+        )
+        return [_version(r) for r in rows], total
+
+    async def list_versions(
+        self, *, operational: list[str] | None = None, administrative: list[str] | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> tuple[list[ConfigurationVersion], int]:
+        """Current versions of the configurations in the given states (oldest first), and the total."""
+        limit, offset = page_bounds(limit, offset)
+        c, v = configurations.c, configuration_versions.c
+        stmt = select(configuration_versions).join(
+            configurations, and_(c.e_id == v.e_id, c.version == v.version)
+        ).where(self._tenant())
+        if operational:
+            stmt = stmt.where(c.operational_status.in_(operational))
+        if administrative:
+            stmt = stmt.where(c.administrative_status.in_(administrative))
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = await self._conn.execute(stmt.order_by(c.created_at, c.e_id).limit(limit).offset(offset))
+        return [_version(r) for r in rows], total
+
+    # --- provisioning bookkeeping -----------------------------------------------------------
+    async def mark_step_in_flight(self, config: EmailConfiguration) -> None:
+        """Persist only the in-flight marker: bookkeeping of the job, like its lease, not a version."""
+        await self._conn.execute(
+            update(configurations).where(self._tenant(), configurations.c.e_id == config.e_id)
+            .values(step_in_flight=config.step_in_flight.value if config.step_in_flight else None)
+        )
+
+    async def count_by_state(self) -> dict[tuple[str, str], int]:
+        """Configurations per (operational, administrative) state across EVERY tenant.
+
+        The one aggregate that ignores the tenant: it returns counts only, for the state gauge.
+        """
+        c = configurations.c
+        stmt = select(c.operational_status, c.administrative_status, func.count()).group_by(
+            c.operational_status, c.administrative_status
+        )
+        return {(op, admin): n for op, admin, n in await self._conn.execute(stmt)}
 
 
-__all__ = ["ConfigurationRepository", "ConcurrentModification"]
+__all__ = ["ConfigurationRepository", "ConcurrentModification", "from_history_payload"]

@@ -1,7 +1,98 @@
-"""Routes for configurations (see SPEC §4)."""
+"""Routes for configurations (SPEC §3, §4): create, read (also as of a moment), list, history, signals.
+
+Generic PUT/DELETE are deliberately not mounted: a configuration changes only through signals.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from tenantmail.domain.configuration import Administrative, Operational, Signal
+from tenantmail.entrypoints.api.deps import AppDep, Author, Page, Tenant
+from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epoch_ms
+from tenantmail.entrypoints.api.schemas_configuration import (
+    ConfigurationEnvelope,
+    ConfigurationIn,
+    ConfigurationVersionOut,
+    configuration_envelope,
+    version_entry,
+)
+from tenantmail.services.apply_signal import apply_signal
+from tenantmail.services.configuration_queries import (
+    VersionPage,
+    configuration_history,
+    get_configuration,
+    list_configurations,
+)
+from tenantmail.services.create_configuration import create_configuration
 
 router = APIRouter()
+EId = Annotated[str, Path(alias="eId", max_length=64, description="The configuration's eId.")]
+EpochMs = Query(ge=0, description="Epoch milliseconds.")
+
+
+@router.post(
+    "/configuration", status_code=201, response_model=ConfigurationEnvelope,
+    responses=error_responses(400, 409), summary="Create a configuration (PENDING, LOCKED)",
+)
+async def post_configuration(body: ConfigurationIn, app: AppDep, tenant: Tenant, author: Author) -> dict[str, Any]:
+    return configuration_envelope(await create_configuration(app.ctx, tenant, body.to_request(), author=author))
+
+
+@router.get(
+    "/configuration", response_model=PageOf[ConfigurationEnvelope], responses=error_responses(400),
+    summary="List configurations (filter by states)",
+)
+async def get_configurations(
+    app: AppDep, tenant: Tenant, page: Page,
+    operationalStatus: Annotated[list[Operational] | None, Query(description="Any of these.")] = None,
+    administrativeStatus: Annotated[list[Administrative] | None, Query(description="Any of these.")] = None,
+) -> dict[str, Any]:
+    found = await list_configurations(
+        app.ctx, tenant, operational=[s.value for s in operationalStatus or ()],
+        administrative=[s.value for s in administrativeStatus or ()], limit=page.limit, offset=page.offset,
+    )
+    return _page(found, configuration_envelope)
+
+
+@router.get(
+    "/configuration/{eId}", response_model=ConfigurationEnvelope, responses=error_responses(400, 404),
+    summary="Read a configuration, now or as of a moment",
+)
+async def get_one(
+    e_id: EId, app: AppDep, tenant: Tenant,
+    recordedAsOf: Annotated[int | None, EpochMs] = None,
+    effectiveAsOf: Annotated[int | None, EpochMs] = None,
+) -> dict[str, Any]:
+    version = await get_configuration(
+        app.ctx, tenant, e_id,
+        recorded_as_of=from_epoch_ms(recordedAsOf) if recordedAsOf is not None else None,
+        effective_as_of=from_epoch_ms(effectiveAsOf) if effectiveAsOf is not None else None,
+    )
+    return configuration_envelope(version)
+
+
+@router.get(
+    "/configuration/{eId}/history", response_model=PageOf[ConfigurationVersionOut],
+    responses=error_responses(400, 404), summary="Every version of a configuration, oldest first",
+)
+async def get_history(e_id: EId, app: AppDep, tenant: Tenant, page: Page) -> dict[str, Any]:
+    return _page(await configuration_history(app.ctx, tenant, e_id, limit=page.limit, offset=page.offset), version_entry)
+
+
+@router.post(
+    "/configuration/{eId}/{signal}", response_model=ConfigurationEnvelope,
+    responses=error_responses(400, 404, 409), summary="Send a lifecycle signal",
+    description="provision, re-provision, re-verify, lock, force-lock, unlock, remove (SPEC §3). "
+    "409 names the current states when the signal is not allowed; 503 when Postmark or DNS failed "
+    "during re-provision / re-verify / remove (nothing changed; send it again).",
+)
+async def post_signal(e_id: EId, signal: Signal, app: AppDep, tenant: Tenant, author: Author) -> dict[str, Any]:
+    return configuration_envelope(await apply_signal(app.ctx, tenant, e_id, signal, author=author))
+
+
+def _page(found: VersionPage, render: Any) -> dict[str, Any]:
+    return {"items": [render(v) for v in found.items], "total": found.total, "limit": found.limit,
+            "offset": found.offset}

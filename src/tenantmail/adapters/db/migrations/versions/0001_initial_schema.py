@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('last_error_code', sa.String(length=64), nullable=True),
     sa.Column('last_error_message', sa.Text(), nullable=True),
     sa.Column('consecutive_failures', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('step_in_flight', sa.String(length=32), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('lease_owner', sa.String(length=64), nullable=True),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),

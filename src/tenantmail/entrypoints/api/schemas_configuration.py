@@ -1,0 +1,125 @@
+"""Configuration shapes of the API (SPEC §2 field names, §4 record envelope, POST /configuration body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration
+from tenantmail.entrypoints.api.schemas import AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
+from tenantmail.services.create_configuration import NewConfiguration
+
+
+class SignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fromLocalPart: str | None = Field(default=None, max_length=64, description="Default: noreply.")
+    fromName: str = Field(min_length=1, max_length=255, examples=["Acme"])
+    replyToEmail: str | None = Field(default=None, max_length=320, description="Any domain.")
+
+
+class ConfigurationIn(BaseModel):
+    """The body of ``POST /configuration``; the sending domain and From address are derived."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sendingDomainSlug: str = Field(
+        min_length=1, max_length=63, examples=["acme"],
+        description="A lower-case DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    )
+    signature: SignatureIn
+
+    def to_request(self) -> NewConfiguration:
+        return NewConfiguration(
+            slug=self.sendingDomainSlug, from_name=self.signature.fromName,
+            from_local_part=self.signature.fromLocalPart, reply_to_email=self.signature.replyToEmail,
+        )
+
+
+class SignatureOut(BaseModel):
+    fromLocalPart: str
+    fromName: str
+    replyToEmail: str | None
+    fromEmail: str
+
+
+class PostmarkIds(BaseModel):
+    serverId: int | None
+    signatureId: int | None
+    webhookId: int | None
+
+
+class DnsRecordOut(BaseModel):
+    host: str
+    value: str
+
+
+class DnsOut(BaseModel):
+    dkim: DnsRecordOut
+    returnPath: DnsRecordOut
+
+
+class LastErrorOut(BaseModel):
+    step: str
+    code: str
+    message: str
+
+
+class ConfigurationOut(BaseModel):
+    sendingDomainSlug: str
+    sendingDomain: str
+    signature: SignatureOut
+    operationalStatus: str
+    administrativeStatus: str
+    sendable: bool
+    postmark: PostmarkIds
+    dns: DnsOut | None
+    verificationStartedAt: str | None
+    verifiedAt: str | None
+    lastError: LastErrorOut | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+ConfigurationEnvelope = RecordEnvelope[ConfigurationOut]
+
+
+class ConfigurationVersionOut(ConfigurationEnvelope):
+    """One history version: the envelope plus what caused it."""
+
+    signal: str = Field(description="The signal (or background outcome, e.g. provisioning:createServer).")
+
+
+def configuration_payload(config: EmailConfiguration) -> ConfigurationOut:
+    dns, err, sig = config.dns, config.last_error, config.signature
+    return ConfigurationOut(
+        sendingDomainSlug=config.sending_domain_slug, sendingDomain=config.sending_domain,
+        signature=SignatureOut(fromLocalPart=sig.from_local_part, fromName=sig.from_name,
+                               replyToEmail=sig.reply_to_email, fromEmail=config.from_email),
+        operationalStatus=config.operational.value, administrativeStatus=config.administrative.value,
+        sendable=config.is_sendable,
+        postmark=PostmarkIds(serverId=config.server_id, signatureId=config.signature_id, webhookId=config.webhook_id),
+        dns=DnsOut(dkim=DnsRecordOut(host=dns.dkim_host, value=dns.dkim_value),
+                   returnPath=DnsRecordOut(host=dns.return_path_host, value=dns.return_path_value)) if dns else None,
+        verificationStartedAt=iso(config.verification_started_at), verifiedAt=iso(config.verified_at),
+        lastError=LastErrorOut(step=err.step, code=err.code, message=err.message) if err else None,
+        createdAt=iso(config.created_at), updatedAt=iso(config.updated_at),
+    )
+
+
+def _fields(version: ConfigurationVersion) -> dict[str, Any]:
+    return {
+        "eId": version.config.e_id, "rId": version.r_id,
+        "asOf": AsOf(effectiveFrom=epoch_ms(version.effective_at), recordedFrom=epoch_ms(version.recorded_at)),
+        "payload": configuration_payload(version.config),
+        "metadata": RecordMetadata(tenantId=version.config.tenant_id, author=version.author),
+    }
+
+
+def configuration_envelope(version: ConfigurationVersion) -> dict[str, Any]:
+    return ConfigurationEnvelope(**_fields(version)).model_dump(mode="json")
+
+
+def version_entry(version: ConfigurationVersion) -> dict[str, Any]:
+    return ConfigurationVersionOut(**_fields(version), signal=version.cause).model_dump(mode="json")

@@ -1,0 +1,51 @@
+"""Reading and persisting one configuration, and telling telemetry about every transition.
+
+Each lifecycle use case reads a configuration, does its outside work, then writes the result in one
+transaction that appends a history version. The write is guarded by the version it read, so a
+concurrent change makes it fail instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration
+from tenantmail.services.context import ServiceContext
+
+LIFECYCLE = "email.configuration.lifecycle"
+SYSTEM_AUTHOR = "system:tenantmail"  #: the author of versions written by background work
+
+
+async def load(ctx: ServiceContext, tenant_id: str, e_id: str) -> EmailConfiguration:
+    """The configuration, or NotFound (another tenant's eId is "not found" too)."""
+    async with ctx.uow(tenant_id) as uow:
+        return await uow.configurations.get(e_id)
+
+
+async def persist(
+    ctx: ServiceContext, config: EmailConfiguration, *, author: str, cause: str, before: str,
+) -> ConfigurationVersion:
+    """Save ``config`` as a new version in one transaction. ``before`` (a :func:`state_of`) is the
+    state the change started from: when the states differ a transition event is emitted."""
+    async with ctx.uow(config.tenant_id) as uow:
+        r_id = await uow.configurations.save(config, author=author, cause=cause)
+        await uow.commit()
+    if before != state_of(config):
+        emit_transition(ctx, config, before=before, cause=cause)
+    return version_of(config, r_id, author=author, cause=cause)
+
+
+def version_of(config: EmailConfiguration, r_id: str, *, author: str, cause: str) -> ConfigurationVersion:
+    moment = config.updated_at
+    assert moment is not None, "a persisted configuration has updated_at"
+    return ConfigurationVersion(config.copy(), r_id, moment, moment, author, cause)
+
+
+def state_of(config: EmailConfiguration) -> str:
+    """Both regions as one label value, e.g. ``PENDING/LOCKED``."""
+    return f"{config.operational}/{config.administrative}"
+
+
+def emit_transition(ctx: ServiceContext, config: EmailConfiguration, *, before: str, cause: str) -> None:
+    ctx.telemetry.emit(
+        f"{LIFECYCLE}.transition", labels={"from": before, "to": state_of(config), "signal": cause},
+        configuration_id=config.e_id, tenant_id=config.tenant_id,
+    )

@@ -1,0 +1,28 @@
+"""The gauge of configurations per operational and administrative state (SPEC §10).
+
+A cheap periodic worker step: one GROUP BY over the configurations table. Every state pair is set,
+zero included, so a state that empties drops to 0 instead of keeping its last value.
+"""
+
+from __future__ import annotations
+
+from tenantmail.domain.configuration import Administrative, Operational
+from tenantmail.services.context import ServiceContext
+
+GAUGE = "email.configuration.state"
+#: Not a tenant (X-Tenant-Id must start with a letter or digit): the aggregate reads every tenant.
+ALL_TENANTS = "*"
+REFRESH_SECONDS = 15.0
+
+
+async def refresh_state_gauge(ctx: ServiceContext) -> int:
+    """Worker step; returns 0 so the loop sleeps ``REFRESH_SECONDS`` between refreshes."""
+    async with ctx.uow(ALL_TENANTS) as uow:
+        counts = await uow.configurations.count_by_state()
+    for operational in Operational:
+        for administrative in Administrative:
+            ctx.telemetry.set_gauge(
+                GAUGE, counts.get((operational.value, administrative.value), 0),
+                labels={"operational": operational.value, "administrative": administrative.value},
+            )
+    return 0

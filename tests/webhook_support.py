@@ -107,8 +107,8 @@ class Seeded:
 
 async def seed(ctx: ServiceContext, tenant: str, *, server_id: int = SERVER_ID,
                recipient: str = "john@example.com", status: JobStatus = JobStatus.SENT,
-               unlocked: bool = True) -> Seeded:
-    """A sendable configuration on ``server_id`` and one job of it in ``status`` with a MessageID."""
+               unlocked: bool = True, token: str | None = None) -> Seeded:
+    """A sendable configuration on ``server_id`` (with ``token``) and one job of it in ``status``."""
     slug = f"t{uuid.uuid4().hex[:12]}"
     config = EmailConfiguration.create(
         tenant_id=tenant, slug=slug, mail_zone_name="dev.ardamails.com",
@@ -117,7 +117,7 @@ async def seed(ctx: ServiceContext, tenant: str, *, server_id: int = SERVER_ID,
     config.operational = Operational.OK
     config.administrative = Administrative.UNLOCKED if unlocked else Administrative.LOCKED
     config.server_id = server_id
-    config.server_token_ciphertext = ctx.cipher.encrypt(f"token-{slug}", aad=config.e_id)
+    config.server_token_ciphertext = ctx.cipher.encrypt(token or f"token-{slug}", aad=config.e_id)
     job = EmailJob.queue(tenant_id=tenant, configuration_e_id=config.e_id, recipient=recipient,
                          subject="Hello", idempotency_key=uuid.uuid4().hex, now=T0, text_body="hi")
     job.message_id = str(uuid.uuid4())

@@ -1,0 +1,54 @@
+"""``tenantmail jobs list/show`` against a real database, as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenantmail.bootstrap import App
+from tenantmail.settings import Settings
+from tests.app_fixtures import TEST_API_KEY
+from tests.helpers import send_body, sendable_configuration
+
+CLI = str(Path(sys.executable).with_name("tenantmail"))
+
+
+@pytest.fixture
+def settings(settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return settings
+
+
+async def tenantmail(app: App, *args: str) -> dict:
+    env = {
+        **os.environ, "TENANTMAIL_DATABASE_URL": app.settings.database_url,
+        "TENANTMAIL_POSTMARK_BASE_URL": app.sandbox.base_url if app.sandbox else "",
+        "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_MAIL_ZONE_ID": app.zone_id,
+        "TENANTMAIL_KEY_REGISTRY_FILE": str(app.registry.path), "TENANTMAIL_VAR_DIR": str(app.settings.var_dir),
+    }
+    proc = await asyncio.create_subprocess_exec(CLI, *args, "--json", env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    return json.loads(text[text.index("{\n"):])  # log lines of start-up may precede the JSON
+
+
+async def test_jobs_list_and_show_print_the_tenants_jobs(api: httpx.AsyncClient, app_container: App) -> None:
+    config = await sendable_configuration(app_container, "tenant-a", "cli")
+    e_id = (await api.post("/job", json=send_body(config.e_id), headers={"Idempotency-Key": "c-1"})).json()["eId"]
+
+    listed = await tenantmail(app_container, "jobs", "list", "--tenant", "tenant-a", "--status", "QUEUED")
+    assert [item["eId"] for item in listed["items"]] == [e_id] and listed["total"] == 1
+    shown = await tenantmail(app_container, "jobs", "show", e_id, "--tenant", "tenant-a")
+    assert shown["payload"]["recipient"] == "customer@example.com"
+    other = await tenantmail(app_container, "jobs", "list", "--tenant", "tenant-b")
+    assert other["total"] == 0

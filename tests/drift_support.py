@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tenantmail.bootstrap import App
-from tenantmail.domain.configuration import DnsRecords, EmailConfiguration, Signature
+from tenantmail.domain.configuration import DnsRecords, EmailConfiguration, Signal, Signature
 from tenantmail.domain.naming import return_path_host, server_name
 from tenantmail.services.ports import DnsRecord
 
@@ -27,7 +27,7 @@ def aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
-async def provisioned(app: App, slug: str, tenant: str = "tenant-a") -> EmailConfiguration:
+async def provisioned(app: App, slug: str, tenant: str = "tenant-a", *, unlocked: bool = False) -> EmailConfiguration:
     ctx = app.ctx
     now = ctx.clock()
     config = EmailConfiguration.create(
@@ -46,10 +46,14 @@ async def provisioned(app: App, slug: str, tenant: str = "tenant-a") -> EmailCon
     config.dns = DnsRecords(signature.dkim_host, signature.dkim_value,
                             signature.return_path_domain, signature.return_path_cname_value)
     await ctx.dns.upsert_records(expected_records(config))
+    verified = await ctx.postmark.account.get_signature(signature.signature_id)  # as verification polling does
+    assert verified.dkim_verified and verified.return_path_verified
     config.server_id, config.signature_id, config.webhook_id = server.server_id, signature.signature_id, webhook.webhook_id
     config.server_token_ciphertext = ctx.cipher.encrypt(server.api_token, aad=config.e_id)
     config.start_verification(now)
     config.mark_verified(now)
+    if unlocked:
+        config.apply(Signal.UNLOCK, now)
     async with ctx.uow(tenant) as uow:
         await uow.configurations.add(config, author="tests", cause="seeded")
         await uow.commit()

@@ -168,3 +168,13 @@ async def test_records_of_other_names_in_the_zone_do_not_matter(app_container: A
     await app_container.ctx.dns.upsert_records([DnsRecord(f"unrelated.{zone}", "TXT", "hello")])
 
     assert (await detect_drift(app_container.ctx)).status is RunStatus.CLEAN
+
+
+async def test_a_configuration_changed_after_the_listings_waits_for_the_next_run(app_container: App) -> None:
+    config = await provisioned(app_container, "acme")
+    await app_container.ctx.dns.delete_records(expected_records(config))
+    before_the_change = config.updated_at - timedelta(seconds=1)  # type: ignore[operator]
+
+    report = await detect_drift(dataclasses.replace(app_container.ctx, clock=lambda: before_the_change))
+
+    assert (report.status, report.configurations_checked) == (RunStatus.CLEAN, 0)

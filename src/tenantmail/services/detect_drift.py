@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from tenantmail.domain.configuration import EmailConfiguration
@@ -48,6 +48,7 @@ DNS_TAGS = frozenset({DriftTag.DNS_MISSING_RECORD, DriftTag.DNS_VALUE_MISMATCH})
 
 @dataclass
 class _Observation:
+    observed_at: datetime  #: taken before any listing: rows changed later wait for the next run
     observed: Observed
     partition_servers: dict[int, str]  #: servers named for this partition: id → name
     enabled: frozenset[DriftTag]  #: the assertions whose sources could be listed
@@ -94,6 +95,7 @@ def tick_check_seconds(ctx: ServiceContext) -> float:
 async def _observe(ctx: ServiceContext, wanted: frozenset[DriftTag]) -> _Observation:
     """List only the sources the enabled assertions need, concurrently (three calls at most)."""
     errors: list[str] = []
+    observed_at = ctx.clock()
     servers, records = await asyncio.gather(
         _listed(ctx.postmark.account.list_servers, "postmark", errors) if wanted & POSTMARK_TAGS else _none(),
         _listed(ctx.dns.list_records, "route53", errors) if wanted & DNS_TAGS else _none(),
@@ -110,7 +112,7 @@ async def _observe(ctx: ServiceContext, wanted: frozenset[DriftTag]) -> _Observa
         records=index_records((r.name, r.type, r.value) for r in records or ()),
     )
     partition = {s.server_id: s.name for s in servers or () if s.name.startswith(prefix)}
-    return _Observation(observed, partition, frozenset(enabled), errors)
+    return _Observation(observed_at, observed, partition, frozenset(enabled), errors)
 
 
 async def _listed(call: Callable[[], Awaitable[list[T]]], source: str, errors: list[str]) -> list[T] | None:
@@ -135,17 +137,24 @@ async def _check_pages(
     """Walk every live configuration once; returns findings, how many were checked, claimed server ids."""
     findings: list[Discrepancy] = []
     claimed: set[int] = set()
-    checked, after = 0, None
+    seen, checked, after = 0, 0, None
     while page := await ctx.scans.live_page(after, page_size):
         for config in page:
             if config.server_id is not None:
                 claimed.add(config.server_id)
+            if _changed_since(config, observation.observed_at):
+                continue  # it moved after the listings were taken: comparing would invent drift
+            checked += 1
             findings.extend(check_configuration(config, _key_version(ctx, config), observation.observed,
                                                 observation.enabled))
-        checked, after = checked + len(page), page[-1].e_id
+        seen, after = seen + len(page), page[-1].e_id
         if progress is not None:
-            progress(checked, max(total, checked))
+            progress(seen, max(total, seen))
     return findings, checked, claimed
+
+
+def _changed_since(config: EmailConfiguration, moment: datetime) -> bool:
+    return config.updated_at is not None and config.updated_at > moment
 
 
 def _key_version(ctx: ServiceContext, config: EmailConfiguration) -> str | None:

@@ -1,0 +1,62 @@
+"""Key rotation end to end: sends and webhooks keep working before, during and after a rotation.
+
+The real path throughout: ``POST /job`` → worker → sandbox → Delivery webhook over HTTP to our
+API with the installed HttpAuth → job DELIVERED. Tokens and webhook passwords start under v1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantmail.adapters.keyregistry import remove_version as remove_from_file
+from tenantmail.adapters.keyregistry import rotate_registry_file
+from tenantmail.bootstrap import App
+from tenantmail.domain.configuration import EmailConfiguration
+from tenantmail.services import rotate_keys
+from tenantmail.services.detect_drift import detect_drift
+from tests.drift_support import aws_test_credentials, installed_webhook, provisioned
+from tests.helpers import eventually, send_body
+
+pytestmark = pytest.mark.usefixtures("engine", aws_test_credentials.__name__)  # engine: empty tables
+
+
+async def delivered(api: httpx.AsyncClient, config: EmailConfiguration, key: str) -> dict[str, Any]:
+    accepted = await api.post("/job", json=send_body(config.e_id), headers={"Idempotency-Key": key})
+    assert accepted.status_code == 202, accepted.text
+
+    async def job() -> dict[str, Any] | None:
+        payload = (await api.get(f"/job/{accepted.json()['eId']}")).json()["payload"]
+        return payload if payload["status"] == "DELIVERED" else None
+
+    return await eventually(job, timeout=15)
+
+
+async def test_sends_and_webhooks_work_through_rotation_sweep_and_removal(
+    api: httpx.AsyncClient, app_container: App, live_api: str, worker: None,
+) -> None:
+    ctx, registry = app_container.ctx, app_container.registry
+    config = await provisioned(app_container, "acme", unlocked=True)
+    v1 = registry.current_version
+    await delivered(api, config, "before-rotation")
+
+    v2 = rotate_registry_file(registry.path)
+    registry.refresh()
+    await delivered(api, config, "after-rotation")  # v1 token still decrypts, v1 webhook password still accepted
+
+    result = await rotate_keys.sweep(ctx)
+    assert (result.reencrypted, result.skipped) == (1, {})
+    assert (await installed_webhook(app_container, config))["HttpAuth"]["Password"] == ctx.webhook_secrets.current(config.e_id)
+    await delivered(api, config, "after-sweep")
+
+    def remove(version: str) -> None:
+        remove_from_file(registry.path, version)
+        registry.refresh()
+
+    await rotate_keys.remove_version(ctx, v1, remove)
+    assert ctx.cipher.versions() == [v2]
+    await delivered(api, config, "after-removal")
+    assert (await rotate_keys.key_status(ctx)).tokens_per_version == {v2: 1}
+    assert "registry_missing_key" not in {d.tag.value for d in (await detect_drift(ctx)).discrepancies}

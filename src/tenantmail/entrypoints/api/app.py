@@ -17,6 +17,7 @@ from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api import errors
 from tenantmail.entrypoints.api.deps import require_api_key
 from tenantmail.entrypoints.api.routes import configurations, health, jobs, suppression, webhooks
+from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
 
@@ -105,4 +106,5 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(webhooks.router, prefix=prefix, tags=["webhooks"])
+    api.include_router(console.router, prefix="/console")
     return api

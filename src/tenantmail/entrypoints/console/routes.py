@@ -1,0 +1,73 @@
+"""The web console: mounted by the API at ``/console`` (see docs/console.md).
+
+    api.include_router(console.router, prefix="/console")
+
+This module holds the session pages (login, logout), the tenant picker and the drift report; the
+tenant pages live in ``configuration_pages`` and ``delivery_pages``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from tenantmail.entrypoints.api.deps import TENANT_PATTERN, AppDep
+from tenantmail.entrypoints.console import configuration_pages, delivery_pages
+from tenantmail.entrypoints.console import session as sessions
+from tenantmail.entrypoints.console.auth import (
+    CsrfForm,
+    OperatorSession,
+    clear_session_cookie,
+    read_form,
+    set_session_cookie,
+)
+from tenantmail.entrypoints.console.web import ConsoleRoute, redirect, render, safe_next
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+@router.get("/login", name="console.login_form")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", next=safe_next(request, next), error=None)
+
+
+@router.post("/login", name="console.login")
+async def login(request: Request, app: AppDep) -> Response:
+    """Trade a valid API key for a session cookie; the key itself is never stored in it."""
+    form = await read_form(request)
+    key = sessions.matching_key(app.api_keys, form.get("api_key", ""))
+    target = safe_next(request, form.get("next"))
+    if key is None:
+        return render(request, "login.html", http_status=401, next=target, error="That API key is not valid.")
+    response = redirect(target)
+    operator = sessions.normalize_operator(form.get("operator"))
+    set_session_cookie(response, request, sessions.issue(key, operator, app.ctx.clock()))
+    return response
+
+
+@router.post("/logout", name="console.logout")
+async def logout(request: Request, _: CsrfForm) -> Response:
+    response = redirect(request.url_for("console.login_form").path)
+    clear_session_cookie(response, request)
+    return response
+
+
+@router.get("/", name="console.home")
+async def home(request: Request, _: OperatorSession, tenant: Annotated[str, Query()] = "") -> Response:
+    """The tenant picker; a picked tenant goes straight to its configurations."""
+    tenant = tenant.strip()
+    if tenant and TENANT_PATTERN.match(tenant):
+        return redirect(request.url_for("console.configurations", tenant=tenant).path)
+    error = "A tenant id is 1-128 characters of [A-Za-z0-9._:@-]." if tenant else None
+    return render(request, "home.html", http_status=400 if error else 200, picked=tenant, error=error)
+
+
+@router.get("/drift", name="console.drift")
+async def drift(request: Request, app: AppDep, _: OperatorSession) -> Response:
+    report = await app.ctx.drift_reports.latest()
+    return render(request, "drift.html", section="drift", report=report)
+
+
+router.include_router(configuration_pages.router)
+router.include_router(delivery_pages.router)

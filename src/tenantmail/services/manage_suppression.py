@@ -14,6 +14,7 @@ from tenantmail.domain.errors import NotFound, UpstreamUnavailable
 from tenantmail.domain.job import canonical_recipient
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.external_errors import message_of
 from tenantmail.services.ports import UnitOfWork
 
 OUTBOUND_STREAM = "outbound"
@@ -91,4 +92,4 @@ async def _lift_at_postmark(ctx: ServiceContext, token: str, address: str) -> No
     try:
         await ctx.postmark.server(token).delete_suppressions(OUTBOUND_STREAM, [address])
     except Exception as exc:  # any Postmark failure: nothing changed here, the operator retries
-        raise UpstreamUnavailable(f"Postmark did not lift the suppression of {address}: {exc}") from exc
+        raise UpstreamUnavailable(f"Postmark did not lift the suppression of {address}: {message_of(exc)}") from exc

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantmail.adapters.db.migrate import DatabaseNotMigrated
+from tenantmail.adapters.telemetry import configure_logging
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.domain.errors import DomainError
 from tenantmail.settings import Settings, SettingsError, load_settings
@@ -84,9 +85,11 @@ async def cli_app() -> AsyncIterator[App]:
     """The App for an operator command: the configured database and Postmark, no embedded worker.
 
     In the embedded default the sandbox belongs to the running ``tenantmail serve``; commands reach
-    it on its fixed ports rather than starting their own.
+    it on its fixed ports rather than starting their own. Log lines go to stderr, so that stdout
+    carries only the command's output (``--json`` stays parseable).
     """
     settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json, stream=sys.stderr)
     app = await bootstrap(settings, with_sandbox=False)
     try:
         yield app

@@ -68,3 +68,40 @@ def send_body(config_eid: str, recipient: str = "customer@example.com", **extra:
     """A valid ``POST /job`` body; ``extra`` overrides or adds fields."""
     return {"configurationEId": config_eid, "recipient": recipient, "subject": "Your order",
             "textBody": "Thanks for your order.", **extra}
+
+
+# --- configuration lifecycle (tests/integration/test_configuration_*.py, tests/e2e/test_lifecycle_*.py) ---
+
+
+async def sandbox_control(app: App, method: str, path: str, body: Any = None) -> Any:
+    """Call the Postmark sandbox's ``/_sandbox`` control API (faults, settings) of the test's App."""
+    import httpx
+
+    assert app.sandbox is not None, "the App runs no sandbox"
+    async with httpx.AsyncClient(base_url=f"{app.sandbox.base_url}/_sandbox", timeout=10) as client:
+        response = await client.request(
+            method, path, json=body, headers={"X-Postmark-Account-Token": app.sandbox.account_token},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def create_configuration_via_api(api: Any, slug: str, **signature: Any) -> dict[str, Any]:
+    """``POST /configuration`` for ``slug``; returns the envelope (fails the test unless 201)."""
+    response = await api.post("/configuration", json={
+        "sendingDomainSlug": slug, "signature": {"fromName": "Acme", **signature}})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[Any]]:
+    """What Postmark and the zone hold for a sending domain: servers (by name), signatures, records."""
+    from tenantmail.domain.naming import server_name
+
+    name = server_name(sending_domain)
+    account = app.ctx.postmark.account
+    return {
+        "servers": [s for s in await account.list_servers(name) if s.name == name],
+        "signatures": [s for s in await account.list_signatures() if s.email_address.endswith("@" + sending_domain)],
+        "records": [r for r in await app.ctx.dns.list_records() if r.name.endswith(sending_domain)],
+    }

@@ -5,6 +5,7 @@ Generic PUT/DELETE are deliberately not mounted: a configuration changes only th
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -67,11 +68,17 @@ async def get_one(
     effectiveAsOf: Annotated[int | None, EpochMs] = None,
 ) -> dict[str, Any]:
     version = await get_configuration(
-        app.ctx, tenant, e_id,
-        recorded_as_of=from_epoch_ms(recordedAsOf) if recordedAsOf is not None else None,
-        effective_as_of=from_epoch_ms(effectiveAsOf) if effectiveAsOf is not None else None,
+        app.ctx, tenant, e_id, recorded_as_of=_end_of(recordedAsOf), effective_as_of=_end_of(effectiveAsOf),
     )
     return configuration_envelope(version)
+
+
+def _end_of(epoch_ms: int | None) -> datetime | None:
+    """The last instant of that millisecond: a version recorded during it is in force at it
+    (envelopes round ``asOf`` down to the millisecond, times are stored to the microsecond)."""
+    if epoch_ms is None:
+        return None
+    return from_epoch_ms(epoch_ms) + timedelta(microseconds=999)
 
 
 @router.get(

@@ -387,3 +387,11 @@ async def test_removing_a_suppression_lifts_it_but_a_spam_complaint_stays(
     assert refused.status_code == 409 and "cannot be lifted" in refused.text
     page = (await browser.get(listing)).text
     assert "gone@example.com" not in page and "angry@example.com" in page
+
+
+async def test_login_never_redirects_outside_the_console(browser: httpx.AsyncClient) -> None:
+    response = await browser.post(
+        "/console/login", data={"api_key": TEST_API_KEY, "next": "//evil.example/console/"},
+    )
+
+    assert response.status_code == 303 and response.headers["location"] == "/console/"

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from tenantmail.adapters.db.repositories.configurations import ConcurrentModification
 from tenantmail.domain.errors import DomainError
 
 _env = Environment(
@@ -36,7 +37,7 @@ _env.filters["pretty_json"] = lambda value: json.dumps(value, indent=2, sort_key
 SECURITY_HEADERS = {
     # Styles are one inline <style> block; nothing else may load, run or frame the console.
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "default-src 'none'; style-src 'unsafe-inline'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -140,6 +141,8 @@ class ConsoleRoute(APIRoute):
                 return login_redirect(request)
             except (DomainError, PageError) as exc:  # e.g. 404 for another tenant's record
                 return error_page(request, exc.status, exc.message)
+            except ConcurrentModification:
+                return error_page(request, 409, "the record changed while this request ran; reload and retry")
             except RequestValidationError as exc:
                 return error_page(request, 400, _first_problem(exc))
 

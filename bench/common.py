@@ -8,19 +8,24 @@ embedded anything) and returns the ``TENANTMAIL_*`` environment that ``tenantmai
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
 import secrets
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+import psycopg
 
+from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.migrate import upgrade
 from tenantmail.adapters.keyregistry import generate_registry_file
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.domain.configuration import EmailConfiguration
@@ -105,10 +110,55 @@ def machine() -> dict[str, str]:
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     try:
-        import psycopg
         with psycopg.connect(PG_ADMIN_DSN) as conn:
             pg = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     except Exception as exc:  # the figures are still useful without PostgreSQL
         pg = f"unavailable ({type(exc).__name__})"
     return {"nproc": str(os.cpu_count()), "cpu": cpu, "ram_gib": f"{mem_kb / 1024 / 1024:.1f}",
             "postgresql": pg, "python": platform.python_version()}
+
+
+@asynccontextmanager
+async def fresh_database(backend: str, work_dir: Path) -> AsyncIterator[str]:
+    """A new, migrated database of ``backend`` for one benchmark run, dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{work_dir / 'bench.sqlite3'}"
+    else:
+        name = f"tenantmail_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        await engine.dispose()
+        yield url
+    finally:
+        await engine.dispose()
+        if backend != "sqlite":
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def cli_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each measured phase.")
+    return parser.parse_args()
+
+
+def api_factory() -> Any:
+    """``uvicorn --factory bench.common:api_factory``: the API as ``tenantmail serve`` configures it
+    (logging from settings), so several uvicorn worker processes can serve it."""
+    from tenantmail.adapters.telemetry import configure_logging
+    from tenantmail.entrypoints.api.app import create_app
+    from tenantmail.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

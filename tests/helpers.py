@@ -105,3 +105,25 @@ async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[An
         "signatures": [s for s in await account.list_signatures() if s.email_address.endswith("@" + sending_domain)],
         "records": [r for r in await app.ctx.dns.list_records() if r.name.endswith(sending_domain)],
     }
+
+
+def process_env(app: App) -> dict[str, str]:
+    """Environment for a ``tenantmail`` subprocess (worker, CLI) sharing the test App's database,
+    key registry and running sandbox, configured as production would be (explicit endpoints)."""
+    import os
+
+    from tests.app_fixtures import TEST_API_KEY
+
+    s, sandbox = app.settings, app.sandbox
+    assert sandbox is not None
+    return {
+        **os.environ,
+        "TENANTMAIL_DATABASE_URL": s.database_url, "TENANTMAIL_VAR_DIR": str(s.var_dir),
+        "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_POSTMARK_BASE_URL": sandbox.base_url,
+        "TENANTMAIL_POSTMARK_ACCOUNT_TOKEN": sandbox.account_token,
+        "TENANTMAIL_ROUTE53_ENDPOINT_URL": sandbox.route53_endpoint_url, "TENANTMAIL_MAIL_ZONE_ID": app.zone_id,
+        "TENANTMAIL_KEY_REGISTRY_FILE": str(app.registry.path),
+        "TENANTMAIL_PUBLIC_BASE_URL": s.effective_public_base_url,
+        "TENANTMAIL_WORKER_POLL_SECONDS": "0.05", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.2",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    }

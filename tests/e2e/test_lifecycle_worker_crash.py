@@ -3,7 +3,6 @@ with exactly one server and one signature (real processes, the sandbox on its ow
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,31 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantmail.bootstrap import REGISTRY_FILE, App
+from tenantmail.bootstrap import App
 from tenantmail.domain.naming import server_name
 from tenantmail.services.configuration_store import load
-from tests.app_fixtures import TEST_API_KEY
-from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, sandbox_control
+from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, process_env, sandbox_control
 
 pytestmark = [pytest.mark.usefixtures("engine", "fake_aws_credentials"), pytest.mark.slow]
 LEASE_SECONDS = "2"
-
-
-def _worker_env(app: App) -> dict[str, str]:
-    """Production-style settings pointing at the test's database and the running sandbox."""
-    s, sandbox = app.settings, app.sandbox
-    assert sandbox is not None
-    return {
-        **os.environ,
-        "TENANTMAIL_DATABASE_URL": s.database_url, "TENANTMAIL_VAR_DIR": str(s.var_dir),
-        "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_POSTMARK_BASE_URL": sandbox.base_url,
-        "TENANTMAIL_POSTMARK_ACCOUNT_TOKEN": sandbox.account_token,
-        "TENANTMAIL_ROUTE53_ENDPOINT_URL": sandbox.route53_endpoint_url, "TENANTMAIL_MAIL_ZONE_ID": app.zone_id,
-        "TENANTMAIL_KEY_REGISTRY_FILE": str(s.var_dir / REGISTRY_FILE),
-        "TENANTMAIL_PUBLIC_BASE_URL": s.effective_public_base_url, "TENANTMAIL_LEASE_SECONDS": LEASE_SECONDS,
-        "TENANTMAIL_WORKER_POLL_SECONDS": "0.05", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.2",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    }
 
 
 @pytest.fixture
@@ -50,7 +31,7 @@ def start_worker(app_container: App, tmp_path: Path) -> Iterator[callable]:  # t
         log = (tmp_path / f"{name}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "tenantmail.entrypoints.cli.main", "worker"],
-            env=_worker_env(app_container), stdout=log, stderr=subprocess.STDOUT,
+            env={**process_env(app_container), "TENANTMAIL_LEASE_SECONDS": LEASE_SECONDS}, stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(process)
         return process

@@ -14,7 +14,7 @@ from tenantmail.adapters.db.migrate import current_revision, ensure_up_to_date, 
 from tenantmail.adapters.telemetry import configure_logging
 from tenantmail.bootstrap import bootstrap, is_embedded
 from tenantmail.entrypoints.api.app import create_app
-from tenantmail.entrypoints.cli import drift, events, jobs, keys, suppression
+from tenantmail.entrypoints.cli import config, drift, events, jobs, keys, suppression
 from tenantmail.entrypoints.cli.output import JsonOption, console, print_json, run, settings_or_exit
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.sandbox.cli import sandbox_app
@@ -36,6 +36,7 @@ def _version(value: bool) -> None:
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(drift.app, name="drift")
+app.add_typer(config.app, name="config")
 app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(events.app, name="events")

@@ -1,0 +1,153 @@
+"""``tenantmail config``: create, read and drive configurations from a shell.
+
+Commands call the services directly (no HTTP): ``list``, ``show``, ``history``, ``create`` and one
+command per lifecycle signal (``provision``, ``re-provision``, ``re-verify``, ``lock``,
+``force-lock``, ``unlock``, ``remove``). ``--json`` prints the same envelopes as the API.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+
+from tenantmail.domain.configuration import Administrative, ConfigurationVersion, Operational, Signal
+from tenantmail.entrypoints.api.schemas_configuration import configuration_envelope, version_entry
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run
+from tenantmail.services.apply_signal import apply_signal
+from tenantmail.services.configuration_queries import (
+    VersionPage,
+    configuration_history,
+    get_configuration,
+    list_configurations,
+)
+from tenantmail.services.context import ServiceContext
+from tenantmail.services.create_configuration import NewConfiguration, create_configuration
+
+T = TypeVar("T")
+app = typer.Typer(help="Email configurations: create, inspect, and send lifecycle signals.", no_args_is_help=True)
+TenantOption = typer.Option(..., "--tenant", help="The tenant the configuration belongs to.")
+AuthorOption = typer.Option(None, "--author", help="Recorded in history (default: cli:<login>).")
+EIdArgument = typer.Argument(..., help="The configuration's eId.")
+
+SIGNAL_HELP = {
+    Signal.PROVISION: "PENDING → PROVISIONING; a worker creates the Postmark server, signature, webhook and DNS.",
+    Signal.RE_PROVISION: "MISSING → PROVISIONING after deleting what the failed attempt left.",
+    Signal.RE_VERIFY: "UNVERIFIED → a fresh verification window; FAILURE → health check → DEGRADED.",
+    Signal.LOCK: "Refuse new sends; queued jobs still go out.",
+    Signal.FORCE_LOCK: "Refuse new sends and cancel queued jobs at once.",
+    Signal.UNLOCK: "Accept sends (when verified); at most one unlocked configuration per tenant.",
+    Signal.REMOVE: "From LOCKED: delete webhook, signature, server and DNS records; frees the slug.",
+}
+
+
+def _author(author: str | None) -> str:
+    return author or f"cli:{getpass.getuser()}"
+
+
+def _call(use_case: Callable[[ServiceContext], Awaitable[T]]) -> T:
+    async def body() -> T:
+        async with cli_app() as container:
+            return await use_case(container.ctx)
+
+    return run(body)
+
+
+def _summary(version: ConfigurationVersion) -> dict[str, Any]:
+    """The envelope flattened into one readable record."""
+    envelope = configuration_envelope(version)
+    payload, dns, err = envelope["payload"], envelope["payload"]["dns"] or {}, envelope["payload"]["lastError"]
+    return {
+        "eId": envelope["eId"], "rId": envelope["rId"], "tenant": envelope["metadata"]["tenantId"],
+        "sendingDomain": payload["sendingDomain"], "from": f'{payload["signature"]["fromName"]} <{payload["signature"]["fromEmail"]}>',
+        "replyTo": payload["signature"]["replyToEmail"], "operational": payload["operationalStatus"],
+        "administrative": payload["administrativeStatus"], "sendable": payload["sendable"],
+        **{f"postmark.{k}": v for k, v in payload["postmark"].items()},
+        "dns.dkim": (dns.get("dkim") or {}).get("host"), "dns.returnPath": (dns.get("returnPath") or {}).get("host"),
+        "verificationStartedAt": payload["verificationStartedAt"], "verifiedAt": payload["verifiedAt"],
+        "lastError": f'{err["step"]} {err["code"]}: {err["message"]}' if err else None,
+        "lastChangedBy": envelope["metadata"]["author"],
+    }
+
+
+def _show(version: ConfigurationVersion, as_json: bool) -> None:
+    if as_json:
+        print_json(configuration_envelope(version))
+    else:
+        print_record(f"configuration {version.config.e_id}", _summary(version))
+
+
+@app.command("create")
+def create(
+    tenant: str = TenantOption,
+    slug: str = typer.Option(..., "--slug", help="Sending-domain slug (a lower-case DNS label)."),
+    from_name: str = typer.Option(..., "--from-name", help="Display name of the From address."),
+    from_local_part: str = typer.Option(None, "--from-local-part", help="Default: noreply."),
+    reply_to: str = typer.Option(None, "--reply-to", help="Default Reply-To (any domain)."),
+    author: str = AuthorOption, as_json: bool = JsonOption,
+) -> None:
+    """Create a configuration (PENDING, LOCKED)."""
+    request = NewConfiguration(slug=slug, from_name=from_name, from_local_part=from_local_part, reply_to_email=reply_to)
+    _show(_call(lambda ctx: create_configuration(ctx, tenant, request, author=_author(author))), as_json)
+
+
+@app.command("list")
+def list_command(
+    tenant: str = TenantOption,
+    operational: list[Operational] = typer.Option(None, "--operational", help="Repeat for several."),
+    administrative: list[Administrative] = typer.Option(None, "--administrative", help="Repeat for several."),
+    limit: int = typer.Option(50, min=1, max=500), offset: int = typer.Option(0, min=0),
+    as_json: bool = JsonOption,
+) -> None:
+    """List a tenant's configurations, oldest first."""
+    page: VersionPage = _call(lambda ctx: list_configurations(
+        ctx, tenant, operational=[s.value for s in operational or ()],
+        administrative=[s.value for s in administrative or ()], limit=limit, offset=offset,
+    ))
+    if as_json:
+        print_json({"items": [configuration_envelope(v) for v in page.items], "total": page.total,
+                    "limit": limit, "offset": offset})
+        return
+    rows = ((v.config.e_id, v.config.sending_domain, v.config.operational, v.config.administrative,
+             v.config.is_sendable, v.config.updated_at) for v in page.items)
+    print_table(f"configurations of {tenant} ({len(page.items)} of {page.total})",
+                ("eId", "sendingDomain", "operational", "administrative", "sendable", "updatedAt"), rows)
+
+
+@app.command("show")
+def show(e_id: str = EIdArgument, tenant: str = TenantOption, as_json: bool = JsonOption) -> None:
+    """Show one configuration as it is now."""
+    _show(_call(lambda ctx: get_configuration(ctx, tenant, e_id)), as_json)
+
+
+@app.command("history")
+def history(
+    e_id: str = EIdArgument, tenant: str = TenantOption,
+    limit: int = typer.Option(100, min=1, max=1000), offset: int = typer.Option(0, min=0),
+    as_json: bool = JsonOption,
+) -> None:
+    """Every version of a configuration, oldest first: the audit log."""
+    page: VersionPage = _call(lambda ctx: configuration_history(ctx, tenant, e_id, limit=limit, offset=offset))
+    if as_json:
+        print_json({"items": [version_entry(v) for v in page.items], "total": page.total,
+                    "limit": limit, "offset": offset})
+        return
+    rows = ((v.recorded_at, v.author, v.cause, v.config.operational, v.config.administrative,
+             v.config.last_error.code if v.config.last_error else "") for v in page.items)
+    print_table(f"history of {e_id} ({page.total} versions)",
+                ("recordedAt", "author", "signal", "operational", "administrative", "lastError"), rows)
+
+
+def _register_signal(signal: Signal) -> None:
+    def command(e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
+                as_json: bool = JsonOption) -> None:
+        _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author))), as_json)
+
+    command.__doc__ = SIGNAL_HELP[signal]
+    app.command(signal.value)(command)
+
+
+for _signal in Signal:
+    _register_signal(_signal)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -68,11 +68,13 @@ class Discrepancy:
         return [self.tag.value, self.configuration_e_id or self.subject]
 
     def to_json(self) -> dict[str, str | None]:
-        return {**asdict(self), "tag": self.tag.value}
+        return {"tag": self.tag.value, "subject": self.subject, "configurationEId": self.configuration_e_id,
+                "tenantId": self.tenant_id, "expected": self.expected, "actual": self.actual}
 
     @classmethod
     def from_json(cls, data: Mapping[str, str | None]) -> Discrepancy:
-        return cls(**{**data, "tag": DriftTag(str(data["tag"]))})  # type: ignore[arg-type]
+        return cls(DriftTag(str(data["tag"])), str(data["subject"]), data["configurationEId"],
+                   data["tenantId"], data["expected"], data["actual"])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""``tenantmail drift`` and ``tenantmail keys`` as an operator runs them (a real process, real sandbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tenantmail.bootstrap import App
+from tests.app_fixtures import TEST_API_KEY
+from tests.drift_support import aws_test_credentials, expected_records, provisioned
+
+CLI = str(Path(sys.executable).with_name("tenantmail"))
+pytestmark = [pytest.mark.usefixtures("engine", aws_test_credentials.__name__),  # engine: empty tables
+              pytest.mark.slow]  # every command is a fresh process
+
+
+async def tenantmail(app: App, *args: str, **overrides: str) -> tuple[int, str]:
+    assert app.sandbox is not None
+    env = {
+        **os.environ, "TENANTMAIL_DATABASE_URL": app.settings.database_url,
+        "TENANTMAIL_POSTMARK_BASE_URL": app.sandbox.base_url,
+        "TENANTMAIL_POSTMARK_ACCOUNT_TOKEN": app.sandbox.account_token,
+        "TENANTMAIL_ROUTE53_ENDPOINT_URL": app.sandbox.route53_endpoint_url,
+        "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_MAIL_ZONE_ID": app.zone_id,
+        "TENANTMAIL_KEY_REGISTRY_FILE": str(app.registry.path), "TENANTMAIL_VAR_DIR": str(app.settings.var_dir),
+        "TENANTMAIL_LOG_LEVEL": "ERROR", **overrides,
+    }
+    proc = await asyncio.create_subprocess_exec(CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode() + err.decode()
+
+
+def parsed(output: str) -> dict:
+    return json.loads(output[output.index("{\n"):output.rindex("}") + 1])
+
+
+async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_container: App) -> None:
+    config = await provisioned(app_container, "acme")
+    code, output = await tenantmail(app_container, "drift", "--json")
+    assert code == 0 and parsed(output)["status"] == "clean"
+
+    await app_container.ctx.dns.delete_records(expected_records(config)[:1])
+    code, output = await tenantmail(app_container, "drift", "--json")
+    report = parsed(output)
+    assert code == 1 and report["counts"]["dns_missing_record"] == 1
+    assert [(d["tag"], d["configurationEId"]) for d in report["discrepancies"]] == [("dns_missing_record", config.e_id)]
+
+    code, output = await tenantmail(app_container, "drift", "last")
+    assert code == 1 and "dns_missing_record" in output and "drift" in output
+
+
+async def test_drift_exits_2_when_it_cannot_run(app_container: App) -> None:
+    unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    code, output = await tenantmail(app_container, "drift", "--json", **unreachable)
+    assert code == 2 and "drift scan could not run" in output
+
+
+async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:
+    await provisioned(app_container, "acme")
+    old = app_container.registry.current_version
+
+    code, output = await tenantmail(app_container, "keys", "rotate", "--json")
+    assert code == 0 and parsed(output)["tokensPerVersion"] == {old: 1}
+    new = parsed(output)["current"]
+    code, output = await tenantmail(app_container, "keys", "remove-version", old)
+    assert code == 1 and "KeyVersionInUse" in output
+    code, output = await tenantmail(app_container, "keys", "sweep", "--json")
+    assert code == 0 and (parsed(output)["reencrypted"], parsed(output)["webhooksReinstalled"]) == (1, 1)
+    code, output = await tenantmail(app_container, "keys", "remove-version", old, "--json")
+    assert code == 0 and parsed(output)["versions"] == [new]
+    code, output = await tenantmail(app_container, "keys", "status")
+    assert code == 0 and "current" in output

@@ -23,7 +23,7 @@ from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
 from tenantmail.domain.send_errors import INACTIVE_RECIPIENT_CODE, SendErrorClass, classify
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerApi, SendOutcome
+from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerApi, SendOutcome, UnitOfWork
 
 HOLD = timedelta(seconds=30)  #: a configuration that may not send is looked at again after this
 BATCH_LIMIT = 500  #: Postmark's ``POST /email/batch`` maximum
@@ -89,14 +89,14 @@ async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, mem
             config = None
     if not jobs:
         return
+    for job in jobs:
+        if members[job.e_id]:  # reclaimed: the dead worker's call may have reached Postmark
+            job.last_error = RECLAIMED
     if config is None or config.operational not in SENDABLE_OPERATIONAL or not config.server_token_ciphertext:
         await _hold(ctx, tenant, config, jobs)
         return
     run = GroupPass(ctx, config, ctx.clock())
     server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
-    for job in jobs:
-        if members[job.e_id]:
-            job.last_error = RECLAIMED
     doubtful = [j for j in jobs if j.needs_reconciliation]
     fresh = [j for j in jobs if not j.needs_reconciliation]
     await _send(run, server, fresh + await _reconcile(run, server, doubtful))
@@ -207,11 +207,17 @@ def _apply_failure(run: GroupPass, job: EmailJob, error: JobError, error_class: 
 
 
 async def _commit(ctx: ServiceContext, tenant: str, run: GroupPass) -> None:
-    """Job outcomes (and suppressions) first, in one transaction; then the configuration's health."""
+    """Job outcomes, suppressions and the configuration's health in one transaction, so no job
+    can be claimed again between its configuration error and the FAILURE that error caused."""
+    error = run.configuration_error
+    health = LastError("send", error.code, error.message) if error else None
     async with ctx.uow(tenant) as uow:
         await uow.jobs.save_outcomes(run.changed)
         for entry in run.suppressed:
             await uow.suppressions.add_if_absent(entry)
+        entered_failure = False
+        if error is not None or run.accepted:
+            entered_failure = await record_configuration_health(ctx, uow, run.config.e_id, health)
         await uow.commit()
     for job in run.changed:
         if job.status is JobStatus.SENT:
@@ -219,35 +225,29 @@ async def _commit(ctx: ServiceContext, tenant: str, run: GroupPass) -> None:
         elif job.status is JobStatus.FAILED:
             ctx.telemetry.emit("email.send.outcome", labels={"class": "failed"}, job_id=job.e_id,
                                code=job.last_error.code if job.last_error else "")
-    error = run.configuration_error
-    if error is not None:
-        await record_configuration_health(ctx, tenant, run.config.e_id, LastError("send", error.code, error.message))
-    elif run.accepted and (run.config.consecutive_failures or run.config.operational.value == "DEGRADED"):
-        await record_configuration_health(ctx, tenant, run.config.e_id, None)
+    if entered_failure and health is not None:
+        ctx.telemetry.emit(
+            "email.send.failure_entered", labels={"code": health.code}, level="error", sentry=True,
+            fingerprint=["email.send.failure_entered", run.config.e_id], configuration_id=run.config.e_id,
+            tenant_id=tenant, message=health.message,
+        )
 
 
 async def record_configuration_health(
-    ctx: ServiceContext, tenant: str, config_eid: str, error: LastError | None,
-) -> None:
-    """Count a configuration-class failure (``error``) or a success (``None``) on the configuration.
+    ctx: ServiceContext, uow: UnitOfWork, config_eid: str, error: LastError | None,
+) -> bool:
+    """Count a configuration-class failure (``error``) or a success (``None``) on the configuration;
+    True when this failure put it into FAILURE.
 
-    Its own transaction, after the jobs' outcomes. The row is read FOR UPDATE so a lifecycle
-    signal changing it at the same moment waits for us instead of racing the version guard.
+    The row is read FOR UPDATE so a lifecycle signal changing it at the same moment waits for us
+    instead of racing the version guard. A success on a healthy configuration writes nothing.
     """
     now = ctx.clock()
-    async with ctx.uow(tenant) as uow:
-        config = await uow.configurations.get(config_eid, for_update=True)
-        if error is None:
-            if not config.record_send_success(now):
-                return
-            entered_failure = False
-        else:
-            entered_failure = config.record_send_failure(ctx.settings.failure_threshold, error, now)
-        await uow.configurations.save(config, author="dispatch", cause="send_failure" if error else "send_success")
-        await uow.commit()
-    if entered_failure:
-        ctx.telemetry.emit(
-            "email.send.failure_entered", labels={"code": error.code if error else ""}, level="error",
-            sentry=True, fingerprint=["email.send.failure_entered", config_eid], configuration_id=config_eid,
-            tenant_id=tenant, failures=config.consecutive_failures, message=error.message if error else "",
-        )
+    config = await uow.configurations.get(config_eid, for_update=True)
+    if error is None:
+        if config.record_send_success(now):
+            await uow.configurations.save(config, author="dispatch", cause="send_success")
+        return False
+    entered_failure = config.record_send_failure(ctx.settings.failure_threshold, error, now)
+    await uow.configurations.save(config, author="dispatch", cause="send_failure")
+    return entered_failure

@@ -126,15 +126,74 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _zone_id(settings: Settings, endpoint_url: str | None) -> str:
+#: moto accepts any credentials; the real AWS chain is never consulted against the sandbox.
+SANDBOX_AWS_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where Postmark and Route 53 are for this process, and the account token to use."""
+
+    postmark_url: str
+    account_token: str | None
+    route53_url: str | None
+    aws_credentials: dict[str, str]
+    sandbox: RunningSandbox | None = None
+
+
+async def _endpoints(settings: Settings, *, start: bool) -> Endpoints:
+    """The real services, or the sandbox: started here (``start``) or the one `serve` runs.
+
+    The sandbox inside `serve` listens on fixed ports so other local processes (CLI, workers)
+    reach that one, with the account token it was started with (kept under ./var/).
+    """
+    if not settings.uses_sandbox:
+        token = settings.postmark_account_token
+        return Endpoints(
+            settings.postmark_base_url, token.get_secret_value() if token else None,
+            settings.route53_endpoint_url or None, {},
+        )
+    token = _local_secret(settings.var_dir / SANDBOX_TOKEN_FILE, "sandbox-")
+    if not start:
+        return Endpoints(
+            f"http://{settings.host}:{settings.sandbox_postmark_port}", token,
+            settings.route53_endpoint_url or f"http://{settings.host}:{settings.sandbox_route53_port}",
+            SANDBOX_AWS_CREDENTIALS,
+        )
+    sandbox = await asyncio.to_thread(
+        start_sandbox, host=settings.host, postmark_port=settings.sandbox_postmark_port,
+        route53_port=settings.sandbox_route53_port, account_token=token,
+        state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
+    )
+    return Endpoints(
+        sandbox.base_url, token, settings.route53_endpoint_url or sandbox.route53_endpoint_url,
+        SANDBOX_AWS_CREDENTIALS, sandbox,
+    )
+
+
+def _zone_id(settings: Settings, endpoints: Endpoints) -> str:
     if settings.mail_zone_id:
         return settings.mail_zone_id
+    if endpoints.sandbox is not None:
+        return endpoints.sandbox.zone_id
     zone = settings.effective_mail_zone_name
-    client = boto3.client("route53", endpoint_url=endpoint_url or None, region_name=settings.aws_region)
+    client = boto3.client(
+        "route53", endpoint_url=endpoints.route53_url, region_name=settings.aws_region,
+        **endpoints.aws_credentials,
+    )
     for hosted in client.list_hosted_zones_by_name(DNSName=zone).get("HostedZones", []):
         if hosted["Name"].rstrip(".") == zone:
-            return hosted["Id"].rsplit("/", 1)[-1]
+            return str(hosted["Id"]).rsplit("/", 1)[-1]
     raise SettingsError([f"invalid setting TENANTMAIL_MAIL_ZONE_ID: no hosted zone named {zone} found"])
+
+
+async def _engine(settings: Settings, migrate: bool | None) -> AsyncEngine:
+    engine = create_engine(settings.effective_database_url)
+    if migrate if migrate is not None else is_embedded(settings):
+        await upgrade(engine)
+    else:
+        await ensure_up_to_date(engine)
+    return engine
 
 
 async def bootstrap(
@@ -151,43 +210,21 @@ async def bootstrap(
     )
     telemetry = Telemetry(metrics, sentry_enabled=settings.sentry_dsn is not None, environment=settings.partition)
     registry = KeyRegistry(_registry_path(settings), telemetry)
-
-    engine = create_engine(settings.effective_database_url)
-    if migrate if migrate is not None else is_embedded(settings):
-        await upgrade(engine)
-    else:
-        await ensure_up_to_date(engine)
-
-    sandbox = None
-    postmark_url, account_token = settings.postmark_base_url, settings.postmark_account_token
-    route53_url = settings.route53_endpoint_url or None
-    if settings.uses_sandbox:
-        # The sandbox runs inside `serve` on fixed ports; other local processes (CLI, workers)
-        # reach that one, with the account token it was started with.
-        token = _local_secret(settings.var_dir / SANDBOX_TOKEN_FILE, "sandbox-")
-        account_token = SecretStr(token)
-        if with_sandbox and postmark_transport is None:
-            sandbox = await asyncio.to_thread(
-                start_sandbox,
-                host=settings.host, postmark_port=settings.sandbox_postmark_port,
-                route53_port=settings.sandbox_route53_port, account_token=token,
-                state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
-            )
-            postmark_url, route53_url = sandbox.base_url, route53_url or sandbox.route53_endpoint_url
-        else:
-            postmark_url = f"http://{settings.host}:{settings.sandbox_postmark_port}"
-            route53_url = route53_url or f"http://{settings.host}:{settings.sandbox_route53_port}"
+    engine = await _engine(settings, migrate)
+    endpoints = await _endpoints(settings, start=with_sandbox and postmark_transport is None)
     postmark = PostmarkClient(
-        postmark_url,
-        account_token.get_secret_value() if account_token else None,
+        endpoints.postmark_url, endpoints.account_token,
         timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
     )
-    zone_id = sandbox.zone_id if sandbox is not None else await asyncio.to_thread(_zone_id, settings, route53_url)
+    zone_id = await asyncio.to_thread(_zone_id, settings, endpoints)
+    dns = Route53DnsGateway(
+        zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
+    )
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
         postmark=postmark,
-        dns=Route53DnsGateway(zone_id, endpoint_url=route53_url, region=settings.aws_region),
+        dns=dns,
         cipher=AesGcmTokenCipher(registry),
         webhook_secrets=DerivedWebhookSecrets(registry),
         telemetry=telemetry,
@@ -197,6 +234,6 @@ async def bootstrap(
     )
     return App(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,
-        metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=sandbox,
+        metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=endpoints.sandbox,
         generated_api_key=generated,
     )

@@ -81,6 +81,8 @@ async def test_create_provision_verify_unlock_lock_remove_against_the_sandbox_an
     assert (webhook.webhook_id, webhook.username, webhook.url) == (
         payload["postmark"]["webhookId"], e_id, app_container.settings.webhook_url)
     assert webhook.triggers == {"Delivery", "Bounce", "SpamComplaint", "Open", "Click", "SubscriptionChange"}
+    [stored] = await app_container.ctx.scans.token_page(None, 10)
+    assert stored.webhook_key_version == app_container.ctx.cipher.current_version  # no re-install owed
 
     assert (await _signal(api, e_id, "unlock"))["payload"]["sendable"] is True
     assert (await _signal(api, e_id, "lock"))["payload"]["sendable"] is False

@@ -10,15 +10,12 @@ from tenantmail.domain.configuration import Administrative, Operational
 from tenantmail.services.context import ServiceContext
 
 GAUGE = "email.configuration.state"
-#: Not a tenant (X-Tenant-Id must start with a letter or digit): the aggregate reads every tenant.
-ALL_TENANTS = "*"
 REFRESH_SECONDS = 15.0
 
 
 async def refresh_state_gauge(ctx: ServiceContext) -> int:
     """Worker step; returns 0 so the loop sleeps ``REFRESH_SECONDS`` between refreshes."""
-    async with ctx.uow(ALL_TENANTS) as uow:
-        counts = await uow.configurations.count_by_state()
+    counts = await ctx.scans.count_by_state()
     for operational in Operational:
         for administrative in Administrative:
             ctx.telemetry.set_gauge(

@@ -254,6 +254,7 @@ class ConfigurationScans(Protocol):
 
     async def live_page(self, after: str | None, limit: int) -> list[EmailConfiguration]: ...  #: not REMOVED/PENDING
     async def count_live(self) -> int: ...
+    async def count_by_state(self) -> dict[tuple[str, str], int]: ...  #: (operational, administrative) → n
     async def token_page(
         self, after: str | None, limit: int, *, not_on_version: str | None = None
     ) -> list[StoredToken]: ...

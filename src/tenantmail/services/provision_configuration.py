@@ -104,10 +104,16 @@ async def _install_webhook(ctx: ServiceContext, config: EmailConfiguration) -> N
     server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
     url = ctx.settings.webhook_url
     ours = [w for w in await server.list_webhooks("outbound") if w.username == config.e_id and w.url == url]
-    webhook = ours[0] if ours else await server.create_webhook(
-        url=url, username=config.e_id, password=ctx.webhook_secrets.current(config.e_id),
-        triggers=WEBHOOK_TRIGGERS,
-    )
+    if ours:
+        webhook = ours[0]
+    else:
+        key_version = ctx.cipher.current_version  # the registry version the password derives from
+        webhook = await server.create_webhook(
+            url=url, username=config.e_id, password=ctx.webhook_secrets.current(config.e_id),
+            triggers=WEBHOOK_TRIGGERS,
+        )
+        # so the key sweep knows this password is already current and need not re-install it
+        await ctx.scans.mark_webhook_key_version(config.e_id, key_version)
     config.record_webhook(webhook.webhook_id, ctx.clock())
 
 

@@ -1,4 +1,4 @@
-"""System-level (cross-tenant) reads of configurations, for drift scans and key sweeps only.
+"""System-level (cross-tenant) reads of configurations: drift scans, key sweeps, the state gauge.
 
 Everything else goes through the tenant-scoped unit of work; this module is the one deliberate
 exception, kept apart so a cross-tenant query is never written by accident elsewhere. Pages are
@@ -38,6 +38,14 @@ class ConfigurationScans:
         """Configurations drift looks at: neither REMOVED nor PENDING, in eId order."""
         stmt = self._after(select(configurations).where(c.operational_status.not_in(NOT_SCANNED)), after)
         return [to_domain(row) for row in await self._rows(stmt.limit(limit))]
+
+    async def count_by_state(self) -> dict[tuple[str, str], int]:
+        """Configurations per (operational, administrative) state, for the state gauge."""
+        stmt = select(c.operational_status, c.administrative_status, func.count()).group_by(
+            c.operational_status, c.administrative_status
+        )
+        async with self._engine.connect() as conn:
+            return {(op, admin): n for op, admin, n in await conn.execute(stmt)}
 
     async def count_live(self) -> int:
         stmt = select(func.count()).where(c.operational_status.not_in(NOT_SCANNED))

@@ -264,16 +264,5 @@ class ConfigurationRepository(TenantRepository):
             .values(step_in_flight=config.step_in_flight.value if config.step_in_flight else None)
         )
 
-    async def count_by_state(self) -> dict[tuple[str, str], int]:
-        """Configurations per (operational, administrative) state across EVERY tenant.
-
-        The one aggregate that ignores the tenant: it returns counts only, for the state gauge.
-        """
-        c = configurations.c
-        stmt = select(c.operational_status, c.administrative_status, func.count()).group_by(
-            c.operational_status, c.administrative_status
-        )
-        return {(op, admin): n for op, admin, n in await self._conn.execute(stmt)}
-
 
 __all__ = ["ConfigurationRepository", "ConcurrentModification", "from_history_payload"]

@@ -1,6 +1,6 @@
 """Webhook ingestion: events stored per second and latency, against the database's raw insert rate.
 
-The API runs as ``tenantmail serve`` in its own process; this process plays Postmark, posting
+The API runs under uvicorn in separate processes (``--api-workers``, as ``bench_send_accept``); this process plays Postmark, posting
 Delivery events over real HTTP with the configuration's Basic credentials, one per SENT job (each
 event is matched, stored, and moves its job to DELIVERED: the full path). Two phases:
 
@@ -15,19 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
 from bench.bench_raw_insert import raw_insert_rate
-from bench.common import TENANTMAIL, Stack, fresh_database, machine, percentile, start_stack
+from bench.bench_send_accept import serve
+from bench.common import Stack, fresh_database, machine, percentile, start_stack
 from tenantmail.adapters.db.repositories.jobs import to_row
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.bootstrap import App
@@ -36,22 +35,16 @@ from tenantmail.domain.job import EmailJob, JobStatus
 
 TENANT = "bench-tenant"
 SERVER_ID = 4242
-PREFIX = "/v1/shop-access/email"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each measured phase.")
     parser.add_argument("--clients", type=int, default=32, help="Concurrent posters when saturating.")
     parser.add_argument("--rate", type=float, default=1000.0, help="Events per second when paced.")
-    return parser.parse_args()
+    parser.add_argument("--api-workers", type=int, default=2, help="uvicorn worker processes of the API.")
+    return parser.parse_args(argv)
 
 
 async def seed(app: App, count: int) -> tuple[EmailConfiguration, list[tuple[str, str]]]:
@@ -86,12 +79,17 @@ def delivery(job_e_id: str, message_id: str) -> bytes:
 
 
 async def post(client: httpx.AsyncClient, body: bytes, latencies: list[float], failures: list[int]) -> None:
+    """One webhook call; a non-200 answer or a transport error counts as a failure (status 0)."""
     started = time.perf_counter()
-    response = await client.post(f"{PREFIX}/job/postmark-events", content=body,
-                                 headers={"Content-Type": "application/json"})
+    try:
+        response = await client.post("/job/postmark-events", content=body,
+                                     headers={"Content-Type": "application/json"})
+        status = response.status_code
+    except httpx.TransportError:
+        status = 0
     latencies.append(time.perf_counter() - started)
-    if response.status_code != 200:
-        failures.append(response.status_code)
+    if status != 200:
+        failures.append(status)
 
 
 async def saturate(client: httpx.AsyncClient, events: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
@@ -133,59 +131,43 @@ async def paced(client: httpx.AsyncClient, events: list[bytes], seconds: float, 
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 1), "non_200": len(failures)}
 
 
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"the API did not start on {base}")
-
-
-async def measure(stack: Stack, args: argparse.Namespace, log: IO[bytes]) -> dict[str, Any]:
-    """Seed, start the API process (its log to ``log``), warm up, then both phases."""
-    budget = int(args.seconds * max(args.rate, 4000)) * 2 + 1000
-    config, seeded = await seed(stack.app, budget)
+async def load(stack: Stack, base: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Seed, warm up, then both phases against the API at ``base`` (prefix included)."""
+    config, seeded = await seed(stack.app, int(args.seconds * max(args.rate, 1000)) * 2 + 1000)
     events = [delivery(e_id, message_id) for e_id, message_id in seeded]
-    port = free_port()
-    api = subprocess.Popen([TENANTMAIL, "serve", "--port", str(port)], env=stack.env,
-                           stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_ready(base)
-        auth = (config.e_id, stack.app.ctx.webhook_secrets.current(config.e_id))
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        async with httpx.AsyncClient(base_url=base, auth=auth, limits=limits, timeout=30) as client:
-            await saturate(client, events[:200], 60, 8)  # warm-up: connections, caches
-            half = (len(events) - 200) // 2
-            saturated = await saturate(client, events[200:200 + half], args.seconds, args.clients)
-            paced_run = await paced(client, events[200 + half:], args.seconds, args.rate)
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
+    auth = (config.e_id, stack.app.ctx.webhook_secrets.current(config.e_id))
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=base, auth=auth, limits=limits, timeout=60) as client:
+        await saturate(client, events[:200], 60, 8)  # warm-up: connections, caches
+        half = (len(events) - 200) // 2
+        saturated = await saturate(client, events[200:200 + half], args.seconds, args.clients)
+        paced_run = await paced(client, events[200 + half:], args.seconds, args.rate)
     return {"saturation": saturated, "paced": paced_run}
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Raw insert rate, then the webhook figures, on a fresh database of ``backend``."""
     with tempfile.TemporaryDirectory() as work:
-        async with fresh_database(args.db, Path(work)) as url:
-            raw = await asyncio.to_thread(raw_insert_rate, args.db, url, args.seconds)
+        async with fresh_database(backend, Path(work)) as url:
+            raw = await asyncio.to_thread(raw_insert_rate, backend, url, args.seconds)
             stack = await start_stack(url, Path(work) / "var")
+            proc = None
             try:
-                with open(Path(work) / "api.log", "wb") as log:
-                    figures = await measure(stack, args, log)
+                proc, base = await serve(stack, args.api_workers)
+                figures = await load(stack, base, args)
             finally:
+                if proc is not None:
+                    proc.terminate()
+                    await proc.wait()
                 await stack.close()
-    ratio = figures["saturation"]["events_per_second"] / raw["inserts_per_second"]
-    return {"benchmark": "webhook", "db": args.db, "raw_insert": raw, **figures,
-            "share_of_raw_rate": round(ratio, 3), "machine": machine()}
+    share = figures["saturation"]["events_per_second"] / raw["inserts_per_second"]
+    return {"db": backend, "api_workers": args.api_workers, "raw": raw, **figures,
+            "share_of_raw_rate": round(share, 3)}
 
 
 def main() -> None:
-    json.dump(asyncio.run(run(parse_args())), sys.stdout, indent=2)
+    args = parse_args()
+    json.dump({**asyncio.run(measure(args.db, args)), "machine": machine()}, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

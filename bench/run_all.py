@@ -14,7 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import bench_dispatch, bench_send_accept
+from bench import bench_dispatch, bench_send_accept, bench_webhook
 from bench.common import machine
 
 Benchmark = Callable[[str, float], Awaitable[dict[str, Any]]]
@@ -22,6 +22,7 @@ Benchmark = Callable[[str, float], Awaitable[dict[str, Any]]]
 BENCHMARKS: dict[str, Benchmark] = {
     "send_accept": lambda db, seconds: bench_send_accept.measure(db, seconds, api_workers=2),
     "dispatch": lambda db, seconds: bench_dispatch.measure(db, 10_000, 1, seconds),
+    "webhook": lambda db, seconds: bench_webhook.measure(db, bench_webhook.parse_args(["--seconds", str(seconds)])),
 }
 
 
@@ -36,6 +37,11 @@ def headline(name: str, result: dict[str, Any]) -> str:
         return (f"| dispatched to sandbox | {result['db']} | {result['dispatched_per_second']}/s "
                 f"({result['sent']} jobs, {result['sandbox_messages']} messages) | {raw}/s | "
                 f"{(result['dispatched_per_second'] or 0) / raw:.0%} |")
+    if name == "webhook":
+        c, r = result["saturation"], result["paced"]
+        return (f"| webhook events ingested | {result['db']} | {c['events_per_second']}/s "
+                f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms); at {r['target_rate']}/s offered: "
+                f"{r['achieved_rate']}/s, p99 {r['p99_ms']} ms | {raw}/s | {result['share_of_raw_rate']:.0%} |")
     return f"| {name} | {result.get('db')} | {json.dumps(result)} | {raw}/s | |"
 
 

@@ -31,6 +31,30 @@ async def find_tenant_of_configuration(engine: AsyncEngine, e_id: str) -> str | 
         return (await conn.execute(stmt)).scalar_one_or_none()
 
 
+class ConfigurationTenants:
+    """:func:`find_tenant_of_configuration` with a per-process cache of the answers found.
+
+    Safe to cache because a configuration never changes tenant (and a removed one keeps its row).
+    Misses are not cached, so a configuration created a moment ago is found on the next call.
+    Bounded: cleared when full (configurations per deployment are far fewer than the bound).
+    """
+
+    def __init__(self, engine: AsyncEngine, max_entries: int = 100_000) -> None:
+        self.engine = engine
+        self._known: dict[str, str] = {}
+        self._max_entries = max_entries
+
+    async def __call__(self, e_id: str) -> str | None:
+        tenant = self._known.get(e_id)
+        if tenant is None:
+            tenant = await find_tenant_of_configuration(self.engine, e_id)
+            if tenant is not None:
+                if len(self._known) >= self._max_entries:
+                    self._known.clear()
+                self._known[e_id] = tenant
+        return tenant
+
+
 def to_domain(row: Any) -> StoredEvent:
     m = row._mapping
     return StoredEvent(

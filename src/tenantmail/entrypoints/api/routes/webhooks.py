@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from functools import partial
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from tenantmail.adapters.db.repositories.events import find_tenant_of_configuration
+from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
 from tenantmail.domain.delivery_event import DeliveryEvent
 from tenantmail.entrypoints.api.deps import AppDep, Page, Tenant, require_api_key
@@ -41,15 +41,25 @@ def parse_event(raw: bytes) -> DeliveryEvent:
     return normalize(parse_body(raw))
 
 
+def configuration_tenants(request: Request, app: AppDep) -> ConfigurationTenants:
+    """The API process's cached configuration → tenant lookup (one per engine)."""
+    state = request.app.state
+    tenants: ConfigurationTenants | None = getattr(state, "configuration_tenants", None)
+    if tenants is None or tenants.engine is not app.engine:
+        tenants = state.configuration_tenants = ConfigurationTenants(app.engine)
+    return tenants
+
+
 @router.post(
     "/job/postmark-events", response_model=WebhookAck, responses=error_responses(400),
     summary="Receive one Postmark webhook event (HTTP Basic: configuration eId + webhook secret)",
 )
-async def receive_postmark_event(request: Request, app: AppDep) -> WebhookAck:
+async def receive_postmark_event(
+    request: Request, app: AppDep, tenants: Annotated[ConfigurationTenants, Depends(configuration_tenants)],
+) -> WebhookAck:
     username, password = basic_credentials(request.headers.get("authorization"))
     result = await ingest_webhook_event(
-        app.ctx, WebhookCall(username, password, await request.body()),
-        locate=partial(find_tenant_of_configuration, app.engine), parse=parse_event,
+        app.ctx, WebhookCall(username, password, await request.body()), locate=tenants, parse=parse_event,
     )
     return WebhookAck(
         outcome=result.outcome.value, jobEId=result.job_e_id,

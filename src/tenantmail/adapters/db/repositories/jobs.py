@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from collections.abc import Sequence
-
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
 from tenantmail.adapters.db.tables import jobs
@@ -94,13 +93,26 @@ class JobRepository(TenantRepository):
         await self._conn.execute(update(jobs).where(self._tenant(), jobs.c.e_id == job.e_id).values(**values))
 
     async def save_outcomes(self, changed: Sequence[EmailJob]) -> None:
-        """Persist what dispatch changed on many jobs in one executemany round trip."""
+        """Persist what dispatch changed on many jobs in one executemany round trip.
+
+        Only a job still SENDING takes the outcome: a delivery event can arrive (and be
+        projected) before the dispatcher commits what Postmark answered, and that more advanced
+        status must not be overwritten. The MessageID is kept in every case.
+        """
         if not changed:
             return
+        still_sending = jobs.c.status == JobStatus.SENDING.value
+        def new(column: str) -> Any:
+            return bindparam(f"v_{column}", type_=jobs.c[column].type)
+
+        values: dict[str, Any] = {
+            column: case((still_sending, new(column)), else_=jobs.c[column]) for column in OUTCOME_COLUMNS
+        }
+        values["message_id"] = func.coalesce(new("message_id"), jobs.c.message_id)
         stmt = (
             update(jobs)
             .where(jobs.c.tenant_id == self.tenant_id, jobs.c.e_id == bindparam("job_e_id"))
-            .values({column: bindparam(f"v_{column}") for column in OUTCOME_COLUMNS})
+            .values(values)
         )
         rows = []
         for job in changed:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, computed_field, field_validator
+from pydantic import Field, SecretStr, ValidationError, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -149,6 +149,17 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return upper
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_dispatch_pass(self) -> Settings:
+        # A dispatch pass makes at most two rounds of Postmark calls (searches, then the send);
+        # a lease shorter than that could let another worker reclaim a job whose call is in flight.
+        if self.lease_seconds < 3 * self.postmark_timeout_seconds:
+            raise ValueError(
+                "TENANTMAIL_LEASE_SECONDS must be at least 3 × TENANTMAIL_POSTMARK_TIMEOUT_SECONDS "
+                f"({3 * self.postmark_timeout_seconds:g})"
+            )
+        return self
+
     # --- derived values --------------------------------------------------------------------
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -196,7 +207,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = "TENANTMAIL_" + str(err["loc"][0]).upper() if err["loc"] else "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"invalid setting {name}: {message}")
+            if err["loc"]:
+                lines.append(f"invalid setting TENANTMAIL_{str(err['loc'][0]).upper()}: {message}")
+            else:  # a rule across settings names them itself
+                lines.append(f"invalid settings: {message}")
         raise SettingsError(lines) from None

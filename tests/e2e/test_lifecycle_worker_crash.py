@@ -19,7 +19,8 @@ from tenantmail.services.configuration_store import load
 from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, process_env, sandbox_control
 
 pytestmark = [pytest.mark.usefixtures("engine", "fake_aws_credentials"), pytest.mark.slow]
-LEASE_SECONDS = "2"
+LEASE_SECONDS = "6"  # short, so the second worker takes over quickly ...
+POSTMARK_TIMEOUT_SECONDS = "2"  # ... which needs a short call timeout (lease ≥ 3 × timeout)
 
 
 @pytest.fixture
@@ -31,7 +32,11 @@ def start_worker(app_container: App, tmp_path: Path) -> Iterator[callable]:  # t
         log = (tmp_path / f"{name}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "tenantmail.entrypoints.cli.main", "worker"],
-            env={**process_env(app_container), "TENANTMAIL_LEASE_SECONDS": LEASE_SECONDS}, stdout=log, stderr=subprocess.STDOUT,
+            env={
+                **process_env(app_container), "TENANTMAIL_LEASE_SECONDS": LEASE_SECONDS,
+                "TENANTMAIL_POSTMARK_TIMEOUT_SECONDS": POSTMARK_TIMEOUT_SECONDS,
+            },
+            stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(process)
         return process

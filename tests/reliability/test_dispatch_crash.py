@@ -33,8 +33,8 @@ DEADLINE_SECONDS = 100
 async def stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> Stack:
     if backend != "postgresql":
         pytest.skip("several worker processes are a PostgreSQL deployment (SQLite is single-process)")
-    started = await start_stack(database_url, tmp_path / "var", lease_seconds=2, dispatch_batch_size=25,
-                                worker_poll_seconds=0.05, postmark_timeout_seconds=5)
+    started = await start_stack(database_url, tmp_path / "var", lease_seconds=3, dispatch_batch_size=25,
+                                worker_poll_seconds=0.05, postmark_timeout_seconds=1)
     yield started
     await started.close()
 

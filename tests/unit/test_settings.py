@@ -76,3 +76,13 @@ def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SettingsError) as info:
         _settings()
     assert "account-token-secret-value" not in str(info.value)
+
+
+def test_a_lease_shorter_than_a_dispatch_pass_is_refused() -> None:
+    with pytest.raises(SettingsError) as info:
+        _settings(lease_seconds=20, postmark_timeout_seconds=10)
+    assert info.value.lines == [
+        "invalid settings: TENANTMAIL_LEASE_SECONDS must be at least 3 × "
+        "TENANTMAIL_POSTMARK_TIMEOUT_SECONDS (30)"
+    ]
+    assert _settings(lease_seconds=30, postmark_timeout_seconds=10).lease_seconds == 30

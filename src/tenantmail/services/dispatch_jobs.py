@@ -27,6 +27,7 @@ from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerA
 
 HOLD = timedelta(seconds=30)  #: a configuration that may not send is looked at again after this
 BATCH_LIMIT = 500  #: Postmark's ``POST /email/batch`` maximum
+RECONCILE_PER_PASS = 25  #: metadata searches one pass makes for one configuration (concurrently)
 RECLAIMED = JobError(SendErrorClass.AMBIGUOUS.value, "reclaimed", "its worker stopped during the Postmark call")
 
 
@@ -120,18 +121,27 @@ async def _hold(ctx: ServiceContext, tenant: str, config: EmailConfiguration | N
 
 
 async def _reconcile(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob]) -> list[EmailJob]:
-    """Search Postmark for jobs whose last call may have been processed; return those not found."""
+    """Search Postmark for jobs whose last call may have been processed; return those not found.
+
+    At most ``RECONCILE_PER_PASS`` searches run, all at once, so a pass lasts at most about two
+    Postmark timeouts (the searches, then the send) — well inside the lease (see Settings), and a
+    reclaim by another worker cannot race a call still in flight. The rest wait for the next pass.
+    """
+    now_searched, later = jobs[:RECONCILE_PER_PASS], jobs[RECONCILE_PER_PASS:]
+    for job in later:
+        run.requeue(job, job.last_error or RECLAIMED, delay=timedelta(0))
+    found = await asyncio.gather(
+        *(server.search_outbound({"tm_job": job.e_id}, count=1) for job in now_searched), return_exceptions=True,
+    )
     unresolved = []
-    for job in jobs:
-        try:
-            found = await server.search_outbound({"tm_job": job.e_id}, count=1)
-        except Exception as exc:  # any failed search leaves the question open: ask again later
-            run.requeue(job, JobError(SendErrorClass.AMBIGUOUS.value, "search_failed", str(exc)))
+    for job, result in zip(now_searched, found, strict=True):
+        if isinstance(result, BaseException):  # a failed search leaves the question open: ask again later
+            run.requeue(job, JobError(SendErrorClass.AMBIGUOUS.value, "search_failed", str(result)))
             continue
-        resolution = "found" if found else "not_found"
+        resolution = "found" if result else "not_found"
         run.ctx.telemetry.emit("email.send.ambiguous_resolved", labels={"resolution": resolution}, job_id=job.e_id)
-        if found:
-            run.sent(job, found[0].message_id)
+        if result:
+            run.sent(job, result[0].message_id)
         else:
             unresolved.append(job)
     return unresolved

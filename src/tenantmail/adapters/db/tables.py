@@ -139,13 +139,13 @@ jobs = Table(
     Column("text_body", Text),
     Column("attachments", JSON),
     Column("idempotency_key", String(255), nullable=False),
+    Column("author", String(255), nullable=False),  # X-Author of the POST /job that queued it
     Column("status", String(16), nullable=False),
     Column("message_id", String(64)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     _ts("next_attempt_at"),
     Column("lease_owner", String(64)),
     _ts("lease_until"),
-    Column("author", String(255), nullable=False),  # X-Author of the POST /job that queued it
     Column("last_error_class", String(32)),
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),

@@ -41,7 +41,7 @@ def parse_event(raw: bytes) -> DeliveryEvent:
     return normalize(parse_body(raw))
 
 
-def configuration_tenants(request: Request, app: AppDep) -> ConfigurationTenants:
+async def configuration_tenants(request: Request, app: AppDep) -> ConfigurationTenants:
     """The API process's cached configuration → tenant lookup (one per engine)."""
     state = request.app.state
     tenants: ConfigurationTenants | None = getattr(state, "configuration_tenants", None)

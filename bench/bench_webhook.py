@@ -1,10 +1,11 @@
 """Webhook ingestion: events stored per second and latency, against the database's raw insert rate.
 
-The API runs under uvicorn in separate processes (``--api-workers``, as ``bench_send_accept``); this process plays Postmark, posting
-Delivery events over real HTTP with the configuration's Basic credentials, one per SENT job (each
+The API runs under uvicorn in separate processes (``--api-workers``, as ``bench_send_accept``); the
+cheapest load generator available (:mod:`bench.loadgen`: wrk, else raw asyncio streams) plays
+Postmark, posting Delivery events over real HTTP with the configuration's Basic credentials, one per SENT job (each
 event is matched, stored, and moves its job to DELIVERED: the full path). Two phases:
 
-* saturation — ``--clients`` concurrent posters as fast as the API answers: events/s;
+* saturation — ``--clients`` connections (closed loop) as fast as the API answers: events/s;
 * paced — ``--rate`` events/s, open loop (each post leaves at its scheduled time): p50/p99.
 
     python -m bench.bench_webhook --db postgresql --seconds 5
@@ -14,19 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.bench_raw_insert import raw_insert_rate
 from bench.bench_send_accept import serve
-from bench.common import Stack, fresh_database, machine, percentile, start_stack
+from bench.common import Stack, fresh_database, machine, start_stack
+from bench.loadgen import Target, closed_loop, metered, open_loop, run
 from tenantmail.adapters.db.repositories.jobs import to_row
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.bootstrap import App
@@ -35,6 +35,10 @@ from tenantmail.domain.job import EmailJob, JobStatus
 
 TENANT = "bench-tenant"
 SERVER_ID = 4242
+WARM_UP = 500
+#: Events seeded per second of the saturation phase: more than the API can ingest here, so wrk
+#: never wraps around to events already stored (which would be cheaper duplicates).
+SATURATION_CEILING = 6000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,70 +82,28 @@ def delivery(job_e_id: str, message_id: str) -> bytes:
     }).encode()
 
 
-async def post(client: httpx.AsyncClient, body: bytes, latencies: list[float], failures: list[int]) -> None:
-    """One webhook call; a non-200 answer or a transport error counts as a failure (status 0)."""
-    started = time.perf_counter()
-    try:
-        response = await client.post("/job/postmark-events", content=body,
-                                     headers={"Content-Type": "application/json"})
-        status = response.status_code
-    except httpx.TransportError:
-        status = 0
-    latencies.append(time.perf_counter() - started)
-    if status != 200:
-        failures.append(status)
+def target(port: int, prefix: str, config: EmailConfiguration, password: str, bodies: list[bytes]) -> Target:
+    """Delivery events posted with the configuration's Basic credentials, one body per request."""
+    credentials = base64.b64encode(f"{config.e_id}:{password}".encode()).decode()
+    return Target(port=port, path=f"{prefix}/job/postmark-events", bodies=bodies,
+                  headers={"Authorization": f"Basic {credentials}", "Content-Type": "application/json"})
 
 
-async def saturate(client: httpx.AsyncClient, events: list[bytes], seconds: float, clients: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    failures: list[int] = []
-    feed = iter(events)
-    deadline = time.perf_counter() + seconds
-
-    async def poster() -> None:
-        for body in feed:
-            if time.perf_counter() > deadline:
-                return
-            await post(client, body, latencies, failures)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(poster() for _ in range(clients)))
-    elapsed = time.perf_counter() - started
-    return {"events": len(latencies), "events_per_second": round(len(latencies) / elapsed),
-            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1), "non_200": len(failures)}
-
-
-async def paced(client: httpx.AsyncClient, events: list[bytes], seconds: float, rate: float) -> dict[str, Any]:
-    """Open loop: post i leaves at start + i/rate whatever the earlier ones are doing."""
-    latencies: list[float] = []
-    failures: list[int] = []
-    count = min(len(events), int(seconds * rate))
-    start = time.perf_counter()
-    tasks = []
-    for i in range(count):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(post(client, events[i], latencies, failures)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
-    return {"target_rate": rate, "events": count, "achieved_rate": round(count / elapsed),
-            "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1), "non_200": len(failures)}
-
-
-async def load(stack: Stack, base: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Seed, warm up, then both phases against the API at ``base`` (prefix included)."""
-    config, seeded = await seed(stack.app, int(args.seconds * max(args.rate, 1000)) * 2 + 1000)
+async def load(stack: Stack, pid: int, port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Seed, warm up, then both phases against the API on ``port`` (each on events of its own)."""
+    saturation_budget = int(args.seconds * SATURATION_CEILING)
+    paced_count = int(args.seconds * args.rate)
+    config, seeded = await seed(stack.app, WARM_UP + saturation_budget + paced_count)
     events = [delivery(e_id, message_id) for e_id, message_id in seeded]
-    auth = (config.e_id, stack.app.ctx.webhook_secrets.current(config.e_id))
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=base, auth=auth, limits=limits, timeout=60) as client:
-        await saturate(client, events[:200], 60, 8)  # warm-up: connections, caches
-        half = (len(events) - 200) // 2
-        saturated = await saturate(client, events[200:200 + half], args.seconds, args.clients)
-        paced_run = await paced(client, events[200 + half:], args.seconds, args.rate)
+    password = stack.app.ctx.webhook_secrets.current(config.e_id)
+
+    def posts(first: int, count: int) -> Target:
+        return target(port, stack.app.settings.api_prefix, config, password, events[first:first + count])
+
+    await closed_loop(posts(0, WARM_UP), 1.0, 8, 200)  # warm-up: connections, caches
+    saturated = await metered(pid, closed_loop(posts(WARM_UP, saturation_budget), args.seconds, args.clients, 200))
+    paced_run = await metered(pid, open_loop(posts(WARM_UP + saturation_budget, paced_count),
+                                             args.seconds, args.rate, 200))
     return {"saturation": saturated, "paced": paced_run}
 
 
@@ -153,21 +115,21 @@ async def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             stack = await start_stack(url, Path(work) / "var")
             proc = None
             try:
-                proc, base = await serve(stack, args.api_workers)
-                figures = await load(stack, base, args)
+                proc, port = await serve(stack, args.api_workers)
+                figures = await load(stack, proc.pid, port, args)
             finally:
                 if proc is not None:
                     proc.terminate()
                     await proc.wait()
                 await stack.close()
-    share = figures["saturation"]["events_per_second"] / raw["inserts_per_second"]
+    share = figures["saturation"]["per_second"] / raw["inserts_per_second"]
     return {"db": backend, "api_workers": args.api_workers, "raw": raw, **figures,
             "share_of_raw_rate": round(share, 3)}
 
 
 def main() -> None:
     args = parse_args()
-    json.dump({**asyncio.run(measure(args.db, args)), "machine": machine()}, sys.stdout, indent=2)
+    json.dump({**run(lambda: measure(args.db, args)), "machine": machine()}, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

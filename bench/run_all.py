@@ -9,13 +9,13 @@ Other capabilities add their benchmark with one entry in ``BENCHMARKS``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench import bench_dispatch, bench_send_accept, bench_webhook
 from bench.common import machine
+from bench.loadgen import run
 
 Benchmark = Callable[[str, float], Awaitable[dict[str, Any]]]
 
@@ -39,9 +39,9 @@ def headline(name: str, result: dict[str, Any]) -> str:
                 f"{(result['dispatched_per_second'] or 0) / raw:.0%} |")
     if name == "webhook":
         c, r = result["saturation"], result["paced"]
-        return (f"| webhook events ingested | {result['db']} | {c['events_per_second']}/s "
+        return (f"| webhook events ingested | {result['db']} | {c['per_second']}/s "
                 f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms); at {r['target_rate']}/s offered: "
-                f"{r['achieved_rate']}/s, p99 {r['p99_ms']} ms | {raw}/s | {result['share_of_raw_rate']:.0%} |")
+                f"{r['per_second']}/s, p99 {r['p99_ms']} ms | {raw}/s | {result['share_of_raw_rate']:.0%} |")
     return f"| {name} | {result.get('db')} | {json.dumps(result)} | {raw}/s | |"
 
 
@@ -63,4 +63,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main)

@@ -91,8 +91,8 @@ async def _replay(uow: UnitOfWork, key: str, fingerprint: str) -> Submitted:
 
 
 async def _check_gates(uow: UnitOfWork, request: SendRequest) -> None:
-    config = await uow.configurations.get(request.configuration_e_id)  # NotFound → 404
+    """Configuration exists (404), is sendable (409), recipient not suppressed (403): one read."""
+    config, suppressed_for = await uow.configurations.get_for_send(request.configuration_e_id, request.recipient)
     config.ensure_sendable()  # NotSendable → 409 with the reason
-    entry = await uow.suppressions.live(request.recipient)
-    if entry is not None:
-        raise RecipientSuppressed(request.recipient, entry.reason.value)
+    if suppressed_for is not None:
+        raise RecipientSuppressed(request.recipient, suppressed_for)

@@ -8,11 +8,11 @@ from typing import Any
 
 from collections.abc import Mapping
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
-from tenantmail.adapters.db.tables import configuration_versions, configurations
+from tenantmail.adapters.db.tables import configuration_versions, configurations, suppressions
 from tenantmail.domain.configuration import (
     Administrative,
     ConfigurationVersion,
@@ -24,6 +24,19 @@ from tenantmail.domain.configuration import (
     Signature,
 )
 from tenantmail.domain.errors import NotFound, SlugInUse, TenantAlreadySending
+
+
+#: The configuration with its tenant's live suppression of one recipient (the send path's gates),
+#: built once: constructing it per request would cost more CPU than executing it.
+_LIVE_SUPPRESSION = (
+    select(suppressions.c.reason)
+    .where(suppressions.c.tenant_id == configurations.c.tenant_id,
+           suppressions.c.recipient == bindparam("recipient"), suppressions.c.removed_at.is_(None))
+    .limit(1).scalar_subquery().label("suppression_reason")
+)
+FOR_SEND = select(configurations, _LIVE_SUPPRESSION).where(
+    configurations.c.tenant_id == bindparam("tenant_id"), configurations.c.e_id == bindparam("e_id"),
+)
 
 
 class ConcurrentModification(RuntimeError):
@@ -109,6 +122,16 @@ def history_payload(config: EmailConfiguration) -> dict[str, Any]:
 
 class ConfigurationRepository(TenantRepository):
     table = configurations
+
+    async def get_for_send(self, e_id: str, recipient: str) -> tuple[EmailConfiguration, str | None]:
+        """The configuration (NotFound when absent) and the reason of ``recipient``'s live
+        suppression in this tenant (None when not suppressed): the send gates' reads, one statement."""
+        row = (await self._conn.execute(
+            FOR_SEND, {"tenant_id": self.tenant_id, "e_id": e_id, "recipient": recipient}
+        )).first()
+        if row is None:
+            raise NotFound("configuration", e_id)
+        return to_domain(row), row.suppression_reason
 
     async def get(self, e_id: str, *, for_update: bool = False) -> EmailConfiguration:
         stmt = self._select().where(configurations.c.e_id == e_id)

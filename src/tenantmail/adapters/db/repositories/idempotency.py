@@ -27,6 +27,12 @@ LOCK_NOT_AVAILABLE = "55P03"  #: PostgreSQL's SQLSTATE for an exceeded lock_time
 COMPLETED = "completed"
 
 t = idempotency_records
+#: Built once per dialect (the columns come from the parameters): the send path's first statement.
+INSERT_IF_ABSENT = {
+    name: build(t).on_conflict_do_nothing().returning(t.c.key)
+    for name, build in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+BOUND_LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
 
 
 @dataclass(frozen=True)
@@ -68,16 +74,15 @@ class IdempotencyRepository(TenantRepository):
         same key for longer than ``IN_FLIGHT_WAIT``.
         """
         dialect = self._conn.dialect.name
-        build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = build(t).values(
-            tenant_id=self.tenant_id, namespace=namespace, key=key, request_hash=request_hash,
-            state=COMPLETED, resource_e_id=resource_e_id, response_status=response_status,
-            response_body=response_body, created_at=now, expires_at=expires_at,
-        ).on_conflict_do_nothing().returning(t.c.key)
+        values = {
+            "tenant_id": self.tenant_id, "namespace": namespace, "key": key, "request_hash": request_hash,
+            "state": COMPLETED, "resource_e_id": resource_e_id, "response_status": response_status,
+            "response_body": response_body, "created_at": now, "expires_at": expires_at,
+        }
         if dialect == "postgresql":
-            await self._conn.execute(text(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'"))
+            await self._conn.execute(BOUND_LOCK_WAIT)
         try:
-            inserted = (await self._conn.execute(stmt)).first()
+            inserted = (await self._conn.execute(INSERT_IF_ABSENT[dialect], values)).first()
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise IdempotencyInFlight() from exc

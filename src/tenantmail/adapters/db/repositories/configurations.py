@@ -34,9 +34,10 @@ _LIVE_SUPPRESSION = (
            suppressions.c.recipient == bindparam("recipient"), suppressions.c.removed_at.is_(None))
     .limit(1).scalar_subquery().label("suppression_reason")
 )
-FOR_SEND = select(configurations, _LIVE_SUPPRESSION).where(
-    configurations.c.tenant_id == bindparam("tenant_id"), configurations.c.e_id == bindparam("e_id"),
-)
+_ONE = (configurations.c.tenant_id == bindparam("tenant_id"), configurations.c.e_id == bindparam("e_id"))
+FOR_SEND = select(configurations, _LIVE_SUPPRESSION).where(*_ONE)
+#: ``get`` without and with the row lock (the webhook path reads one per call).
+GET = {False: select(configurations).where(*_ONE), True: select(configurations).where(*_ONE).with_for_update()}
 
 
 class ConcurrentModification(RuntimeError):
@@ -134,10 +135,7 @@ class ConfigurationRepository(TenantRepository):
         return to_domain(row), row.suppression_reason
 
     async def get(self, e_id: str, *, for_update: bool = False) -> EmailConfiguration:
-        stmt = self._select().where(configurations.c.e_id == e_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self._conn.execute(stmt)).first()
+        row = (await self._conn.execute(GET[for_update], {"tenant_id": self.tenant_id, "e_id": e_id})).first()
         if row is None:
             raise NotFound("configuration", e_id)
         return to_domain(row)

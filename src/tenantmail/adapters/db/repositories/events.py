@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +21,17 @@ from tenantmail.adapters.db.tables import configurations, events, jobs
 from tenantmail.domain.delivery_event import DeliveryEvent, StoredEvent
 from tenantmail.domain.job import EmailJob
 
-_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+#: Statements of the webhook path, built once (building one per call costs more CPU than running it).
+INSERT_UNLESS_DUPLICATE = {
+    name: build(events).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(events.c.e_id)
+    for name, build in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+#: The job an event names, locked: by ``Metadata.tm_job``, then by MessageID.
+JOB_FOR_UPDATE = [
+    select(jobs).where(jobs.c.tenant_id == bindparam("tenant_id"), column == bindparam("value"))
+    .limit(1).with_for_update()
+    for column in (jobs.c.e_id, jobs.c.message_id)
+]
 
 
 async def find_tenant_of_configuration(engine: AsyncEngine, e_id: str) -> str | None:
@@ -77,16 +87,16 @@ class EventRepository(TenantRepository):
         ``ON CONFLICT DO NOTHING`` rather than catching the unique violation: a duplicate is an
         expected, frequent outcome (Postmark retries), and it costs no savepoint this way.
         """
-        insert = _INSERT[self._conn.dialect.name](events).values(
-            e_id=str(uuid.uuid4()), tenant_id=self.tenant_id,
-            configuration_e_id=configuration_e_id, job_e_id=job_e_id,
-            record_type=event.record_type, message_id=event.message_id,
-            recipient=event.recipient, occurred_at=event.occurred_at,
-            dedup_key=event.dedup_key(self.tenant_id, configuration_e_id),
-            payload=dict(event.payload), received_at=received_at,
-        )
-        stmt = insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(events.c.e_id)
-        return (await self._conn.execute(stmt)).scalar() is not None
+        row = {
+            "e_id": str(uuid.uuid4()), "tenant_id": self.tenant_id,
+            "configuration_e_id": configuration_e_id, "job_e_id": job_e_id,
+            "record_type": event.record_type, "message_id": event.message_id,
+            "recipient": event.recipient, "occurred_at": event.occurred_at,
+            "dedup_key": event.dedup_key(self.tenant_id, configuration_e_id),
+            "payload": dict(event.payload), "received_at": received_at,
+        }
+        stmt = INSERT_UNLESS_DUPLICATE[self._conn.dialect.name]
+        return (await self._conn.execute(stmt, row)).scalar() is not None
 
     async def job_for_update(self, event: DeliveryEvent) -> EmailJob | None:
         """The job ``event`` belongs to — by ``Metadata.tm_job``, else by MessageID — locked.
@@ -94,11 +104,10 @@ class EventRepository(TenantRepository):
         The row lock (PostgreSQL; SQLite transactions already hold the write lock) serialises
         events of one job, so two concurrent webhooks cannot both project from the same status.
         """
-        for column, value in ((jobs.c.e_id, event.job_e_id), (jobs.c.message_id, event.message_id)):
+        for stmt, value in zip(JOB_FOR_UPDATE, (event.job_e_id, event.message_id), strict=True):
             if value is None:
                 continue
-            stmt = select(jobs).where(jobs.c.tenant_id == self.tenant_id, column == value)
-            row = (await self._conn.execute(stmt.limit(1).with_for_update())).first()
+            row = (await self._conn.execute(stmt, {"tenant_id": self.tenant_id, "value": value})).first()
             if row is not None:
                 return job_rows.to_domain(row)
         return None

@@ -62,7 +62,9 @@ def to_domain(row: Any) -> EmailJob:
 
 
 #: Built once: a statement made per call costs more CPU (construction, cache key) than its round trip.
+#: The columns written come from the parameters; the row is named by the ``row_*`` ones.
 INSERT_JOB = insert(jobs)
+UPDATE_JOB = update(jobs).where(jobs.c.tenant_id == bindparam("row_tenant_id"), jobs.c.e_id == bindparam("row_e_id"))
 
 
 class JobRepository(TenantRepository):
@@ -94,7 +96,7 @@ class JobRepository(TenantRepository):
         values = to_row(job)
         for key in ("e_id", "tenant_id", "created_at"):
             values.pop(key)
-        await self._conn.execute(update(jobs).where(self._tenant(), jobs.c.e_id == job.e_id).values(**values))
+        await self._conn.execute(UPDATE_JOB, {**values, "row_tenant_id": self.tenant_id, "row_e_id": job.e_id})
 
     async def save_outcomes(self, changed: Sequence[EmailJob]) -> None:
         """Persist what dispatch changed on many jobs in one executemany round trip.

@@ -9,15 +9,39 @@ Leaving the block without ``commit()`` rolls everything back, on success and on 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tenantmail.adapters.db.engine import is_sqlite
 from tenantmail.adapters.db.repositories.configurations import ConfigurationRepository
 from tenantmail.adapters.db.repositories.events import EventRepository
 from tenantmail.adapters.db.repositories.idempotency import IdempotencyRepository
 from tenantmail.adapters.db.repositories.jobs import JobRepository
 from tenantmail.adapters.db.repositories.suppressions import SuppressionRepository
+
+
+#: SQLite admits one writer at a time, and every transaction here writes (``BEGIN IMMEDIATE``).
+#: Left to SQLite, waiting writers sleep and retry in its busy handler: no order, growing back-off,
+#: so under load a few requests wait seconds. Queueing first on one asyncio.Lock per engine (and
+#: event loop) makes the wait a FIFO inside the process; only other processes still meet the
+#: busy handler. PostgreSQL needs none of this (row locks, concurrent writers).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
+    """The engine's writer lock in the running loop; None for PostgreSQL."""
+    if not is_sqlite(engine):
+        return None
+    loop = asyncio.get_running_loop()
+    found = _SQLITE_WRITERS.get(engine)
+    if found is None or found[0] is not loop:
+        found = _SQLITE_WRITERS[engine] = (loop, asyncio.Lock())
+    return found[1]
 
 
 class UnitOfWork:
@@ -31,10 +55,18 @@ class UnitOfWork:
         self._engine = engine
         self.tenant_id = tenant_id
         self._conn: AsyncConnection | None = None
+        self._writer_queue: asyncio.Lock | None = None
         self.committed = False
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._engine.connect()  # statements autobegin the transaction
+        self._writer_queue = _sqlite_writer_queue(self._engine)
+        if self._writer_queue is not None:
+            await self._writer_queue.acquire()
+        try:
+            self._conn = await self._engine.connect()  # statements autobegin the transaction
+        except BaseException:
+            self._release_writer_queue()
+            raise
         conn, tenant = self._conn, self.tenant_id
         self.configurations = ConfigurationRepository(conn, tenant)
         self.jobs = JobRepository(conn, tenant)
@@ -51,8 +83,16 @@ class UnitOfWork:
             if self._conn.in_transaction():
                 await self._conn.rollback()
         finally:
-            await self._conn.close()
-            self._conn = None
+            try:
+                await self._conn.close()
+            finally:
+                self._conn = None
+                self._release_writer_queue()
+
+    def _release_writer_queue(self) -> None:
+        if self._writer_queue is not None:
+            self._writer_queue.release()
+            self._writer_queue = None
 
     @property
     def connection(self) -> AsyncConnection:

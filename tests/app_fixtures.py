@@ -110,10 +110,3 @@ async def worker(app_container: App) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
-
-
-@pytest.fixture
-def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """boto3 needs some credentials even for moto's local Route 53."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -20,13 +20,6 @@ from tenantmail.services.ports import DnsRecord
 TRIGGERS = frozenset({"Delivery", "Bounce", "SpamComplaint"})
 
 
-@pytest.fixture
-def aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto accepts any credentials, but boto3 must find some (bootstrap uses the default chain)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
 async def provisioned(app: App, slug: str, tenant: str = "tenant-a", *, unlocked: bool = False) -> EmailConfiguration:
     ctx = app.ctx
     now = ctx.clock()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
+
 from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
-from tenantmail.domain.naming import return_path_host
+from tenantmail.domain.naming import return_path_host, server_name
 from tenantmail.services.ports import DnsRecord
+from tests.app_fixtures import TEST_API_KEY
 
 T = TypeVar("T")
 
@@ -75,8 +79,6 @@ def send_body(config_eid: str, recipient: str = "customer@example.com", **extra:
 
 async def sandbox_control(app: App, method: str, path: str, body: Any = None) -> Any:
     """Call the Postmark sandbox's ``/_sandbox`` control API (faults, settings) of the test's App."""
-    import httpx
-
     assert app.sandbox is not None, "the App runs no sandbox"
     async with httpx.AsyncClient(base_url=f"{app.sandbox.base_url}/_sandbox", timeout=10) as client:
         response = await client.request(
@@ -96,8 +98,6 @@ async def create_configuration_via_api(api: Any, slug: str, **signature: Any) ->
 
 async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[Any]]:
     """What Postmark and the zone hold for a sending domain: servers (by name), signatures, records."""
-    from tenantmail.domain.naming import server_name
-
     name = server_name(sending_domain)
     account = app.ctx.postmark.account
     return {
@@ -110,10 +110,6 @@ async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[An
 def process_env(app: App) -> dict[str, str]:
     """Environment for a ``tenantmail`` subprocess (worker, CLI) sharing the test App's database,
     key registry and running sandbox, configured as production would be (explicit endpoints)."""
-    import os
-
-    from tests.app_fixtures import TEST_API_KEY
-
     s, sandbox = app.settings, app.sandbox
     assert sandbox is not None
     return {

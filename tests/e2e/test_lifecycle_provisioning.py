@@ -20,7 +20,7 @@ from tenantmail.services.poll_verification import check_verification
 from tenantmail.services.provision_configuration import provision_claimed
 from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, sandbox_control
 
-pytestmark = pytest.mark.usefixtures("engine", "fake_aws_credentials")
+pytestmark = pytest.mark.usefixtures("engine")
 TENANT = "tenant-a"
 
 

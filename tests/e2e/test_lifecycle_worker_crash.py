@@ -18,7 +18,7 @@ from tenantmail.domain.naming import server_name
 from tenantmail.services.configuration_store import load
 from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, process_env, sandbox_control
 
-pytestmark = [pytest.mark.usefixtures("engine", "fake_aws_credentials"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("engine"), pytest.mark.slow]
 LEASE_SECONDS = "6"  # short, so the second worker takes over quickly ...
 POSTMARK_TIMEOUT_SECONDS = "2"  # ... which needs a short call timeout (lease ≥ 3 × timeout)
 

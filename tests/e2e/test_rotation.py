@@ -15,10 +15,10 @@ from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.services import rotate_keys
 from tenantmail.services.detect_drift import detect_drift
-from tests.drift_support import aws_test_credentials, installed_webhook, provisioned, sandbox_control
+from tests.drift_support import installed_webhook, provisioned, sandbox_control
 from tests.helpers import eventually, send_body
 
-pytestmark = pytest.mark.usefixtures("engine", aws_test_credentials.__name__)  # engine: empty tables
+pytestmark = pytest.mark.usefixtures("engine")  # engine: empty tables
 
 
 async def delivered(api: httpx.AsyncClient, app: App, config: EmailConfiguration, key: str) -> None:

@@ -15,13 +15,11 @@ from tests.helpers import eventually, send_body, sendable_configuration
 
 
 @pytest.fixture
-def settings(settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(settings: Settings, engine: AsyncEngine) -> Settings:
     """An emptied database, fast retries and a short Postmark timeout (faults resolve in seconds).
 
     boto3 needs some credentials even for the local Route 53 (moto accepts any).
     """
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return settings.model_copy(update={
         "send_retry_base_seconds": 0.05, "send_retry_cap_seconds": 0.2, "postmark_timeout_seconds": 1.0,
     })

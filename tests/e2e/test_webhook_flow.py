@@ -9,21 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import App
-from tenantmail.settings import Settings
 from tests.helpers import create_configuration_via_api, eventually, sandbox_control, send_body
 
+pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
+
 BOUNCING = "HardBounce@bounce-testing.postmarkapp.com"
-
-
-@pytest.fixture
-def settings(settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """An emptied database; boto3 needs some credentials even for the local Route 53."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    return settings
 
 
 @pytest.fixture

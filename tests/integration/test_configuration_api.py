@@ -13,7 +13,7 @@ from tenantmail.bootstrap import App
 from tenantmail.domain.job import EmailJob, JobStatus
 from tests.helpers import create_configuration_via_api, sendable_configuration
 
-pytestmark = pytest.mark.usefixtures("engine", "fake_aws_credentials")  # empty tables; boto3 needs credentials
+pytestmark = pytest.mark.usefixtures("engine")  # empty tables
 
 
 async def test_create_answers_201_with_the_record_envelope_and_derived_addresses(api: httpx.AsyncClient) -> None:

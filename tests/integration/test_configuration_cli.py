@@ -16,7 +16,7 @@ from tenantmail.services.poll_verification import check_verification
 from tenantmail.services.provision_configuration import provision_claimed
 from tests.helpers import postmark_leftovers, process_env
 
-pytestmark = pytest.mark.usefixtures("engine", "fake_aws_credentials")
+pytestmark = pytest.mark.usefixtures("engine")
 CLI = str(Path(sys.executable).with_name("tenantmail"))
 
 

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from tenantmail.bootstrap import App
-from tests.app_fixtures import TEST_API_KEY
-from tests.drift_support import aws_test_credentials, expected_records, provisioned
+from tests.drift_support import expected_records, provisioned
+from tests.helpers import process_env
 
 CLI = str(Path(sys.executable).with_name("tenantmail"))
-pytestmark = [pytest.mark.usefixtures("engine", aws_test_credentials.__name__),  # engine: empty tables
+pytestmark = [pytest.mark.usefixtures("engine"),  # engine: empty tables
               pytest.mark.slow]  # every command is a fresh process
 
 
 async def tenantmail(app: App, *args: str, **overrides: str) -> tuple[int, str]:
-    assert app.sandbox is not None
-    env = {
-        **os.environ, "TENANTMAIL_DATABASE_URL": app.settings.database_url,
-        "TENANTMAIL_POSTMARK_BASE_URL": app.sandbox.base_url,
-        "TENANTMAIL_POSTMARK_ACCOUNT_TOKEN": app.sandbox.account_token,
-        "TENANTMAIL_ROUTE53_ENDPOINT_URL": app.sandbox.route53_endpoint_url,
-        "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_MAIL_ZONE_ID": app.zone_id,
-        "TENANTMAIL_KEY_REGISTRY_FILE": str(app.registry.path), "TENANTMAIL_VAR_DIR": str(app.settings.var_dir),
-        "TENANTMAIL_LOG_LEVEL": "ERROR", **overrides,
-    }
+    env = {**process_env(app), "TENANTMAIL_LOG_LEVEL": "ERROR", **overrides}
     proc = await asyncio.create_subprocess_exec(CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()

@@ -19,9 +19,9 @@ from tenantmail.domain.drift import DriftReport, DriftTag, RunStatus
 from tenantmail.domain.naming import server_name
 from tenantmail.services.detect_drift import detect_drift, drift_tick
 from tenantmail.services.ports import DnsRecord
-from tests.drift_support import aws_test_credentials, expected_records, provisioned, sandbox_control
+from tests.drift_support import expected_records, provisioned, sandbox_control
 
-pytestmark = pytest.mark.usefixtures("engine", aws_test_credentials.__name__)  # engine: empty tables
+pytestmark = pytest.mark.usefixtures("engine")  # engine: empty tables
 
 
 def findings(report: DriftReport) -> list[tuple[str, str | None]]:

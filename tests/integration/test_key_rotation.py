@@ -13,9 +13,9 @@ from tenantmail.bootstrap import App
 from tenantmail.domain.drift import RunStatus
 from tenantmail.services import rotate_keys
 from tenantmail.services.detect_drift import detect_drift
-from tests.drift_support import aws_test_credentials, installed_webhook, provisioned, reload, server_token
+from tests.drift_support import installed_webhook, provisioned, reload, server_token
 
-pytestmark = pytest.mark.usefixtures("engine", aws_test_credentials.__name__)  # engine: empty tables
+pytestmark = pytest.mark.usefixtures("engine")  # engine: empty tables
 
 
 def rotate(app: App) -> tuple[str, str]:

@@ -8,21 +8,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import App
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.submit_send import NAMESPACE
-from tenantmail.settings import Settings
 from tests.helpers import send_body, sendable_configuration
 
-
-@pytest.fixture
-def settings(settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    return settings
+pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
 
 
 async def post(api: httpx.AsyncClient, body: dict, key: str | None = "k-1") -> httpx.Response:

@@ -10,21 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import App
-from tenantmail.settings import Settings
 from tests.app_fixtures import TEST_API_KEY
 from tests.helpers import send_body, sendable_configuration
 
+pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
+
 CLI = str(Path(sys.executable).with_name("tenantmail"))
-
-
-@pytest.fixture
-def settings(settings: Settings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    return settings
 
 
 async def tenantmail(app: App, *args: str) -> dict:

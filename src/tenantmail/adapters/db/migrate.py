@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic narrates every step at INFO; callers report the outcome themselves (``tenantmail migrate``).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class DatabaseNotMigrated(RuntimeError):

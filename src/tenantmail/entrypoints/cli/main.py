@@ -34,13 +34,14 @@ def _version(value: bool) -> None:
         console.print(f"tenantmail {__version__}")
         raise typer.Exit()
 
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(drift.app, name="drift")
+# in the order an operator meets them: onboarding, sending, delivery, health, keys, offline tools
 app.add_typer(config.app, name="config")
-app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(events.app, name="events")
 app.add_typer(suppression.app, name="suppression")
+app.add_typer(drift.app, name="drift")
+app.add_typer(keys.app, name="keys")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.callback()

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sentry_sdk
 import uvicorn
 from pydantic import SecretStr
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
 
+from tenantmail.adapters.telemetry import init_sentry
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api.app import create_app
 from tenantmail.entrypoints.worker import run_worker
@@ -110,3 +115,25 @@ async def worker(app_container: App) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+
+
+class CapturingTransport(Transport):
+    """A real Sentry client sends through this; it keeps the events instead of posting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        event = envelope.get_event()
+        if event is not None:
+            self.events.append(event)
+
+
+@pytest.fixture
+def sentry_events() -> Iterator[list[dict[str, Any]]]:
+    transport = CapturingTransport()
+    assert init_sentry("https://public@127.0.0.1/1", environment="stage", release="test", transport=transport)
+    yield transport.events
+    sentry_sdk.get_client().close()
+    sentry_sdk.get_global_scope().set_client(None)  # back to the inactive client

@@ -135,3 +135,22 @@ async def test_serving_refuses_an_unmigrated_database(fresh_database_url: str, s
     unmigrated = settings.model_copy(update={"database_url": fresh_database_url})
     with pytest.raises(DatabaseNotMigrated, match="run `tenantmail migrate` first"):
         await bootstrap(unmigrated, migrate=False)
+
+
+async def test_an_unexpected_error_is_a_500_body_and_a_sentry_event(
+    app_container: App, sentry_events: list[dict[str, object]]
+) -> None:
+    api = create_app(container=app_container)
+
+    async def broken() -> None:
+        raise RuntimeError("the disk is on fire")
+
+    api.add_api_route("/broken-for-test", broken)
+    # Starlette answers with our handler, then re-raises for the server to log; don't raise here
+    transport = httpx.ASGITransport(app=api, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/broken-for-test")
+    body = _assert_error_body(response, 500, "InternalError")
+    assert "fire" not in str(body["message"])  # internals stay in the logs
+    [event] = sentry_events
+    assert event["exception"]["values"][-1]["value"] == "the disk is on fire"  # type: ignore[index]

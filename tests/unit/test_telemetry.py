@@ -13,8 +13,6 @@ import sentry_sdk
 import structlog
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
 from structlog.testing import capture_logs
 
 from tenantmail.adapters.telemetry import (
@@ -55,28 +53,6 @@ def log_stream() -> Iterator[io.StringIO]:
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
-
-
-class CapturingTransport(Transport):
-    """A real Sentry client sends through this; it keeps the events instead of posting them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[dict[str, Any]] = []
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        event = envelope.get_event()
-        if event is not None:
-            self.events.append(event)
-
-
-@pytest.fixture
-def sentry_events() -> Iterator[list[dict[str, Any]]]:
-    transport = CapturingTransport()
-    assert init_sentry("https://public@127.0.0.1/1", environment="stage", release="test", transport=transport)
-    yield transport.events
-    sentry_sdk.get_client().close()
-    sentry_sdk.get_global_scope().set_client(None)  # back to the inactive client
 
 
 # --- log lines ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import sentry_sdk
 import structlog
 
 from tenantmail.services import detect_drift, rotate_keys
@@ -53,8 +54,9 @@ async def _run_loop(ctx: ServiceContext, loop: Loop, stop: asyncio.Event) -> Non
         try:
             handled = await loop.step(ctx)
             delay = 0.0 if handled else loop.idle_seconds(ctx)
-        except Exception:  # one bad pass must not kill the loop; it is logged and retried
+        except Exception as exc:  # one bad pass must not kill the loop; it is reported and retried
             log.exception("email.worker.loop_failed", loop=loop.name)
+            sentry_sdk.capture_exception(exc)  # a no-op unless TENANTMAIL_SENTRY_DSN is set
             delay = ERROR_BACKOFF_SECONDS
         if delay:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sentry_sdk
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,4 +90,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("email.api.unexpected_error", path=request.url.path)
-        return error_response(request, 500, "InternalError", "unexpected error; see the logs with this requestId")
+        sentry_sdk.capture_exception(exc)  # a no-op unless TENANTMAIL_SENTRY_DSN is set
+        # Starlette answers this one from its outermost middleware, outside RequestIdMiddleware
+        return error_response(
+            request, 500, "InternalError", "unexpected error; see the logs with this requestId",
+            headers={"x-request-id": request_id(request)},
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tenantmail.adapters.telemetry import Telemetry
 from tenantmail.bootstrap import App
 from tenantmail.domain.job import JobStatus
 from tests import webhook_support as pm
@@ -223,3 +226,17 @@ async def test_job_events_are_tenant_scoped(api, client_for, seeded) -> None:
 async def test_job_events_need_the_bearer_key(api, seeded) -> None:
     response = await api.get(f"/job/{seeded.job.e_id}/events", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+async def test_an_inconsistent_job_is_reported_to_sentry_with_its_fingerprint(
+    api, app_container: App, seeded, sentry_events
+) -> None:  # type: ignore[no-untyped-def]
+    app_container.ctx = replace(app_container.ctx, telemetry=Telemetry(
+        CollectorRegistry(), sentry_enabled=True, environment=app_container.settings.partition,
+    ))
+    job = seeded.job
+    await post(api, seeded, pm.bounce(job.message_id, job.recipient, job=job.e_id, when=1))
+    await post(api, seeded, pm.delivery(job.message_id, job.recipient, job=job.e_id, when=2))
+    [event] = [e for e in sentry_events if e.get("message") == "email.webhook.inconsistent"]
+    assert event["fingerprint"] == ["email.webhook.inconsistent", job.e_id]
+    assert event["environment"] == app_container.settings.partition

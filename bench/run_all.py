@@ -19,10 +19,16 @@ from bench.loadgen import run
 
 Benchmark = Callable[[str, float], Awaitable[dict[str, Any]]]
 
+#: uvicorn processes of the API, chosen by measurement on the 2-core machine (docs/performance.md):
+#: PostgreSQL gains from a second process; SQLite has one writer, so a second process only adds
+#: cross-process lock contention to the in-process writer queue.
+API_WORKERS = {"postgresql": 2, "sqlite": 1}
+
 BENCHMARKS: dict[str, Benchmark] = {
-    "send_accept": lambda db, seconds: bench_send_accept.measure(db, seconds, api_workers=2),
+    "send_accept": lambda db, seconds: bench_send_accept.measure(db, seconds, api_workers=API_WORKERS[db]),
     "dispatch": lambda db, seconds: bench_dispatch.measure(db, 10_000, 1, seconds),
-    "webhook": lambda db, seconds: bench_webhook.measure(db, bench_webhook.parse_args(["--seconds", str(seconds)])),
+    "webhook": lambda db, seconds: bench_webhook.measure(db, bench_webhook.parse_args(
+        ["--seconds", str(seconds), "--api-workers", str(API_WORKERS[db])])),
 }
 
 

@@ -33,10 +33,18 @@ from tenantmail.domain.send_errors import SendErrorClass
 from tenantmail.sandbox.app import create_app
 from tenantmail.sandbox.route53_local import ensure_zone, start_route53
 from tenantmail.sandbox.runner import ThreadedUvicorn
-from tenantmail.services.ports import DnsRecord, OutboundEmail, PostmarkSignature
+from tenantmail.services.ports import (
+    DnsRecord,
+    MessageAddress,
+    OutboundEmail,
+    PostmarkServer,
+    PostmarkServerEdit,
+    PostmarkSignature,
+)
 
 ACCOUNT_TOKEN = "contract-account-token"
 ZONE = "contract.example.com"
+BOUNCE_TESTING = "bounce-testing.postmarkapp.com"  # <Type>@ addresses bounce with that type
 AWS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -172,6 +180,52 @@ async def test_a_bad_account_token_is_a_401_configuration_error(emulator_url):
     assert "not-the-token" not in str(caught.value)
 
 
+async def test_editing_a_server_changes_only_the_given_fields_and_maps_the_whole_object(postmark):
+    created = await postmark.account.create_server(unique("tm-edit"), delivery_type="Sandbox")
+    renamed = unique("tm-edited")
+    changes = PostmarkServerEdit(
+        name=renamed, color="green", track_opens=True, track_links="HtmlAndText",
+        inbound_spam_threshold=10, include_bounce_content_in_hook=True,
+    )
+    details = await postmark.account.edit_server(created.server_id, changes)
+    assert details.server == PostmarkServer(
+        created.server_id, renamed, "Sandbox", created.api_token
+    )
+    assert (details.color, details.track_opens, details.track_links) == (
+        "Green", True, "HtmlAndText",
+    )
+    assert (details.inbound_spam_threshold, details.include_bounce_content_in_hook) == (10, True)
+    # untouched settings keep their defaults
+    assert (details.smtp_api_activated, details.raw_email_enabled) == (True, False)
+    assert not (details.enable_smtp_api_error_hooks or details.post_first_open_only)
+    assert details.server_link == (
+        f"https://account.postmarkapp.com/servers/{created.server_id}/streams"
+    )
+    assert details.inbound_address == f"{details.inbound_hash}@inbound.postmarkapp.com"
+    assert details.inbound_domain is None
+    assert set(details.hook_urls) == {"Inbound", "Bounce", "Open", "Delivery", "Click"}
+    assert (await postmark.account.get_server(created.server_id)).name == renamed
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [(PostmarkServerEdit(), 609), (PostmarkServerEdit(color="Magenta"), 607),
+     (PostmarkServerEdit(inbound_spam_threshold=7), 611)],
+)
+async def test_a_refused_server_edit_is_permanent(postmark, changes, code):
+    created = await postmark.account.create_server(unique("tm-bad-edit"), delivery_type="Live")
+    with pytest.raises(PostmarkPermanentError) as caught:
+        await postmark.account.edit_server(created.server_id, changes)
+    assert (caught.value.http_status, caught.value.error_code) == (422, code)
+    assert not caught.value.is_not_found
+
+
+async def test_editing_an_unknown_server_is_not_found_601(postmark):
+    with pytest.raises(PostmarkError) as caught:
+        await postmark.account.edit_server(999_999, PostmarkServerEdit(name=unique("tm-none")))
+    assert caught.value.is_not_found and caught.value.error_code == 601
+
+
 # --- sender signatures (account token) ----------------------------------------------------------
 
 
@@ -215,6 +269,78 @@ async def test_a_deleted_signature_is_not_found_501(postmark):
     with pytest.raises(PostmarkError) as caught:
         await postmark.account.delete_signature(signature.signature_id)
     assert caught.value.is_not_found and caught.value.error_code == 501
+
+
+# --- domains (account token) -------------------------------------------------------------------
+
+
+async def domain_id_of(postmark: PostmarkClient, name: str) -> int:
+    [domain] = [d for d in await postmark.account.list_domains() if d.name == name]
+    return domain.domain_id
+
+
+async def test_a_verified_signatures_domain_carries_every_dns_field(postmark, tenant):
+    name = tenant.sender.partition("@")[2]
+    domain = await postmark.account.get_domain(await domain_id_of(postmark, name))
+    assert domain.name == name
+    assert (domain.dkim_verified, domain.weak_dkim, domain.dkim_update_status) == (
+        True, False, "Verified",
+    )
+    assert (domain.dkim_host, domain.dkim_text_value) == (
+        tenant.signature.dkim_host, tenant.signature.dkim_value,
+    )
+    assert (domain.dkim_pending_host, domain.dkim_pending_text_value) == ("", "")
+    assert (domain.dkim_revoked_host, domain.dkim_revoked_text_value) == ("", "")
+    assert domain.safe_to_remove_revoked_key is False
+    assert (domain.return_path_domain, domain.return_path_verified) == (
+        f"pm-bounces.{name}", True,
+    )
+    assert domain.return_path_cname_value == "pm.mtasv.net"
+    assert (domain.spf_host, domain.spf_text_value) == (
+        name, "v=spf1 a mx include:spf.mtasv.net ~all",
+    )
+
+
+async def test_the_verify_calls_move_a_domain_from_pending_to_verified(postmark, dns):
+    name = f"{unique('dom')}.{ZONE}"
+    await postmark.account.create_signature(
+        from_email=f"shop@{name}", name="Shop", reply_to=None,
+        return_path_domain=f"pm-bounces.{name}",
+    )
+    domain_id = await domain_id_of(postmark, name)
+    pending = await postmark.account.verify_domain_dkim(domain_id)
+    assert (pending.dkim_verified, pending.dkim_update_status, pending.dkim_host) == (
+        False, "Pending", "",
+    )
+    assert pending.dkim_pending_host.endswith(f"pm._domainkey.{name}")
+    assert pending.dkim_pending_text_value.startswith("k=rsa; p=")
+    await dns.upsert_records(
+        [DnsRecord(pending.dkim_pending_host, "TXT", pending.dkim_pending_text_value)]
+    )
+    verified = await postmark.account.verify_domain_dkim(domain_id)
+    assert (verified.dkim_verified, verified.dkim_update_status) == (True, "Verified")
+    assert (verified.dkim_host, verified.dkim_text_value) == (
+        pending.dkim_pending_host, pending.dkim_pending_text_value,
+    )
+    assert not verified.return_path_verified
+    await dns.upsert_records(
+        [DnsRecord(pending.return_path_domain, "CNAME", pending.return_path_cname_value)]
+    )
+    assert (await postmark.account.verify_domain_return_path(domain_id)).return_path_verified
+
+
+async def test_the_domain_list_has_brief_items(postmark, tenant):
+    name = tenant.sender.partition("@")[2]
+    [brief] = [d for d in await postmark.account.list_domains() if d.name == name]
+    assert brief.dkim_verified and brief.return_path_verified
+    assert (brief.dkim_host, brief.return_path_domain) == ("", "")
+
+
+@pytest.mark.parametrize("call", ["get_domain", "verify_domain_dkim", "verify_domain_return_path"])
+async def test_an_unknown_domain_is_not_found_510(postmark, call):
+    with pytest.raises(PostmarkError) as caught:
+        await getattr(postmark.account, call)(999_999)
+    assert caught.value.is_not_found and caught.value.error_code == 510
 
 
 # --- webhooks (server token) --------------------------------------------------------------------
@@ -333,6 +459,101 @@ async def test_a_sent_message_is_found_by_its_job_metadata(tenant):
     assert await tenant.api.search_outbound({"tm_job": unique("never-sent")}) == []
 
 
+# --- message details and bounces (server token) -------------------------------------------------
+
+
+async def test_message_details_carry_bodies_addresses_and_delivery_events(tenant):
+    job = unique("job")
+    outcome = await tenant.api.send_email(
+        email(tenant, "buyer@example.org", html_body="<p>Shipped</p>", metadata={"tm_job": job})
+    )
+    details = await tenant.api.get_message_details(outcome.message_id)
+    assert details.summary.message_id == outcome.message_id
+    assert details.summary.recipients == ("buyer@example.org",)
+    assert details.summary.metadata == {"tm_job": job}
+    assert isinstance(details.summary.received_at, datetime)
+    assert (details.message_stream, details.from_address, details.subject, details.tag) == (
+        "outbound", f'"Shop" <{tenant.sender}>', "Order shipped", "",
+    )
+    assert details.to == (MessageAddress("buyer@example.org", ""),)
+    assert (details.cc, details.bcc, details.attachments) == ((), (), ())
+    assert (details.track_opens, details.track_links, details.sandboxed) == (False, "None", True)
+    assert (details.text_body, details.html_body) == ("Your order shipped.", "<p>Shipped</p>")
+    assert isinstance(details.raw_body, str)
+    [delivered] = details.events
+    assert (delivered.recipient, delivered.type) == ("buyer@example.org", "Delivered")
+    assert isinstance(delivered.received_at, datetime)
+    assert {"DeliveryMessage", "DestinationServer", "DestinationIP"} <= set(delivered.details)
+
+
+async def test_another_servers_or_an_unknown_message_is_not_found_701(postmark, tenant):
+    outcome = await tenant.api.send_email(email(tenant, "buyer@example.org"))
+    other = await postmark.account.create_server(unique("tm-other"), delivery_type="Sandbox")
+    for api, message_id in [
+        (tenant.api, str(uuid.uuid4())),
+        (postmark.server(other.api_token), outcome.message_id),
+    ]:
+        with pytest.raises(PostmarkError) as caught:
+            await api.get_message_details(message_id)
+        assert caught.value.is_not_found and caught.value.error_code == 701
+
+
+async def test_a_hard_bounce_is_read_listed_and_reactivated(tenant):
+    address = f"hardbounce@{BOUNCE_TESTING}"
+    sent = await tenant.api.send_email(email(tenant, address, metadata={"tm_job": unique("j")}))
+    [listed] = await tenant.api.list_bounces(email_filter="hardbounce@")
+    bounce = await tenant.api.get_bounce(listed.bounce_id)
+    assert bounce == listed  # list items lack Content; the sandbox's single record has none either
+    assert (bounce.record_type, bounce.type, bounce.type_code, bounce.name) == (
+        "Bounce", "HardBounce", 1, "Hard bounce",
+    )
+    assert (bounce.message_id, bounce.message_stream, bounce.email) == (
+        sent.message_id, "outbound", address,
+    )
+    assert (bounce.from_address, bounce.subject, bounce.tag) == (
+        f'"Shop" <{tenant.sender}>', "Order shipped", "",
+    )
+    assert bounce.description and bounce.details and isinstance(bounce.bounced_at, datetime)
+    assert (bounce.inactive, bounce.can_activate, bounce.dump_available) == (True, True, False)
+    assert isinstance(bounce.server_id, int)
+    [event] = (await tenant.api.get_message_details(sent.message_id)).events
+    assert (event.type, event.details["BounceID"]) == ("Bounced", str(bounce.bounce_id))
+    with pytest.raises(PostmarkRecipientError):
+        await tenant.api.send_email(email(tenant, address))
+    activated = await tenant.api.activate_bounce(bounce.bounce_id)
+    assert (activated.bounce_id, activated.inactive) == (bounce.bounce_id, False)
+    assert (await tenant.api.send_email(email(tenant, address))).accepted is True
+    assert await tenant.api.list_bounces(email_filter="nobody@", message_stream="outbound") == []
+
+
+async def test_listing_bounces_reads_every_page(tenant, monkeypatch):
+    for _ in range(3):
+        await tenant.api.send_email(email(tenant, f"softbounce@{BOUNCE_TESTING}"))
+    monkeypatch.setattr(client_module, "PAGE_SIZE", 2)
+    bounces = await tenant.api.list_bounces()
+    assert [b.type for b in bounces] == ["SoftBounce"] * 3
+    assert len({b.bounce_id for b in bounces}) == 3
+
+
+async def test_a_spam_complaint_cannot_be_reactivated_1003(tenant):
+    await tenant.api.send_email(email(tenant, f"spamcomplaint@{BOUNCE_TESTING}"))
+    [complaint] = await tenant.api.list_bounces(email_filter="spamcomplaint@")
+    assert (complaint.record_type, complaint.type_code, complaint.can_activate) == (
+        "SpamComplaint", 100001, False,
+    )
+    with pytest.raises(PostmarkPermanentError) as caught:
+        await tenant.api.activate_bounce(complaint.bounce_id)
+    assert (caught.value.http_status, caught.value.error_code) == (422, 1003)
+    assert not caught.value.is_not_found
+
+
+@pytest.mark.parametrize("call", ["get_bounce", "activate_bounce"])
+async def test_an_unknown_bounce_is_not_found_1001(tenant, call):
+    with pytest.raises(PostmarkError) as caught:
+        await getattr(tenant.api, call)(999_999)
+    assert caught.value.is_not_found and caught.value.error_code == 1001
+
+
 # --- faults: transient and ambiguous ------------------------------------------------------------
 
 
@@ -385,6 +606,14 @@ async def test_a_send_whose_connection_is_reset_after_writing_is_ambiguous(tenan
     ):
         with pytest.raises(PostmarkAmbiguousError):
             await client.server(tenant.token).send_batch([email(tenant, "buyer@example.org")])
+
+
+async def test_a_bounce_activation_that_times_out_is_transient(tenant, faults, emulator_url):
+    """PUT is idempotent: activating twice has the effect of once, so no answer means retry."""
+    await inject(faults, kind="delay", path="/bounces/*", delay_seconds=2)
+    async with PostmarkClient(emulator_url, None, timeout=0.3) as impatient:
+        with pytest.raises(PostmarkTransientError):
+            await impatient.server(tenant.token).activate_bounce(1)
 
 
 async def test_a_read_that_times_out_is_transient(postmark, faults, emulator_url):

@@ -15,6 +15,10 @@ from tenantmail.sandbox.suppressions import suppress
 
 _AFTER_DELIVERY = {Outcome.OPEN: ("Opened", payloads.open_),
                    Outcome.CLICK: ("LinkClicked", payloads.click)}
+# MessageEvents[].Details keys per event type, taken from the webhook payload (postmark-api.md §9).
+_DETAIL_FIELDS = {"Delivered": {"DeliveryMessage": "Details"},
+                  "LinkClicked": {"Link": "OriginalLink", "ClickLocation": "ClickLocation"}}
+_SANDBOX_DESTINATION = {"DestinationServer": "sandbox.invalid", "DestinationIP": "127.0.0.1"}
 
 
 def process_recipient(sandbox: Sandbox, message: Document, recipient: str) -> None:
@@ -36,10 +40,21 @@ def apply_outcome(
         _event(sandbox, message, recipient, event_type, build(message, recipient))
 
 
+def _event_details(event_type: str, payload: dict[str, object]) -> dict[str, str]:
+    """What the message details' event carries: a delivery's SMTP answer and destination, a
+    click's link, a bounce's summary and id (payload fields renamed as §9 lists them)."""
+    if event_type == "Bounced":
+        return {"Summary": str(payload["Description"]), "BounceID": str(payload["ID"])}
+    fields = _DETAIL_FIELDS.get(event_type, {})
+    details = {key: str(payload[source]) for key, source in fields.items()}
+    return {**details, **_SANDBOX_DESTINATION} if event_type == "Delivered" else details
+
+
 def _event(sandbox: Sandbox, message: Document, recipient: str, event_type: str,
            payload: dict[str, object]) -> None:
     message["MessageEvents"].append({"Recipient": recipient, "Type": event_type,
-                                     "ReceivedAt": now_iso(), "Details": {}})
+                                     "ReceivedAt": now_iso(),
+                                     "Details": _event_details(event_type, payload)})
     sandbox.state.put("message", message["MessageID"], message, scope=message["ServerID"])
     sandbox.dispatcher.publish(message["ServerID"], payload)
 

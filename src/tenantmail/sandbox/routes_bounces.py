@@ -21,6 +21,10 @@ def _get(sandbox: Sandbox, server: Document, bounce_id: int) -> Document:
     return record
 
 
+def _without_content(record: Document) -> Document:
+    return {k: v for k, v in record.items() if k != "Content"}
+
+
 @router.get("/bounces")
 async def list_bounces(request: Request, server: ServerDep, sandbox: SandboxDep) -> dict[str, object]:
     query = request.query_params
@@ -32,7 +36,8 @@ async def list_bounces(request: Request, server: ServerDep, sandbox: SandboxDep)
                and query.get("messageID", b["MessageID"]) == b["MessageID"]
                and query.get("inactive", str(b["Inactive"]).lower()) == str(b["Inactive"]).lower()]
     total, items = page(request, records, query_error=1000)
-    return {"TotalCount": total, "Bounces": items}
+    # Content (the bounce's raw text) comes only with the single record (postmark-api.md §8.1).
+    return {"TotalCount": total, "Bounces": [_without_content(b) for b in items]}
 
 
 @router.get("/bounces/{bounce_id}")

@@ -102,6 +102,130 @@ class PostmarkSuppression:
     created_at: datetime | None
 
 
+@dataclass(frozen=True)
+class PostmarkServerEdit:
+    """What ``PUT /servers/{id}`` may change; ``None`` leaves a field as it is (partial update).
+
+    ``DeliveryType`` is fixed at creation, so it is not here.
+    """
+
+    name: str | None = None
+    color: str | None = None  #: Purple, Blue, Turquoise, Green, Red, Yellow, Grey, Orange
+    smtp_api_activated: bool | None = None
+    raw_email_enabled: bool | None = None
+    track_opens: bool | None = None
+    track_links: str | None = None  #: None, HtmlAndText, HtmlOnly, TextOnly
+    inbound_spam_threshold: int | None = None  #: 0..30 in steps of 5
+    include_bounce_content_in_hook: bool | None = None
+    enable_smtp_api_error_hooks: bool | None = None
+
+
+@dataclass(frozen=True)
+class PostmarkServerDetails:
+    """The whole server object; ``server`` is the part the provisioning code already uses."""
+
+    server: PostmarkServer
+    color: str
+    smtp_api_activated: bool
+    raw_email_enabled: bool
+    server_link: str
+    inbound_address: str
+    inbound_hash: str
+    inbound_domain: str | None
+    inbound_spam_threshold: int
+    track_opens: bool
+    track_links: str
+    include_bounce_content_in_hook: bool
+    enable_smtp_api_error_hooks: bool
+    post_first_open_only: bool
+    hook_urls: Mapping[str, str | None]  #: legacy hooks: Inbound, Bounce, Open...
+
+
+@dataclass(frozen=True)
+class MessageAddress:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    recipient: str
+    type: str  #: Delivered, Transient, Opened, Bounced, SubscriptionChanged, LinkClicked
+    received_at: datetime | None
+    details: Mapping[str, str]  #: e.g. DeliveryMessage, DestinationServer, Summary, BounceID
+
+
+@dataclass(frozen=True)
+class OutboundMessageDetails:
+    """``GET /messages/outbound/{id}/details``: the search item plus bodies and events."""
+
+    summary: OutboundMessageSummary
+    message_stream: str
+    from_address: str
+    subject: str
+    tag: str
+    to: tuple[MessageAddress, ...]
+    cc: tuple[MessageAddress, ...]
+    bcc: tuple[MessageAddress, ...]
+    attachments: tuple[str, ...]  #: attachment names
+    track_opens: bool
+    track_links: str
+    sandboxed: bool
+    text_body: str = field(repr=False)
+    html_body: str = field(repr=False)
+    raw_body: str = field(repr=False)  #: the ``Body`` field, raw MIME source when Postmark has it
+    events: tuple[MessageEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class PostmarkBounce:
+    """One bounce (or spam complaint) record of the Bounces API."""
+
+    bounce_id: int
+    record_type: str  #: Bounce or SpamComplaint
+    type: str  #: HardBounce, SoftBounce, SpamComplaint... (postmark-api.md §7)
+    type_code: int
+    name: str
+    tag: str
+    message_id: str
+    server_id: int
+    message_stream: str
+    description: str
+    details: str
+    email: str
+    from_address: str
+    bounced_at: datetime | None
+    dump_available: bool
+    inactive: bool  #: the address is deactivated (suppressed) because of this bounce
+    can_activate: bool  #: false for spam complaints
+    subject: str
+    content: str = field(default="", repr=False)  #: only ``GET /bounces/{id}`` carries it
+
+
+@dataclass(frozen=True)
+class PostmarkDomain:
+    """A Domains API domain; a list's brief item leaves the DNS record fields empty."""
+
+    domain_id: int
+    name: str
+    dkim_verified: bool  #: "has ever been verified" (sticky)
+    weak_dkim: bool
+    dkim_host: str
+    dkim_text_value: str
+    dkim_pending_host: str
+    dkim_pending_text_value: str
+    dkim_revoked_host: str
+    dkim_revoked_text_value: str
+    safe_to_remove_revoked_key: bool
+    dkim_update_status: str  #: Pending, Verified
+    return_path_domain: str
+    return_path_verified: bool
+    return_path_cname_value: str
+    spf_verified: bool  #: deprecated by Postmark; kept because the object carries it
+    spf_host: str
+    spf_text_value: str
+
+
 class PostmarkServerApi(Protocol):
     """Calls made with one server's token (sending, webhooks, messages, bounces, suppressions).
 
@@ -126,9 +250,16 @@ class PostmarkServerApi(Protocol):
     async def delete_suppressions(self, stream: str, emails: Sequence[str]) -> None: ...
     async def dump_suppressions(self, stream: str) -> list[PostmarkSuppression]: ...
 
+    async def get_message_details(self, message_id: str) -> OutboundMessageDetails: ...
+    async def get_bounce(self, bounce_id: int) -> PostmarkBounce: ...
+    async def list_bounces(
+        self, email_filter: str | None = None, message_stream: str = "outbound"
+    ) -> list[PostmarkBounce]: ...  #: every page
+    async def activate_bounce(self, bounce_id: int) -> PostmarkBounce: ...
+
 
 class PostmarkAccountApi(Protocol):
-    """Calls made with the partition's account token (servers and sender signatures)."""
+    """Calls made with the partition's account token (servers, sender signatures, domains)."""
 
     async def create_server(self, name: str, *, delivery_type: str) -> PostmarkServer: ...
     async def get_server(self, server_id: int) -> PostmarkServer: ...
@@ -141,6 +272,13 @@ class PostmarkAccountApi(Protocol):
     async def get_signature(self, signature_id: int) -> PostmarkSignature: ...
     async def list_signatures(self) -> list[PostmarkSignature]: ...  #: every page (brief fields)
     async def delete_signature(self, signature_id: int) -> None: ...
+
+    async def edit_server(self, server_id: int, changes: PostmarkServerEdit) -> PostmarkServerDetails: ...
+
+    async def get_domain(self, domain_id: int) -> PostmarkDomain: ...
+    async def list_domains(self) -> list[PostmarkDomain]: ...  #: every page (brief fields)
+    async def verify_domain_dkim(self, domain_id: int) -> PostmarkDomain: ...
+    async def verify_domain_return_path(self, domain_id: int) -> PostmarkDomain: ...
 
 
 class PostmarkGateway(Protocol):

@@ -34,8 +34,13 @@ from tenantmail.adapters.postmark.errors import (
 )
 from tenantmail.services.ports import (
     OutboundEmail,
+    OutboundMessageDetails,
     OutboundMessageSummary,
+    PostmarkBounce,
+    PostmarkDomain,
     PostmarkServer,
+    PostmarkServerDetails,
+    PostmarkServerEdit,
     PostmarkSignature,
     PostmarkSuppression,
     PostmarkWebhook,
@@ -144,7 +149,7 @@ def _listed(convert: Callable[[Any], T], key: str) -> Callable[[Any], list[T]]:
 
 
 class PostmarkAccountClient:
-    """Servers and sender signatures, with the partition's account token.
+    """Servers, sender signatures and domains, with the partition's account token.
 
     Implements ``PostmarkAccountApi``.
     """
@@ -172,6 +177,14 @@ class PostmarkAccountClient:
     async def delete_server(self, server_id: int) -> None:
         await self._session.call("DELETE", f"/servers/{server_id}")
 
+    async def edit_server(
+        self, server_id: int, changes: PostmarkServerEdit
+    ) -> PostmarkServerDetails:
+        """Partial update; an edit with nothing to change is Postmark's permanent 609."""
+        request = payloads.server_edit_request(changes)
+        body = await self._session.call("PUT", f"/servers/{server_id}", body=request)
+        return _mapped(payloads.server_details_from_json, body)
+
     async def create_signature(
         self, *, from_email: str, name: str, reply_to: str | None, return_path_domain: str
     ) -> PostmarkSignature:
@@ -195,6 +208,24 @@ class PostmarkAccountClient:
 
     async def delete_signature(self, signature_id: int) -> None:
         await self._session.call("DELETE", f"/senders/{signature_id}")
+
+    async def get_domain(self, domain_id: int) -> PostmarkDomain:
+        body = await self._session.call("GET", f"/domains/{domain_id}")
+        return _mapped(payloads.domain_from_json, body)
+
+    async def list_domains(self) -> list[PostmarkDomain]:
+        """Every domain (all pages), brief fields only: DNS record fields are empty."""
+        return await self._session.pages("/domains", _listed(payloads.domain_from_json, "Domains"))
+
+    async def verify_domain_dkim(self, domain_id: int) -> PostmarkDomain:
+        """Ask Postmark to re-check the DKIM TXT record now; answers the refreshed domain."""
+        body = await self._session.call("PUT", f"/domains/{domain_id}/verifyDkim")
+        return _mapped(payloads.domain_from_json, body)
+
+    async def verify_domain_return_path(self, domain_id: int) -> PostmarkDomain:
+        """Ask Postmark to re-check the Return-Path CNAME now; answers the refreshed domain."""
+        body = await self._session.call("PUT", f"/domains/{domain_id}/verifyReturnPath")
+        return _mapped(payloads.domain_from_json, body)
 
 
 class PostmarkServerClient:
@@ -224,6 +255,30 @@ class PostmarkServerClient:
         params = payloads.outbound_search_params(metadata, count)
         body = await self._session.call("GET", "/messages/outbound", params=params)
         return _mapped(_listed(payloads.message_summary_from_json, "Messages"), body)
+
+    async def get_message_details(self, message_id: str) -> OutboundMessageDetails:
+        body = await self._session.call("GET", f"/messages/outbound/{message_id}/details")
+        return _mapped(payloads.message_details_from_json, body)
+
+    async def get_bounce(self, bounce_id: int) -> PostmarkBounce:
+        body = await self._session.call("GET", f"/bounces/{bounce_id}")
+        return _mapped(payloads.bounce_from_json, body)
+
+    async def list_bounces(
+        self, email_filter: str | None = None, message_stream: str = "outbound"
+    ) -> list[PostmarkBounce]:
+        """Every bounce of the stream (all pages), newest first; ``email_filter`` is Postmark's
+        partial address match. Postmark serves at most 10,000 (count + offset) per query."""
+        params = payloads.bounce_list_params(email_filter, message_stream)
+        return await self._session.pages(
+            "/bounces", _listed(payloads.bounce_from_json, "Bounces"), params
+        )
+
+    async def activate_bounce(self, bounce_id: int) -> PostmarkBounce:
+        """Reactivate the bounced address (lifts its suppression); a spam complaint cannot be
+        reactivated (permanent 1003)."""
+        body = await self._session.call("PUT", f"/bounces/{bounce_id}/activate")
+        return _mapped(payloads.activated_bounce_from_json, body)
 
     async def create_webhook(
         self,

@@ -12,9 +12,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tenantmail.services.ports import (
+    MessageAddress,
+    MessageEvent,
     OutboundEmail,
+    OutboundMessageDetails,
     OutboundMessageSummary,
+    PostmarkBounce,
+    PostmarkDomain,
     PostmarkServer,
+    PostmarkServerDetails,
+    PostmarkServerEdit,
     PostmarkSignature,
     PostmarkSuppression,
     PostmarkWebhook,
@@ -55,7 +62,7 @@ def _zone(text: str | None) -> timezone:
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
-# --- servers and sender signatures (account token) -------------------------------------------
+# --- servers, sender signatures and domains (account token) ---------------------------------
 
 
 def server_from_json(body: Json) -> PostmarkServer:
@@ -65,6 +72,50 @@ def server_from_json(body: Json) -> PostmarkServer:
         name=body["Name"],
         delivery_type=body.get("DeliveryType", "Live"),
         api_token=tokens[0],
+    )
+
+
+#: PostmarkServerEdit attribute → the server object's field it writes.
+_SERVER_EDIT_FIELDS = {
+    "name": "Name",
+    "color": "Color",
+    "smtp_api_activated": "SmtpApiActivated",
+    "raw_email_enabled": "RawEmailEnabled",
+    "track_opens": "TrackOpens",
+    "track_links": "TrackLinks",
+    "inbound_spam_threshold": "InboundSpamThreshold",
+    "include_bounce_content_in_hook": "IncludeBounceContentInHook",
+    "enable_smtp_api_error_hooks": "EnableSmtpApiErrorHooks",
+}
+_LEGACY_HOOKS = ("Inbound", "Bounce", "Open", "Delivery", "Click")
+
+
+def server_edit_request(changes: PostmarkServerEdit) -> Json:
+    """``PUT /servers/{id}`` body: only the fields being changed (Postmark answers 609 to none)."""
+    return {
+        wire: getattr(changes, attribute)
+        for attribute, wire in _SERVER_EDIT_FIELDS.items()
+        if getattr(changes, attribute) is not None
+    }
+
+
+def server_details_from_json(body: Json) -> PostmarkServerDetails:
+    return PostmarkServerDetails(
+        server=server_from_json(body),
+        color=body["Color"],
+        smtp_api_activated=bool(body["SmtpApiActivated"]),
+        raw_email_enabled=bool(body["RawEmailEnabled"]),
+        server_link=body["ServerLink"],
+        inbound_address=body["InboundAddress"],
+        inbound_hash=body["InboundHash"],
+        inbound_domain=body.get("InboundDomain") or None,
+        inbound_spam_threshold=int(body["InboundSpamThreshold"]),
+        track_opens=bool(body["TrackOpens"]),
+        track_links=body["TrackLinks"],
+        include_bounce_content_in_hook=bool(body["IncludeBounceContentInHook"]),
+        enable_smtp_api_error_hooks=bool(body["EnableSmtpApiErrorHooks"]),
+        post_first_open_only=bool(body["PostFirstOpenOnly"]),
+        hook_urls={hook: body.get(f"{hook}HookUrl") or None for hook in _LEGACY_HOOKS},
     )
 
 
@@ -95,6 +146,31 @@ def signature_from_json(body: Json) -> PostmarkSignature:
         dkim_value=body.get("DKIMTextValue") or body.get("DKIMPendingTextValue") or "",
         return_path_domain=body.get("ReturnPathDomain") or "",
         return_path_cname_value=body.get("ReturnPathDomainCNAMEValue") or "",
+    )
+
+
+def domain_from_json(body: Json) -> PostmarkDomain:
+    """A full domain, or a list's brief item (DNS record fields then empty/False, as for
+    signatures)."""
+    return PostmarkDomain(
+        domain_id=int(body["ID"]),
+        name=body["Name"],
+        dkim_verified=bool(body.get("DKIMVerified", False)),
+        weak_dkim=bool(body.get("WeakDKIM", False)),
+        dkim_host=body.get("DKIMHost") or "",
+        dkim_text_value=body.get("DKIMTextValue") or "",
+        dkim_pending_host=body.get("DKIMPendingHost") or "",
+        dkim_pending_text_value=body.get("DKIMPendingTextValue") or "",
+        dkim_revoked_host=body.get("DKIMRevokedHost") or "",
+        dkim_revoked_text_value=body.get("DKIMRevokedTextValue") or "",
+        safe_to_remove_revoked_key=bool(body.get("SafeToRemoveRevokedKeyFromDNS", False)),
+        dkim_update_status=body.get("DKIMUpdateStatus") or "",
+        return_path_domain=body.get("ReturnPathDomain") or "",
+        return_path_verified=bool(body.get("ReturnPathDomainVerified", False)),
+        return_path_cname_value=body.get("ReturnPathDomainCNAMEValue") or "",
+        spf_verified=bool(body.get("SPFVerified", False)),
+        spf_host=body.get("SPFHost") or "",
+        spf_text_value=body.get("SPFTextValue") or "",
     )
 
 
@@ -204,6 +280,46 @@ def message_summary_from_json(body: Json) -> OutboundMessageSummary:
     )
 
 
+def _addresses(items: Iterable[Json] | None) -> tuple[MessageAddress, ...]:
+    return tuple(MessageAddress(email=a["Email"], name=a.get("Name") or "") for a in items or ())
+
+
+def _attachment_name(item: str | Json) -> str:
+    """§9 does not give the item shape: a bare name, or an object carrying ``Name``."""
+    return item if isinstance(item, str) else item["Name"]
+
+
+def message_event_from_json(body: Json) -> MessageEvent:
+    details = body.get("Details") or {}
+    return MessageEvent(
+        recipient=body["Recipient"],
+        type=body["Type"],
+        received_at=parse_timestamp(body.get("ReceivedAt")),
+        details={key: str(value) for key, value in details.items()},
+    )
+
+
+def message_details_from_json(body: Json) -> OutboundMessageDetails:
+    return OutboundMessageDetails(
+        summary=message_summary_from_json(body),
+        message_stream=body.get("MessageStream", "outbound"),
+        from_address=body["From"],
+        subject=body.get("Subject") or "",
+        tag=body.get("Tag") or "",
+        to=_addresses(body.get("To")),
+        cc=_addresses(body.get("Cc")),
+        bcc=_addresses(body.get("Bcc")),
+        attachments=tuple(_attachment_name(item) for item in body.get("Attachments") or ()),
+        track_opens=bool(body.get("TrackOpens", False)),
+        track_links=body.get("TrackLinks") or "None",
+        sandboxed=bool(body.get("Sandboxed", False)),
+        text_body=body.get("TextBody") or "",
+        html_body=body.get("HtmlBody") or "",
+        raw_body=body.get("Body") or "",
+        events=tuple(message_event_from_json(e) for e in body.get("MessageEvents") or ()),
+    )
+
+
 def suppressions_request(emails: Iterable[str]) -> Json:
     return {"Suppressions": [{"EmailAddress": email} for email in emails]}
 
@@ -224,3 +340,43 @@ def suppression_from_json(body: Json) -> PostmarkSuppression:
         origin=body.get("Origin", ""),
         created_at=parse_timestamp(body.get("CreatedAt")),
     )
+
+
+# --- bounces ----------------------------------------------------------------------------------
+
+
+def bounce_list_params(email_filter: str | None, message_stream: str) -> dict[str, str]:
+    """``GET /bounces`` filters (§8.1); ``count``/``offset`` are added by the pager."""
+    params = {"messagestream": message_stream}
+    if email_filter:
+        params["emailFilter"] = email_filter
+    return params
+
+
+def bounce_from_json(body: Json) -> PostmarkBounce:
+    return PostmarkBounce(
+        bounce_id=int(body["ID"]),
+        record_type=body.get("RecordType") or "Bounce",
+        type=body["Type"],
+        type_code=int(body["TypeCode"]),
+        name=body.get("Name") or "",
+        tag=body.get("Tag") or "",
+        message_id=body.get("MessageID") or "",
+        server_id=int(body["ServerID"]),
+        message_stream=body.get("MessageStream", "outbound"),
+        description=body.get("Description") or "",
+        details=body.get("Details") or "",
+        email=body["Email"],
+        from_address=body.get("From") or "",
+        bounced_at=parse_timestamp(body.get("BouncedAt")),
+        dump_available=bool(body.get("DumpAvailable", False)),
+        inactive=bool(body["Inactive"]),
+        can_activate=bool(body["CanActivate"]),
+        subject=body.get("Subject") or "",
+        content=body.get("Content") or "",
+    )
+
+
+def activated_bounce_from_json(body: Json) -> PostmarkBounce:
+    """``PUT /bounces/{id}/activate`` answers ``{"Message": "OK", "Bounce": {...}}``."""
+    return bounce_from_json(body["Bounce"])

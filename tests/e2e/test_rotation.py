@@ -50,8 +50,10 @@ async def test_sends_and_webhooks_work_through_rotation_sweep_and_removal(
     registry.refresh()
     await delivered(api, app_container, config, "after-rotation")  # v1 token still decrypts, v1 webhook password still accepted
 
+    # the background worker's own sweep tick may get there first: what counts is that none is left
     result = await rotate_keys.sweep(ctx)
-    assert (result.reencrypted, result.skipped) == (1, {})
+    assert result.skipped == {}
+    assert (await rotate_keys.key_status(ctx)).tokens_per_version == {v2: 1}
     assert (await installed_webhook(app_container, config))["HttpAuth"]["Password"] == ctx.webhook_secrets.current(config.e_id)
     await delivered(api, app_container, config, "after-sweep")
 

@@ -44,6 +44,7 @@ API_KEY_FILE = "api-key"
 REGISTRY_FILE = "keys.json"
 SANDBOX_TOKEN_FILE = "sandbox-account-token"
 SANDBOX_STATE_DIR = "sandbox"
+REGISTRY_WATCH_SECONDS = 5.0
 
 
 @dataclass
@@ -60,6 +61,13 @@ class App:
     zone_id: str
     sandbox: RunningSandbox | None = None
     generated_api_key: str | None = field(default=None, repr=False)
+    _registry_watch: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def watch_registry(self) -> None:
+        """Re-read the key registry file every few seconds in the background, so a rotation (and
+        its ``email.material_registry.refresh.*`` events) lands even on an idle process; busy
+        paths also refresh on use."""
+        self._registry_watch = asyncio.create_task(self.registry.watch(REGISTRY_WATCH_SECONDS))
 
     def uow(self, tenant_id: str) -> UnitOfWork:
         return UnitOfWork(self.engine, tenant_id)
@@ -69,6 +77,8 @@ class App:
         return self.ctx.telemetry  # type: ignore[return-value]
 
     async def aclose(self) -> None:
+        if self._registry_watch is not None:
+            self._registry_watch.cancel()
         await self.postmark.aclose()
         await self.engine.dispose()
         if self.sandbox is not None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import DatabaseNotMigrated
+from tenantmail.adapters.telemetry import configure_logging
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api.app import create_app
 from tenantmail.settings import Settings
@@ -154,3 +158,22 @@ async def test_an_unexpected_error_is_a_500_body_and_a_sentry_event(
     assert "fire" not in str(body["message"])  # internals stay in the logs
     [event] = sentry_events
     assert event["exception"]["values"][-1]["value"] == "the disk is on fire"  # type: ignore[index]
+
+
+async def test_log_lines_of_a_request_carry_its_request_id_and_tenant(
+    app_container: App, api: httpx.AsyncClient
+) -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", True, stream=stream)
+    try:
+        response = await api.post(
+            "/configuration", headers={"X-Request-Id": "req-log-1"},
+            json={"sendingDomainSlug": "logged", "signature": {"fromName": "Acme"}},
+        )
+    finally:
+        structlog.reset_defaults()
+    assert response.status_code == 201, response.text
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ours = [line for line in lines if line["event"].startswith("email.")]
+    assert ours, "the request logged no event"
+    assert all((line["request_id"], line["tenant_id"]) == ("req-log-1", "tenant-a") for line in ours)

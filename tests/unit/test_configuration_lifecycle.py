@@ -141,4 +141,3 @@ def test_forgetting_the_server_forgets_its_token_and_webhook() -> None:
     config.record_webhook(2, NOW)
     config.forget_server()
     assert (config.server_id, config.server_token_ciphertext, config.webhook_id) == (None, None, None)
-    assert not config.holds_resources

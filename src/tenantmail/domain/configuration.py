@@ -263,10 +263,6 @@ class EmailConfiguration:
     def forget_dns(self) -> None:
         self.dns = None
 
-    @property
-    def holds_resources(self) -> bool:
-        return any(v is not None for v in (self.server_id, self.signature_id, self.webhook_id, self.dns))
-
     # --- outcomes of background work ------------------------------------------------------
     def start_verification(self, now: datetime) -> None:
         self.verification_started_at = now

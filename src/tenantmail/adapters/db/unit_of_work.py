@@ -56,7 +56,6 @@ class UnitOfWork:
         self.tenant_id = tenant_id
         self._conn: AsyncConnection | None = None
         self._writer_queue: asyncio.Lock | None = None
-        self.committed = False
 
     async def __aenter__(self) -> UnitOfWork:
         self._writer_queue = _sqlite_writer_queue(self._engine)
@@ -94,16 +93,9 @@ class UnitOfWork:
             self._writer_queue.release()
             self._writer_queue = None
 
-    @property
-    def connection(self) -> AsyncConnection:
-        """The transaction's connection, for adapters that join it (e.g. the work queue)."""
-        assert self._conn is not None, "unit of work not entered"
-        return self._conn
-
     async def commit(self) -> None:
         assert self._conn is not None, "unit of work not entered"
         await self._conn.commit()  # the next statement autobegins a new transaction
-        self.committed = True
 
     async def rollback(self) -> None:
         assert self._conn is not None, "unit of work not entered"

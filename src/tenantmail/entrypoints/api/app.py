@@ -8,11 +8,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantmail import __version__
+from tenantmail.adapters.telemetry import bind_context, clear_context
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api import errors
 from tenantmail.entrypoints.api.deps import require_api_key
@@ -43,7 +43,7 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        bind_context(request_id=rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -53,7 +53,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            structlog.contextvars.clear_contextvars()
+            clear_context()
 
 
 def _announce(app: App) -> None:
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
             return
         app = await bootstrap(settings)
         api.state.tenantmail = app
+        app.watch_registry()
         _announce(app)
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(app.ctx, stop)) if settings.runs_embedded_worker else None

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from tenantmail.adapters.telemetry import bind_context
 from tenantmail.bootstrap import App
 from tenantmail.entrypoints.api.errors import ApiError
 
@@ -49,6 +50,7 @@ async def tenant_header(x_tenant_id: Annotated[str | None, Header(description="T
         raise ApiError(400, "MissingTenant", "the X-Tenant-Id header is required")
     if not TENANT_PATTERN.match(x_tenant_id):
         raise ApiError(400, "InvalidTenant", "X-Tenant-Id must be 1-128 characters of [A-Za-z0-9._:@-]")
+    bind_context(tenant_id=x_tenant_id)  # every log line of the request carries it
     return x_tenant_id
 
 

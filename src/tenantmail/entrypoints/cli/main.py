@@ -80,6 +80,7 @@ def worker() -> None:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_json)
         container = await bootstrap(settings, with_sandbox=False)
+        container.watch_registry()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

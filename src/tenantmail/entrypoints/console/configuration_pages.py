@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signal
 from tenantmail.domain.errors import Conflict, IllegalSignal, UpstreamUnavailable
 from tenantmail.entrypoints.api.deps import AppDep
-from tenantmail.entrypoints.console import queries
 from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm, OperatorSession
 from tenantmail.entrypoints.console.web import ConsoleRoute, Pager, choice, page_param, redirect, render
 from tenantmail.services.apply_signal import apply_signal
@@ -54,7 +53,7 @@ async def configurations(
     operational: Annotated[str, Query()] = "", administrative: Annotated[str, Query()] = "",
 ) -> Response:
     async with app.ctx.uow(tenant) as uow:
-        counts = await queries.configuration_state_counts(uow)
+        counts = await uow.configurations.count_by_state()
         items, total = await uow.configurations.list(
             operational=choice(operational, Operational, "operational state"),
             administrative=choice(administrative, Administrative, "administrative state"),

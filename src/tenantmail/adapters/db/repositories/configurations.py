@@ -156,6 +156,14 @@ class ConfigurationRepository(TenantRepository):
         )
         return [to_domain(r) for r in rows], total
 
+    async def count_by_state(self) -> dict[tuple[str, str], int]:
+        """How many of the tenant's configurations are in each (operational, administrative) pair."""
+        c = configurations.c
+        stmt = self._select(c.operational_status, c.administrative_status, func.count()).group_by(
+            c.operational_status, c.administrative_status
+        )
+        return {(op, admin): n for op, admin, n in await self._conn.execute(stmt)}
+
     async def sendable(self) -> EmailConfiguration | None:
         stmt = self._select().where(
             configurations.c.administrative_status == Administrative.UNLOCKED.value,

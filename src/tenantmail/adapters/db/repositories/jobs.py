@@ -88,10 +88,6 @@ class JobRepository(TenantRepository):
         rows = await self._conn.execute(self._select().where(jobs.c.e_id.in_(list(e_ids))))
         return [to_domain(r) for r in rows]
 
-    async def find_by_message_id(self, message_id: str) -> EmailJob | None:
-        row = (await self._conn.execute(self._select().where(jobs.c.message_id == message_id))).first()
-        return to_domain(row) if row else None
-
     async def save(self, job: EmailJob) -> None:
         values = to_row(job)
         for key in ("e_id", "tenant_id", "created_at"):

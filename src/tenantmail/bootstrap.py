@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenantmail import __version__
 from tenantmail.adapters.cipher import AesGcmTokenCipher
 from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
 from tenantmail.adapters.db.scans import ConfigurationScans
@@ -241,6 +242,7 @@ async def bootstrap(
         work=WorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
         scans=ConfigurationScans(engine),
         drift_reports=DriftReportRepository(engine),
+        housekeeping=DatabaseHousekeeping(engine),
     )
     return App(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sentry_sdk
 import structlog
 
-from tenantmail.services import detect_drift, rotate_keys
+from tenantmail.services import detect_drift, housekeeping, rotate_keys
 from tenantmail.services import lifecycle_gauges, poll_verification, provision_configuration
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.dispatch_jobs import dispatch_jobs
@@ -45,6 +45,7 @@ def default_loops() -> list[Loop]:
         Loop("dispatch", dispatch_jobs, _poll),
         Loop("provisioning", provision_configuration.provision_claimed, _poll),
         Loop("verification", poll_verification.poll_due_verifications, _poll),
+        Loop("housekeeping", housekeeping.purge_tick, detect_drift.tick_check_seconds),
         Loop("state-gauge", lifecycle_gauges.refresh_state_gauge, lambda ctx: lifecycle_gauges.REFRESH_SECONDS),
     ]
 

@@ -11,6 +11,7 @@ from tenantmail.services.ports import (
     ConfigurationScans,
     DnsGateway,
     DriftReportStore,
+    Housekeeping,
     PostmarkGateway,
     Telemetry,
     TokenCipher,
@@ -39,4 +40,5 @@ class ServiceContext:
     work: WorkQueue
     scans: ConfigurationScans  #: cross-tenant pages, for drift scans and key sweeps only
     drift_reports: DriftReportStore
+    housekeeping: Housekeeping
     clock: Callable[[], datetime] = field(default=utcnow)

@@ -400,6 +400,12 @@ class ConfigurationScans(Protocol):
     async def mark_webhook_key_version(self, e_id: str, version: str) -> None: ...
 
 
+class Housekeeping(Protocol):
+    """Cross-tenant clean-up of rows whose purpose has ended (``adapters/db/housekeeping.py``)."""
+
+    async def purge_expired_idempotency(self, now: datetime, limit: int) -> int: ...
+
+
 class DriftReportStore(Protocol):
     """The kept drift reports (``email_drift_reports``): the latest is what operators read."""
 

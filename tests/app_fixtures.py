@@ -49,9 +49,22 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def api_port() -> int:
+def api_socket() -> Iterator[socket.socket]:
+    """The listening socket of the test's API, bound now and held for the whole test, so no other
+    server (the sandbox, moto, another test's) can take its port before ``live_api`` serves on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def api_port(api_socket: socket.socket) -> int:
     """The port the test's API listens on when served over real HTTP (see ``live_api``)."""
-    return free_port()
+    return int(api_socket.getsockname()[1])
 
 
 @pytest.fixture
@@ -87,16 +100,14 @@ def client_for(app_container: App) -> Callable[[str], httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def live_api(app_container: App, api_port: int) -> AsyncIterator[str]:
+async def live_api(app_container: App, api_socket: socket.socket, api_port: int) -> AsyncIterator[str]:
     """The API served over real HTTP on ``settings.public_base_url`` so the sandbox's webhooks reach it."""
-    config = uvicorn.Config(
-        create_app(container=app_container), host="127.0.0.1", port=api_port, log_config=None, lifespan="on",
-    )
+    config = uvicorn.Config(create_app(container=app_container), log_config=None, lifespan="on")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[api_socket]))
     while not server.started:
         if task.done():
-            task.result()
+            raise RuntimeError(f"the test API did not start on port {api_port}") from task.exception()
         await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{api_port}"

@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail import __version__
 from tenantmail.adapters.cipher import AesGcmTokenCipher
-from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.direct_pool import DirectPool
+from tenantmail.adapters.db.engine import create_engine, is_sqlite
+from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
 from tenantmail.adapters.db.scans import ConfigurationScans
+from tenantmail.adapters.db.send_intake import PostgresSendIntake, UnitOfWorkSendIntake
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.adapters.db.work_queue import WorkQueue
 from tenantmail.adapters.keyregistry import KeyRegistry, generate_registry_file
@@ -37,6 +41,7 @@ from tenantmail.adapters.telemetry import Telemetry, init_sentry
 from tenantmail.adapters.webhook_secrets import DerivedWebhookSecrets
 from tenantmail.sandbox.runner import RunningSandbox, start_sandbox
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports import EventIntake, SendIntake
 from tenantmail.settings import Settings, SettingsError
 
 log = structlog.get_logger("tenantmail.bootstrap")
@@ -62,6 +67,7 @@ class App:
     zone_id: str
     sandbox: RunningSandbox | None = None
     generated_api_key: str | None = field(default=None, repr=False)
+    direct_pool: DirectPool | None = field(default=None, repr=False)  #: PostgreSQL hot paths' connections
     _registry_watch: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def watch_registry(self) -> None:
@@ -81,6 +87,8 @@ class App:
         if self._registry_watch is not None:
             self._registry_watch.cancel()
         await self.postmark.aclose()
+        if self.direct_pool is not None:
+            await self.direct_pool.close()
         await self.engine.dispose()
         if self.sandbox is not None:
             await asyncio.to_thread(self.sandbox.stop)
@@ -231,9 +239,12 @@ async def bootstrap(
     dns = Route53DnsGateway(
         zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
     )
+    direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url)
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
+        send_intake=_send_intakes(engine, direct),
+        event_intake=_event_intakes(engine, direct),
         postmark=postmark,
         dns=dns,
         cipher=AesGcmTokenCipher(registry),
@@ -247,5 +258,19 @@ async def bootstrap(
     return App(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,
         metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=endpoints.sandbox,
-        generated_api_key=generated,
+        generated_api_key=generated, direct_pool=direct,
     )
+
+
+def _send_intakes(engine: AsyncEngine, direct: DirectPool | None) -> Callable[[str], SendIntake]:
+    """PostgreSQL: the hot path's direct connections; SQLite: one unit of work per request."""
+    if direct is not None:
+        return lambda tenant: PostgresSendIntake(direct, tenant)
+    return lambda tenant: UnitOfWorkSendIntake(UnitOfWork(engine, tenant))
+
+
+def _event_intakes(engine: AsyncEngine, direct: DirectPool | None) -> Callable[[str], EventIntake]:
+    """As :func:`_send_intakes`, for the webhook's transaction."""
+    if direct is not None:
+        return lambda tenant: PostgresEventIntake(direct, tenant)
+    return lambda tenant: UnitOfWorkEventIntake(UnitOfWork(engine, tenant))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tenantmail.bootstrap import App
+from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.submit_send import NAMESPACE
@@ -64,10 +65,10 @@ async def test_a_key_held_by_an_uncommitted_request_is_409(api: httpx.AsyncClien
     config = await sendable_configuration(app_container, "tenant-a", "inflight")
     now = app_container.ctx.clock()
     async with app_container.ctx.uow("tenant-a") as first:  # the first request, still running
-        assert await first.idempotency.insert_if_absent(
-            NAMESPACE, "k-1", request_hash="x", resource_e_id="job-1", response_status=202,
-            response_body={}, now=now, expires_at=now + timedelta(hours=1),
-        )
+        assert await first.idempotency.insert_if_absent(NAMESPACE, IdempotencyRecord(
+            key="k-1", request_hash="x", resource_e_id="job-1", response_status=202,
+            response_body={}, created_at=now, expires_at=now + timedelta(hours=1),
+        ))
         racing = await post(api, send_body(config.e_id))
     assert racing.status_code == 409 and racing.json()["error"] == "IdempotencyInFlight"
 
@@ -129,3 +130,30 @@ async def test_parallel_requests_with_one_key_queue_one_job(api: httpx.AsyncClie
     answers = await asyncio.gather(*(post(api, send_body(config.e_id), key="p-1") for _ in range(20)))
     assert len({a.json()["eId"] for a in answers if a.status_code == 202}) == 1
     assert (await api.get("/job")).json()["total"] == 1
+
+
+async def test_a_send_sees_every_change_made_since_this_process_last_read_the_configuration(
+    api: httpx.AsyncClient, app_container: App, client_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    """The one-statement path commits on the configuration as last read only if the row is still
+    at that version and the recipient not suppressed: any change in between is answered as if the
+    configuration had been read afresh."""
+    config = await sendable_configuration(app_container, "tenant-a", "memo")
+    assert (await post(api, send_body(config.e_id), key="m-1")).status_code == 202  # now remembered
+    async with app_container.ctx.uow("tenant-a") as uow:
+        await uow.suppressions.add_if_absent(SuppressionEntry.new(
+            tenant_id="tenant-a", recipient="later@example.com", reason=SuppressionReason.SPAM_COMPLAINT,
+            origin=SuppressionOrigin.WEBHOOK, now=app_container.ctx.clock(),
+        ))
+        await uow.commit()
+    assert (await post(api, send_body(config.e_id, recipient="later@example.com"), key="m-2")).status_code == 403
+    async with client_for("tenant-b") as other:  # another tenant never meets tenant-a's memory
+        assert (await post(other, send_body(config.e_id), key="m-3")).status_code == 404
+    assert (await api.post(f"/configuration/{config.e_id}/lock")).status_code == 200
+    locked = await post(api, send_body(config.e_id), key="m-4")
+    assert locked.status_code == 409 and locked.json()["error"] == "NotSendable"
+    assert (await api.post(f"/configuration/{config.e_id}/unlock")).status_code == 200
+    assert (await post(api, send_body(config.e_id), key="m-5")).status_code == 202
+    async with client_for("tenant-b") as other:
+        assert (await other.get("/job")).json()["total"] == 0
+    assert (await api.get("/job")).json()["total"] == 2

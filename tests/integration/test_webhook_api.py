@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 
+from tenantmail.adapters.db.tables import jobs
 from tenantmail.adapters.telemetry import Telemetry
 from tenantmail.bootstrap import App
-from tenantmail.domain.job import JobStatus
+from tenantmail.domain.job import EmailJob, JobStatus
 from tests import webhook_support as pm
 from tests.webhook_support import Seeded, seed
 
@@ -239,3 +241,29 @@ async def test_an_inconsistent_job_is_reported_to_sentry_with_its_fingerprint(
     [event] = [e for e in sentry_events if e.get("message") == "email.webhook.inconsistent"]
     assert event["fingerprint"] == ["email.webhook.inconsistent", job.e_id]
     assert event["environment"] == app_container.settings.partition
+
+
+async def test_tm_job_wins_over_a_message_id_naming_another_job(api, app_container, seeded) -> None:
+    other = EmailJob.queue(tenant_id="tenant-a", configuration_e_id=seeded.configuration.e_id, recipient="jane@example.com",
+                           subject="Other", idempotency_key="other", now=app_container.ctx.clock(), text_body="hi")
+    other.move(JobStatus.SENT, app_container.ctx.clock())
+    async with app_container.ctx.uow("tenant-a") as uow:
+        await uow.jobs.add(other)
+        await uow.commit()
+    response = await post(api, seeded, pm.delivery(seeded.job.message_id, other.recipient, job=other.e_id))
+    assert response.json() == {"outcome": "matched", "jobEId": other.e_id, "status": "DELIVERED"}
+    assert await job_status(app_container, seeded) is JobStatus.SENT
+
+
+async def test_an_event_for_a_job_in_dispatch_keeps_the_dispatchers_lease(api, app_container, engine) -> None:
+    """Delivery can be reported before the dispatcher commits Postmark's answer: the event moves the
+    job, and the lease (the dispatcher's claim) is left as it was."""
+    seeded = await seed(app_container.ctx, "tenant-a", status=JobStatus.QUEUED)
+    claimed = await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)
+    assert [c.e_id for c in claimed] == [seeded.job.e_id]
+    response = await post(api, seeded, pm.delivery(seeded.job.message_id, seeded.job.recipient, job=seeded.job.e_id))
+    assert response.json()["status"] == "DELIVERED"
+    async with engine.connect() as conn:
+        lease = (await conn.execute(select(jobs.c.lease_owner, jobs.c.lease_until)
+                                    .where(jobs.c.e_id == seeded.job.e_id))).one()
+    assert lease.lease_owner == app_container.ctx.work.owner and lease.lease_until is not None

@@ -10,7 +10,9 @@ import dataclasses
 
 import pytest
 
+from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.bootstrap import App
 from tenantmail.domain.job import JobStatus
@@ -25,16 +27,20 @@ async def test_database_down_answers_503_then_the_retry_is_stored(engine, api, a
     job = seeded.job
     body = pm.delivery(job.message_id, job.recipient, job=job.e_id)
     real_engine, real_ctx = app_container.engine, app_container.ctx
-    dead = create_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/gone")
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/gone"
+    dead, dead_direct = create_engine(dead_url), DirectPool(dead_url)
     if down in ("lookup", "both"):
         app_container.engine = dead
-    if down in ("transaction", "both"):
-        app_container.ctx = dataclasses.replace(real_ctx, uow=lambda tenant: UnitOfWork(dead, tenant))
+    if down in ("transaction", "both"):  # the transaction as this backend runs it, on a dead server
+        intake = (lambda tenant: PostgresEventIntake(dead_direct, tenant)) if engine.dialect.name == "postgresql" \
+            else (lambda tenant: UnitOfWorkEventIntake(UnitOfWork(dead, tenant)))
+        app_container.ctx = dataclasses.replace(real_ctx, event_intake=intake)
     try:
         refused = await api.post("/job/postmark-events", json=body, auth=seeded.credentials)
     finally:
         app_container.engine, app_container.ctx = real_engine, real_ctx
         await dead.dispose()
+        await dead_direct.close()
     assert refused.status_code == 503
     assert refused.json()["error"] == "ServiceUnavailable"
 

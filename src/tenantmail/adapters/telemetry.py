@@ -43,6 +43,7 @@ _CONTENT_KEYS = frozenset({"body", "html_body", "text_body", "htmlbody", "textbo
                            "attachments", "content", "content_base64"})
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
+_LEVEL_NUMBERS = {name: logging.getLevelNamesMapping()[name.upper()] for name in LEVELS}
 _SENTRY_LEVELS = {"critical": "fatal"}  # Sentry's name for the top level; the others match
 _METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -92,13 +93,20 @@ def redact_processor(
 # ---------------------------------------------------------------------------------------------
 
 
+#: The lowest level configure_logging lets through (everything until it is called, as structlog's
+#: default does): emit() skips building a line nobody will write, the hot paths' debug events.
+_enabled_from = logging.NOTSET
+
+
 def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -> None:
     """Send structlog and stdlib logging (uvicorn included) as one stream of redacted lines.
 
     JSON lines with ISO-8601 UTC timestamps when ``json``, a readable console format otherwise.
     Calling it again replaces the previous set-up (tests pass their own ``stream``).
     """
+    global _enabled_from
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    _enabled_from = numeric_level
     output = stream or sys.stdout
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -257,16 +265,20 @@ class Telemetry:
         sentry: bool = False, fingerprint: Sequence[str] | None = None, **fields: Any,
     ) -> None:
         """Log ``event`` with labels and fields, count it, and report it to Sentry if asked."""
-        if level not in LEVELS:
+        if level not in _LEVEL_NUMBERS:
             raise ProgrammingError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
         labels = dict(labels or {})
-        payload = redact({**labels, **fields})
-        getattr(self._log, level)(event, **payload)
         self._metrics.child(
             self._registry, Counter, metric_name(event), labels, f"Occurrences of the {event} event."
         ).inc()
-        if sentry and self._sentry_enabled:
-            self._capture(event, level, fingerprint, labels, payload)
+        logged = _LEVEL_NUMBERS[level] >= _enabled_from
+        reported = sentry and self._sentry_enabled
+        if logged or reported:
+            payload = redact({**labels, **fields})
+            if logged:
+                getattr(self._log, level)(event, **payload)
+            if reported:
+                self._capture(event, level, fingerprint, labels, payload)
 
     def set_gauge(self, name: str, value: float, *, labels: Mapping[str, str] | None = None) -> None:
         """Set a gauge, e.g. configurations per state: ``set_gauge("email.configuration.state", 3,

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from tenantmail.services.configuration_memo import ConfigurationMemo
 from tenantmail.services.ports import (
     ConfigurationScans,
     DnsGateway,
     DriftReportStore,
+    EventIntake,
     Housekeeping,
     PostmarkGateway,
+    SendIntake,
     Telemetry,
     TokenCipher,
     UnitOfWork,
@@ -32,6 +35,8 @@ def utcnow() -> datetime:
 class ServiceContext:
     settings: Settings
     uow: Callable[[str], UnitOfWork]  #: tenant id → a fresh unit of work
+    send_intake: Callable[[str], SendIntake]  #: tenant id → the send path's storage for one request
+    event_intake: Callable[[str], EventIntake]  #: tenant id → one webhook event's transaction
     postmark: PostmarkGateway
     dns: DnsGateway
     cipher: TokenCipher
@@ -42,3 +47,4 @@ class ServiceContext:
     drift_reports: DriftReportStore
     housekeeping: Housekeeping
     clock: Callable[[], datetime] = field(default=utcnow)
+    configuration_memo: ConfigurationMemo = field(default_factory=ConfigurationMemo)

@@ -1,10 +1,10 @@
 """Take one Postmark webhook call: authenticate it, store the event once, project it (SPEC §6).
 
 Order of checks: credentials (configuration exists, password derived for it) → 401; body → 400;
-the payload's ServerID is the configuration's server → 401. Then one short transaction: match the
-job (``tm_job``, else MessageID), store the event under its dedup key (a duplicate changes
-nothing), move the job per :func:`tenantmail.domain.job.project`, apply the suppression the event
-asks for. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
+the payload's ServerID is the configuration's server → 401. Then one short transaction
+(:class:`~tenantmail.services.ports.EventIntake`): match the job (``tm_job``, else MessageID), store
+the event under its dedup key (a duplicate changes nothing), move the job per
+:func:`tenantmail.domain.job.project`, apply the suppression the event asks for. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
 never waits on it and never reports what was rolled back.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind, MalformedEvent
 from tenantmail.domain.errors import DomainError
-from tenantmail.domain.job import EmailJob, JobStatus, project
+from tenantmail.domain.job import JobStatus, project
 from tenantmail.domain.suppression import SuppressionEntry
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import UnitOfWork
+from tenantmail.services.ports import EventIntake, EventOpening
 
 #: configuration eId → its tenant, or None (the one lookup not scoped to a tenant)
 TenantLocator = Callable[[str], Awaitable[str | None]]
@@ -69,14 +69,15 @@ async def ingest_webhook_event(
         raise
     ctx.telemetry.emit("email.webhook.received", labels={"record_type": _label(event)},
                        configuration_eid=call.username)
-    async with ctx.uow(tenant_id) as uow:
-        configuration = await uow.configurations.get(call.username)
-        if configuration.server_id is None or event.server_id != configuration.server_id:
+    now = ctx.clock()
+    async with ctx.event_intake(tenant_id) as intake:
+        opening = await intake.open(call.username, event, received_at=now)
+        if opening.server_id is None or event.server_id != opening.server_id:
             _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")
             raise WebhookUnauthorized("the event's ServerID does not belong to this configuration")
-        result = await _apply(ctx, uow, tenant_id, call.username, event)
+        result = await _apply(intake, opening, tenant_id, call.username, event, now)
         if result.outcome is not Outcome.DUPLICATE:
-            await uow.commit()
+            await intake.commit()
     _report(ctx, result)
     return result
 
@@ -94,45 +95,40 @@ async def _authenticate(ctx: ServiceContext, call: WebhookCall, locate: TenantLo
 
 
 async def _apply(
-    ctx: ServiceContext, uow: UnitOfWork, tenant_id: str, configuration_e_id: str,
-    event: DeliveryEvent,
+    intake: EventIntake, opening: EventOpening, tenant_id: str, configuration_e_id: str,
+    event: DeliveryEvent, now: datetime,
 ) -> Ingested:
-    now = ctx.clock()
-    job: EmailJob | None = await uow.events.job_for_update(event)
-    stored = await uow.events.add(
-        event, configuration_e_id=configuration_e_id, job_e_id=job.e_id if job else None,
-        received_at=now,
-    )
+    job = opening.job
     base = {"event": event, "tenant_id": tenant_id, "configuration_e_id": configuration_e_id}
-    if not stored:
+    if not opening.stored:
         return Ingested(Outcome.DUPLICATE, job_e_id=job.e_id if job else None, **base)
-    await _apply_suppression(uow, tenant_id, event, now)
+    await _apply_suppression(intake, tenant_id, event, now)
     if job is None:
         return Ingested(Outcome.UNMATCHED, **base)
     previous = job.status
     if event.implied_status is not None:
         job.move(project(previous, event.implied_status), now)
         if job.status is not previous:
-            await uow.jobs.save(job)
+            await intake.save_job(job)
     return Ingested(Outcome.MATCHED, job_e_id=job.e_id, previous_status=previous,
                     status=job.status, **base)
 
 
-async def _apply_suppression(uow: UnitOfWork, tenant_id: str, event: DeliveryEvent, now: datetime) -> None:
+async def _apply_suppression(intake: EventIntake, tenant_id: str, event: DeliveryEvent, now: datetime) -> None:
     """Suppress or lift as the event asks; an address-less event (no recipient) changes nothing."""
     if event.recipient is None:
         return
     request = event.requested_suppression()
     if request is not None:
-        await uow.suppressions.add_if_absent(SuppressionEntry.new(
+        await intake.add_suppression(SuppressionEntry.new(
             tenant_id=tenant_id, recipient=event.recipient, reason=request.reason,
             origin=request.origin, now=now,
         ))
     elif event.lifts_suppression:
-        live = await uow.suppressions.live(event.recipient)
+        live = await intake.live_suppression(event.recipient)
         if live is not None and live.removable:
             live.remove(now)
-            await uow.suppressions.mark_removed(live)
+            await intake.mark_suppression_removed(live)
 
 
 def _report(ctx: ServiceContext, result: Ingested) -> None:

@@ -12,7 +12,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tenantmail.domain.configuration import EmailConfiguration
+from tenantmail.domain.delivery_event import DeliveryEvent
 from tenantmail.domain.drift import DriftReport
+from tenantmail.domain.idempotency import IdempotencyRecord
+from tenantmail.domain.job import EmailJob, JobStatus
+from tenantmail.domain.suppression import SuppressionEntry
 
 # ---------------------------------------------------------------------------------------------
 # Postmark
@@ -365,6 +369,64 @@ class UnitOfWork(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
+
+
+
+@dataclass(frozen=True)
+class SendFacts:
+    """Everything the send gates read, in one look: the key's record (with the status of the job
+    it queued), the configuration and the recipient's live suppression."""
+
+    record: IdempotencyRecord | None
+    record_job_status: JobStatus | None
+    configuration: EmailConfiguration | None
+    suppressed_for: str | None  #: the live suppression's reason; None when not suppressed
+
+
+class SendIntake(Protocol):
+    """The send path's storage (``adapters/db/send_intake.py``): ``async with`` one per request.
+
+    ``look`` reads what the gates need. ``enqueue`` commits the job with its idempotency record,
+    both or neither, and only while the gates still hold as the caller saw them: the configuration
+    row still at ``configuration_version``, the recipient not suppressed, no live record for the
+    key. Otherwise it writes nothing and returns False, and the caller looks again. Raises
+    IdempotencyInFlight when the key's first request is still uncommitted past the bounded wait.
+    """
+
+    async def __aenter__(self) -> SendIntake: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def look(self, namespace: str, key: str, configuration_e_id: str, recipient: str) -> SendFacts: ...
+    async def enqueue(
+        self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
+    ) -> bool: ...
+
+
+@dataclass(frozen=True)
+class EventOpening:
+    """What opening a webhook event's transaction found."""
+
+    server_id: int | None  #: the configuration's Postmark server (None: none yet, or no such configuration)
+    job: EmailJob | None  #: the event's job (by ``tm_job``, else MessageID), locked until the end
+    stored: bool  #: False: an event with the same dedup key was already stored (a duplicate)
+
+
+class EventIntake(Protocol):
+    """One webhook event's transaction (``adapters/db/event_intake.py``): ``async with`` one per
+    call; nothing is kept unless ``commit()`` is called.
+
+    ``open`` finds the configuration's server and the event's job (row-locked, so events of one
+    job are applied one at a time) and stores the event unless it is a duplicate — only when the
+    event's ServerID is the configuration's; the caller rejects it otherwise.
+    """
+
+    async def __aenter__(self) -> EventIntake: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def open(self, configuration_e_id: str, event: DeliveryEvent, *, received_at: datetime) -> EventOpening: ...
+    async def save_job(self, job: EmailJob) -> None: ...  #: the status the event moved it to
+    async def add_suppression(self, entry: SuppressionEntry) -> None: ...  #: unless one is live for the recipient
+    async def live_suppression(self, recipient: str) -> SuppressionEntry | None: ...
+    async def mark_suppression_removed(self, entry: SuppressionEntry) -> None: ...
+    async def commit(self) -> None: ...
 
 
 # ---------------------------------------------------------------------------------------------

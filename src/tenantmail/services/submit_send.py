@@ -1,26 +1,33 @@
 """Accepting a send: ``POST /job`` (SPEC §5). Gates in order, then the job into the outbox.
 
 Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → sendable (409) →
-recipient not suppressed (403). The job and its idempotency record are written in one
-transaction, so a committed key always has its job and an answered job always has its key.
-The record is inserted first: the key is the race to win, and losing it costs nothing queued.
+recipient not suppressed (403). The job and its idempotency record are committed together, so a
+committed key always has its job and an answered job always has its key.
+
+Most sends take one round trip: the configuration as this process last saw it decides the gates,
+and the store commits only if nothing they depend on has changed since (see
+:class:`~tenantmail.services.ports.SendIntake`). Otherwise, or for a configuration not seen yet,
+one look reads every gate's facts and the gates answer in SPEC order. Two requests racing with
+one new key: the store lets one record win; the other looks again and replays the winner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from tenantmail.domain.errors import IdempotencyMismatch, RecipientSuppressed, ReplayOfInconsistent
-from tenantmail.domain.job import EmailJob, JobStatus
+from tenantmail.domain.errors import IdempotencyInFlight, NotFound, RecipientSuppressed
+from tenantmail.domain.idempotency import IdempotencyRecord
+from tenantmail.domain.job import EmailJob
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import UnitOfWork
+from tenantmail.services.ports import SendIntake
 
 NAMESPACE = "job"
 ACCEPTED = 202
+LOOKS = 3  #: looks before a send that keeps meeting concurrent changes is answered 409 (retry)
 
 #: Renders the answer stored with the key and replayed for it: ``job → JSON body``.
 Render = Callable[[EmailJob], Any]
@@ -39,60 +46,59 @@ async def submit_send(
 ) -> Submitted:
     """Queue ``request`` once per key; raise the gate's DomainError when one refuses it."""
     now = ctx.clock()
-    fingerprint = request.fingerprint()
-    async with ctx.uow(tenant_id) as uow:
-        job = _job(tenant_id, idempotency_key, request, author, now)
-        body = render(job)
-        if not await _claim_key(ctx, uow, idempotency_key, fingerprint, job, body, now):
-            return await _replay(uow, idempotency_key, fingerprint)
-        await _check_gates(uow, request)
-        await uow.jobs.add(job)
-        await uow.commit()
-    ctx.telemetry.emit("email.send.accepted", level="debug", job_id=job.e_id,
-                       configuration_id=request.configuration_e_id)
-    return Submitted(ACCEPTED, body, replayed=False)
-
-
-def _job(tenant_id: str, key: str, request: SendRequest, author: str, now: datetime) -> EmailJob:
-    return EmailJob.queue(
-        tenant_id=tenant_id, configuration_e_id=request.configuration_e_id, recipient=request.recipient,
-        subject=request.subject, idempotency_key=key, now=now, author=author, reply_to_email=request.reply_to_email,
-        html_body=request.html_body, text_body=request.text_body, attachments=request.attachments,
+    config_e_id = request.configuration_e_id
+    job = EmailJob.queue(
+        tenant_id=tenant_id, configuration_e_id=config_e_id, recipient=request.recipient,
+        subject=request.subject, idempotency_key=idempotency_key, now=now, author=author,
+        reply_to_email=request.reply_to_email, html_body=request.html_body, text_body=request.text_body,
+        attachments=request.attachments,
     )
+    record = IdempotencyRecord(
+        key=idempotency_key, request_hash=request.fingerprint(), resource_e_id=job.e_id,
+        response_status=ACCEPTED, response_body=render(job), created_at=now,
+        expires_at=now + timedelta(hours=ctx.settings.idempotency_ttl_hours),
+    )
+    async with ctx.send_intake(tenant_id) as intake:
+        if not await _enqueue_as_remembered(ctx, intake, job, record):
+            replayed = await _enqueue_after_look(ctx, intake, job, record)
+            if replayed is not None:
+                return replayed
+    ctx.telemetry.emit("email.send.accepted", level="debug", job_id=job.e_id, configuration_id=config_e_id)
+    return Submitted(ACCEPTED, record.response_body, replayed=False)
 
 
-async def _claim_key(
-    ctx: ServiceContext, uow: UnitOfWork, key: str, fingerprint: str, job: EmailJob, body: Any, now: datetime,
+async def _enqueue_as_remembered(
+    ctx: ServiceContext, intake: SendIntake, job: EmailJob, record: IdempotencyRecord,
 ) -> bool:
-    """Insert the key's record; False when a live record already answers for the key."""
-    expires_at = now + timedelta(hours=ctx.settings.idempotency_ttl_hours)
-    for _ in range(2):  # once more after discarding an expired record
-        if await uow.idempotency.insert_if_absent(
-            NAMESPACE, key, request_hash=fingerprint, resource_e_id=job.e_id,
-            response_status=ACCEPTED, response_body=body, now=now, expires_at=expires_at,
-        ):
-            return True
-        existing = await uow.idempotency.get(NAMESPACE, key)
-        if existing is not None and not existing.expired(now):
-            return False
-        await uow.idempotency.discard(NAMESPACE, key)
-    return False
+    """The common case in one statement: a new key for a configuration this process has seen
+    sendable. The store commits only if that configuration is unchanged since, the recipient is
+    not suppressed and the key is free, which is every gate passing; anything else writes nothing."""
+    known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
+    if known is None or not known.is_sendable:
+        return False
+    return await intake.enqueue(job, NAMESPACE, record, configuration_version=known.version)
 
 
-async def _replay(uow: UnitOfWork, key: str, fingerprint: str) -> Submitted:
-    record = await uow.idempotency.get(NAMESPACE, key)
-    assert record is not None  # _claim_key returned False only after seeing it
-    if record.request_hash != fingerprint:
-        raise IdempotencyMismatch()
-    job = await uow.jobs.find(record.resource_e_id) if record.resource_e_id else None
-    if job is not None and job.status is JobStatus.INCONSISTENT:
-        raise ReplayOfInconsistent(job.e_id)
-    return Submitted(record.response_status or ACCEPTED, record.response_body, replayed=True)
+async def _enqueue_after_look(
+    ctx: ServiceContext, intake: SendIntake, job: EmailJob, record: IdempotencyRecord,
+) -> Submitted | None:
+    """Every gate in SPEC order from a fresh look; None once the job is queued, else the replay.
 
-
-async def _check_gates(uow: UnitOfWork, request: SendRequest) -> None:
-    """Configuration exists (404), is sendable (409), recipient not suppressed (403): one read."""
-    config, suppressed_for = await uow.configurations.get_for_send(request.configuration_e_id, request.recipient)
-    config.ensure_sendable()  # NotSendable → 409 with the reason
-    if suppressed_for is not None:
-        raise RecipientSuppressed(request.recipient, suppressed_for)
+    The enqueue can still find the world changed since the look (a racing request took the key,
+    the configuration changed, the recipient got suppressed); then look again, a bounded number
+    of times: each retry needs another concurrent commit, so they do not go on for long.
+    """
+    for _ in range(LOOKS):
+        facts = await intake.look(NAMESPACE, record.key, job.configuration_e_id, job.recipient)
+        ctx.configuration_memo.remember(job.tenant_id, job.configuration_e_id, facts.configuration)
+        if facts.record is not None and not facts.record.expired(record.created_at):
+            status, body = facts.record.replay(record.request_hash, facts.record_job_status, default_status=ACCEPTED)
+            return Submitted(status, body, replayed=True)
+        if facts.configuration is None:
+            raise NotFound("configuration", job.configuration_e_id)
+        facts.configuration.ensure_sendable()  # NotSendable → 409 with the reason
+        if facts.suppressed_for is not None:
+            raise RecipientSuppressed(job.recipient, facts.suppressed_for)
+        if await intake.enqueue(job, NAMESPACE, record, configuration_version=facts.configuration.version):
+            return None
+    raise IdempotencyInFlight()

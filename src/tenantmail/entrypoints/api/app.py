@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -67,6 +68,22 @@ def _announce(app: App) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+#: Allocations between young-generation collections, and the older generations' ratios (CPython's
+#: defaults: 700, 10, 10). A request makes thousands of short-lived objects, so the defaults
+#: collect several times per request and, worse, promote enough to trigger full collections that
+#: stall every in-flight request for tens of ms. Memory still bounded: cycles are collected, later.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _settle_garbage_collector() -> None:
+    """Once started: move what start-up built (modules, the App) out of the collector's sight and
+    collect the young generation less often. Measured under load (docs/performance.md):
+    p99 at 32 connections 180 → 74 ms, throughput +10 %."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None, *, container: App | None = None) -> FastAPI:
     """Build the API. With ``container`` the caller owns the App; otherwise the lifespan builds it."""
     settings = container.settings if container else (settings or Settings())
@@ -81,6 +98,7 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
         api.state.tenantmail = app
         app.watch_registry()
         _announce(app)
+        _settle_garbage_collector()
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(app.ctx, stop)) if settings.runs_embedded_worker else None
         try:
@@ -104,6 +122,7 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     prefix = settings.api_prefix
     api.include_router(health.router)
     api.include_router(configurations.router, prefix=prefix, dependencies=authed, tags=["configurations"])
+    api.include_router(jobs.send_router, prefix=prefix, tags=["jobs"])  # authenticates in its CallerDep
     api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(webhooks.router, prefix=prefix, tags=["webhooks"])

@@ -1,4 +1,5 @@
-"""Named dependencies, so handlers read as three lines: ``AppDep``, ``Tenant``, ``Author``, ``Page``.
+"""Named dependencies, so handlers read as three lines: ``AppDep``, ``Tenant``, ``Author``, ``Page``
+(and ``CallerDep``, the same checks in one, for the hot ``POST /job``).
 
 They are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in its thread
 pool, a hop that costs more than these checks themselves on every request.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 
@@ -18,6 +19,8 @@ from tenantmail.bootstrap import App
 from tenantmail.entrypoints.api.errors import ApiError
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+TENANT_DOC = "The tenant acted for."
+AUTHOR_DOC = "Who asked; recorded in history."
 
 
 async def get_app(request: Request) -> App:
@@ -27,13 +30,12 @@ async def get_app(request: Request) -> App:
 AppDep = Annotated[App, Depends(get_app)]
 
 
-async def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+def authenticate(app: App, authorization: str | None) -> None:
     """Bearer authentication against every configured key, compared in constant time.
 
     Every key is compared (no early exit), so the time taken does not tell which key, if any,
     shares a prefix with the presented one.
     """
-    app: App = request.app.state.tenantmail
     scheme, _, presented = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not presented:
         raise ApiError(401, "Unauthorized", "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
@@ -45,7 +47,7 @@ async def require_api_key(request: Request, authorization: Annotated[str | None,
         raise ApiError(401, "Unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def tenant_header(x_tenant_id: Annotated[str | None, Header(description="The tenant acted for.")] = None) -> str:
+def valid_tenant(x_tenant_id: str | None) -> str:
     if not x_tenant_id:
         raise ApiError(400, "MissingTenant", "the X-Tenant-Id header is required")
     if not TENANT_PATTERN.match(x_tenant_id):
@@ -54,15 +56,62 @@ async def tenant_header(x_tenant_id: Annotated[str | None, Header(description="T
     return x_tenant_id
 
 
-async def author_header(x_author: Annotated[str | None, Header(description="Who asked; recorded in history.")] = None) -> str:
+def valid_author(x_author: str | None) -> str:
     author = (x_author or "").strip()
     if len(author) > 255 or any(ch in author for ch in "\r\n"):
         raise ApiError(400, "InvalidAuthor", "X-Author must be one line of at most 255 characters")
     return author or "unknown"
 
 
+async def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    authenticate(request.app.state.tenantmail, authorization)
+
+
+async def tenant_header(x_tenant_id: Annotated[str | None, Header(description=TENANT_DOC)] = None) -> str:
+    return valid_tenant(x_tenant_id)
+
+
+async def author_header(x_author: Annotated[str | None, Header(description=AUTHOR_DOC)] = None) -> str:
+    return valid_author(x_author)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls a hot route: the App, the authenticated caller's tenant and author."""
+
+    app: App
+    tenant: str
+    author: str
+
+
+async def caller(request: Request) -> Caller:
+    """``POST /job``'s single dependency: the same checks as ``require_api_key``, ``Tenant`` and
+    ``Author``, read straight from the headers. FastAPI validates every ``Header()`` parameter
+    through pydantic; on ``POST /job`` those passes cost ~0.14 ms of the request's ~1 ms of CPU.
+    The headers are documented with :data:`CALLER_HEADERS` instead."""
+    headers = request.headers
+    app: App = request.app.state.tenantmail
+    authenticate(app, headers.get("authorization"))
+    return Caller(app, valid_tenant(headers.get("x-tenant-id")), valid_author(headers.get("x-author")))
+
+
+def header_doc(name: str, description: str, *, required: bool) -> dict[str, Any]:
+    """One header parameter as the OpenAPI document lists it."""
+    return {"in": "header", "name": name, "required": required, "description": description,
+            "schema": {"type": "string"}}
+
+
+#: The headers :func:`caller` reads, for the route's ``openapi_extra``.
+CALLER_HEADERS = [
+    header_doc("authorization", "`Bearer <api key>`.", required=True),
+    header_doc("x-tenant-id", TENANT_DOC, required=True),
+    header_doc("x-author", AUTHOR_DOC, required=False),
+]
+
+
 Tenant = Annotated[str, Depends(tenant_header)]
 Author = Annotated[str, Depends(author_header)]
+CallerDep = Annotated[Caller, Depends(caller)]
 
 
 @dataclass(frozen=True)

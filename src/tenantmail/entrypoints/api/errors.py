@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import sentry_sdk
 import structlog
 from fastapi import FastAPI, Request
@@ -80,6 +81,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)  # the hot paths' direct connections
+    @app.exception_handler(psycopg.InterfaceError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("email.api.database_unavailable", path=request.url.path, error=type(exc).__name__)
         return error_response(

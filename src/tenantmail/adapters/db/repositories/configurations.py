@@ -68,10 +68,10 @@ def to_row(config: EmailConfiguration) -> dict[str, Any]:
 
 
 def to_domain(row: Any) -> EmailConfiguration:
-    return _from_mapping(row._mapping)
+    return from_mapping(row._mapping)
 
 
-def _from_mapping(m: Mapping[str, Any]) -> EmailConfiguration:
+def from_mapping(m: Mapping[str, Any]) -> EmailConfiguration:
     dns = None
     if m["dkim_host"] is not None:
         dns = DnsRecords(m["dkim_host"], m["dkim_value"], m["return_path_host"], m["return_path_value"])
@@ -102,7 +102,7 @@ def from_history_payload(payload: Mapping[str, Any]) -> EmailConfiguration:
     for name in _TIME_FIELDS:
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
-    return _from_mapping(values)
+    return from_mapping(values)
 
 
 def _version(row: Any) -> ConfigurationVersion:

@@ -65,6 +65,20 @@ class ConfigurationTenants:
         return tenant
 
 
+def to_row(
+    event: DeliveryEvent, *, tenant_id: str, configuration_e_id: str, job_e_id: str | None, received_at: datetime,
+) -> dict[str, Any]:
+    """The row storing ``event`` (a fresh eId; the dedup key that makes a second copy a duplicate)."""
+    return {
+        "e_id": str(uuid.uuid4()), "tenant_id": tenant_id,
+        "configuration_e_id": configuration_e_id, "job_e_id": job_e_id,
+        "record_type": event.record_type, "message_id": event.message_id,
+        "recipient": event.recipient, "occurred_at": event.occurred_at,
+        "dedup_key": event.dedup_key(tenant_id, configuration_e_id),
+        "payload": dict(event.payload), "received_at": received_at,
+    }
+
+
 def to_domain(row: Any) -> StoredEvent:
     m = row._mapping
     return StoredEvent(
@@ -87,14 +101,8 @@ class EventRepository(TenantRepository):
         ``ON CONFLICT DO NOTHING`` rather than catching the unique violation: a duplicate is an
         expected, frequent outcome (Postmark retries), and it costs no savepoint this way.
         """
-        row = {
-            "e_id": str(uuid.uuid4()), "tenant_id": self.tenant_id,
-            "configuration_e_id": configuration_e_id, "job_e_id": job_e_id,
-            "record_type": event.record_type, "message_id": event.message_id,
-            "recipient": event.recipient, "occurred_at": event.occurred_at,
-            "dedup_key": event.dedup_key(self.tenant_id, configuration_e_id),
-            "payload": dict(event.payload), "received_at": received_at,
-        }
+        row = to_row(event, tenant_id=self.tenant_id, configuration_e_id=configuration_e_id,
+                     job_e_id=job_e_id, received_at=received_at)
         stmt = INSERT_UNLESS_DUPLICATE[self._conn.dialect.name]
         return (await self._conn.execute(stmt, row)).scalar() is not None
 

@@ -10,8 +10,7 @@ serialises writers (``BEGIN IMMEDIATE``), so there the second simply sees the co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, text
@@ -21,10 +20,10 @@ from sqlalchemy.exc import OperationalError
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import idempotency_records
 from tenantmail.domain.errors import IdempotencyInFlight
+from tenantmail.domain.idempotency import IdempotencyRecord
 
 IN_FLIGHT_WAIT = "2s"  #: how long a racing request waits for the first one before answering 409
 LOCK_NOT_AVAILABLE = "55P03"  #: PostgreSQL's SQLSTATE for an exceeded lock_timeout
-COMPLETED = "completed"
 
 t = idempotency_records
 #: Built once per dialect (the columns come from the parameters): the send path's first statement.
@@ -35,19 +34,20 @@ INSERT_IF_ABSENT = {
 BOUND_LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    key: str
-    request_hash: str
-    state: str
-    resource_e_id: str | None
-    response_status: int | None
-    response_body: Any
-    created_at: datetime
-    expires_at: datetime
+def to_row(tenant_id: str, namespace: str, record: IdempotencyRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id, "namespace": namespace, "key": record.key, "request_hash": record.request_hash,
+        "state": record.state, "resource_e_id": record.resource_e_id, "response_status": record.response_status,
+        "response_body": record.response_body, "created_at": record.created_at, "expires_at": record.expires_at,
+    }
 
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at <= now
+
+def from_mapping(m: Mapping[str, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        key=m["key"], request_hash=m["request_hash"], resource_e_id=m["resource_e_id"],
+        response_status=m["response_status"], response_body=m["response_body"],
+        created_at=m["created_at"], expires_at=m["expires_at"], state=m["state"],
+    )
 
 
 class IdempotencyRepository(TenantRepository):
@@ -58,27 +58,16 @@ class IdempotencyRepository(TenantRepository):
         row = (await self._conn.execute(stmt)).first()
         if row is None:
             return None
-        m = row._mapping
-        return IdempotencyRecord(
-            m["key"], m["request_hash"], m["state"], m["resource_e_id"], m["response_status"],
-            m["response_body"], m["created_at"], m["expires_at"],
-        )
+        return from_mapping(row._mapping)
 
-    async def insert_if_absent(
-        self, namespace: str, key: str, *, request_hash: str, resource_e_id: str,
-        response_status: int, response_body: Any, now: datetime, expires_at: datetime,
-    ) -> bool:
+    async def insert_if_absent(self, namespace: str, record: IdempotencyRecord) -> bool:
         """Insert a completed record; False when one with this key is already committed.
 
         Raises IdempotencyInFlight when another transaction holds an uncommitted record with the
         same key for longer than ``IN_FLIGHT_WAIT``.
         """
         dialect = self._conn.dialect.name
-        values = {
-            "tenant_id": self.tenant_id, "namespace": namespace, "key": key, "request_hash": request_hash,
-            "state": COMPLETED, "resource_e_id": resource_e_id, "response_status": response_status,
-            "response_body": response_body, "created_at": now, "expires_at": expires_at,
-        }
+        values = to_row(self.tenant_id, namespace, record)
         if dialect == "postgresql":
             await self._conn.execute(BOUND_LOCK_WAIT)
         try:

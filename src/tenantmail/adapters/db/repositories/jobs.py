@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,10 @@ OUTCOME_COLUMNS = (
 
 
 def to_domain(row: Any) -> EmailJob:
-    m = row._mapping
+    return from_mapping(row._mapping)
+
+
+def from_mapping(m: Mapping[str, Any]) -> EmailJob:
     err = None
     if m["last_error_class"] is not None:
         err = JobError(m["last_error_class"], m["last_error_code"] or "", m["last_error_message"] or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,18 @@ from tenantmail.adapters.db.tables import suppressions
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 
 
+def to_row(entry: SuppressionEntry, tenant_id: str) -> dict[str, Any]:
+    return {
+        "id": entry.id, "tenant_id": tenant_id, "recipient": entry.recipient, "reason": entry.reason.value,
+        "origin": entry.origin.value, "created_at": entry.created_at, "removed_at": entry.removed_at,
+    }
+
+
 def to_domain(row: Any) -> SuppressionEntry:
-    m = row._mapping
+    return from_mapping(row._mapping)
+
+
+def from_mapping(m: Mapping[str, Any]) -> SuppressionEntry:
     return SuppressionEntry(
         id=m["id"], tenant_id=m["tenant_id"], recipient=m["recipient"],
         reason=SuppressionReason(m["reason"]), origin=SuppressionOrigin(m["origin"]),
@@ -34,11 +45,7 @@ class SuppressionRepository(TenantRepository):
         """Insert ``entry`` unless a live one exists for the recipient; return the live entry."""
         try:
             async with self._conn.begin_nested():
-                await self._conn.execute(insert(suppressions).values(
-                    id=entry.id, tenant_id=self.tenant_id, recipient=entry.recipient,
-                    reason=entry.reason.value, origin=entry.origin.value,
-                    created_at=entry.created_at, removed_at=None,
-                ))
+                await self._conn.execute(insert(suppressions).values(**to_row(entry, self.tenant_id)))
             return entry
         except IntegrityError:
             existing = await self.live(entry.recipient)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
+from tenantmail.bootstrap import App
 from tenantmail.domain.delivery_event import DeliveryEvent
 from tenantmail.entrypoints.api.deps import AppDep, Page, Tenant, require_api_key
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
@@ -41,8 +41,9 @@ def parse_event(raw: bytes) -> DeliveryEvent:
     return normalize(parse_body(raw))
 
 
-async def configuration_tenants(request: Request, app: AppDep) -> ConfigurationTenants:
+def configuration_tenants(request: Request) -> ConfigurationTenants:
     """The API process's cached configuration → tenant lookup (one per engine)."""
+    app: App = request.app.state.tenantmail
     state = request.app.state
     tenants: ConfigurationTenants | None = getattr(state, "configuration_tenants", None)
     if tenants is None or tenants.engine is not app.engine:
@@ -54,12 +55,14 @@ async def configuration_tenants(request: Request, app: AppDep) -> ConfigurationT
     "/job/postmark-events", response_model=WebhookAck, responses=error_responses(400),
     summary="Receive one Postmark webhook event (HTTP Basic: configuration eId + webhook secret)",
 )
-async def receive_postmark_event(
-    request: Request, app: AppDep, tenants: Annotated[ConfigurationTenants, Depends(configuration_tenants)],
-) -> WebhookAck:
+async def receive_postmark_event(request: Request) -> WebhookAck:
+    """No dependencies (the hot path): the handler reads the App, the Basic credentials and the
+    raw body from the request itself."""
+    app: App = request.app.state.tenantmail
     username, password = basic_credentials(request.headers.get("authorization"))
     result = await ingest_webhook_event(
-        app.ctx, WebhookCall(username, password, await request.body()), locate=tenants, parse=parse_event,
+        app.ctx, WebhookCall(username, password, await request.body()), locate=configuration_tenants(request),
+        parse=parse_event,
     )
     return WebhookAck(
         outcome=result.outcome.value, jobEId=result.job_e_id,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import reduce
+from itertools import permutations
 from typing import Any
 
 import httpx
@@ -15,7 +18,7 @@ from sqlalchemy import select
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.adapters.telemetry import Telemetry
 from tenantmail.bootstrap import App
-from tenantmail.domain.job import EmailJob, JobStatus
+from tenantmail.domain.job import EmailJob, JobStatus, project
 from tests import webhook_support as pm
 from tests.webhook_support import Seeded, seed
 
@@ -267,3 +270,46 @@ async def test_an_event_for_a_job_in_dispatch_keeps_the_dispatchers_lease(api, a
         lease = (await conn.execute(select(jobs.c.lease_owner, jobs.c.lease_until)
                                     .where(jobs.c.e_id == seeded.job.e_id))).one()
     assert lease.lease_owner == app_container.ctx.work.owner and lease.lease_until is not None
+
+
+async def test_concurrent_events_of_one_job_are_applied_one_at_a_time(api, app_container, seeded) -> None:
+    """Three events of one job, each posted four times at once: every event is stored once, and the
+    job ends where some serial order of the three ends — never where two events both projected
+    from the status before either (a lost update: e.g. DELIVERED after a bounce)."""
+    job = seeded.job
+    bodies = [pm.delivery(job.message_id, job.recipient, job=job.e_id),
+              pm.bounce(job.message_id, job.recipient, job=job.e_id),
+              pm.spam_complaint(job.message_id, job.recipient, job=job.e_id)]
+    answers = await asyncio.gather(*(post(api, seeded, body) for body in bodies * 4))
+    assert [a.status_code for a in answers] == [200] * 12
+    assert sorted(a.json()["outcome"] for a in answers).count("matched") == 3
+    implied = (JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED)
+    serial_ends = {reduce(project, order, JobStatus.SENT) for order in permutations(implied)}
+    assert await job_status(app_container, seeded) in serial_ends
+    async with app_container.ctx.uow("tenant-a") as uow:
+        assert (await uow.events.list(job_e_id=job.e_id))[1] == 3
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_events_queued_behind_a_locked_job_each_see_the_status_the_last_one_left(
+    api, app_container, seeded, engine,
+) -> None:
+    """The three events arrive while another transaction holds the job's row, so all of them are
+    in flight together; when it lets go they must still apply one after another. Queued most
+    concerning first, so the last to apply (a Delivery) would win if each projected from the
+    status before the others — DELIVERED, which no serial order ends in."""
+    job = seeded.job
+    bodies = [pm.spam_complaint(job.message_id, job.recipient, job=job.e_id),
+              pm.bounce(job.message_id, job.recipient, job=job.e_id),
+              pm.delivery(job.message_id, job.recipient, job=job.e_id)]
+    async with engine.connect() as holder:
+        await holder.execute(select(jobs.c.e_id).where(jobs.c.e_id == job.e_id).with_for_update())
+        pending = []
+        for body in bodies:  # one after another into the row's lock queue
+            pending.append(asyncio.create_task(post(api, seeded, body)))
+            await asyncio.sleep(0.2)
+        await holder.commit()  # each is waiting for the row now, well within the 2 s lock wait
+    assert [(await answer).status_code for answer in pending] == [200] * 3
+    implied = (JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED)
+    serial_ends = {reduce(project, order, JobStatus.SENT) for order in permutations(implied)}
+    assert await job_status(app_container, seeded) in serial_ends

@@ -22,8 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from tenantmail.domain.errors import InvalidInput
-from tenantmail.domain.job import JobStatus
-from tenantmail.domain.suppression import SuppressionOrigin, SuppressionReason
+from tenantmail.domain.job import JobStatus, project
+from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 
 
 class MalformedEvent(InvalidInput):
@@ -125,3 +125,26 @@ class StoredEvent:
     occurred_at: datetime | None
     received_at: datetime
     payload: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EventEffects:
+    """What keeping a new event does beyond storing it, decided before storage is touched, so the
+    store can apply it in the same step that finds the job (whatever status the job is in then)."""
+
+    #: The job's next status for each status it may be in (``project``); None: the job never moves.
+    projection: Mapping[JobStatus, JobStatus] | None
+    suppression: SuppressionEntry | None  #: added unless the recipient already has a live entry
+    lift: bool  #: lift the recipient's live entry, unless its reason is UNREMOVABLE
+
+    @classmethod
+    def of(cls, event: DeliveryEvent, tenant_id: str, now: datetime) -> EventEffects:
+        implied = event.implied_status
+        request = event.requested_suppression() if event.recipient is not None else None
+        return cls(
+            projection={status: project(status, implied) for status in JobStatus} if implied else None,
+            suppression=SuppressionEntry.new(
+                tenant_id=tenant_id, recipient=event.recipient, reason=request.reason, origin=request.origin, now=now,
+            ) if request is not None and event.recipient is not None else None,
+            lift=event.recipient is not None and request is None and event.lifts_suppression,
+        )

@@ -17,6 +17,11 @@ class SuppressionReason(StrEnum):
     INACTIVE_RECIPIENT = "InactiveRecipient"  #: Postmark answered 406 at send
 
 
+#: Reasons an entry is never lifted for: spam complaints stay, as Postmark itself refuses to lift
+#: them (postmark-api.md §8.2).
+UNREMOVABLE = frozenset({SuppressionReason.SPAM_COMPLAINT})
+
+
 class SuppressionOrigin(StrEnum):
     WEBHOOK = "webhook"  #: a Bounce / SpamComplaint event
     SEND = "send"  #: a 406 answer at send time
@@ -47,8 +52,7 @@ class SuppressionEntry:
 
     @property
     def removable(self) -> bool:
-        """Spam complaints stay: Postmark itself refuses to lift them (postmark-api.md §8.2)."""
-        return self.reason is not SuppressionReason.SPAM_COMPLAINT
+        return self.reason not in UNREMOVABLE
 
     def ensure_removable(self) -> None:
         if not self.removable:

@@ -36,7 +36,7 @@ class ServiceContext:
     settings: Settings
     uow: Callable[[str], UnitOfWork]  #: tenant id → a fresh unit of work
     send_intake: Callable[[str], SendIntake]  #: tenant id → the send path's storage for one request
-    event_intake: Callable[[str], EventIntake]  #: tenant id → one webhook event's transaction
+    event_intake: Callable[[str], EventIntake]  #: tenant id → the webhook events' storage
     postmark: PostmarkGateway
     dns: DnsGateway
     cipher: TokenCipher

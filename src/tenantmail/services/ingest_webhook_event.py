@@ -1,10 +1,11 @@
 """Take one Postmark webhook call: authenticate it, store the event once, project it (SPEC §6).
 
 Order of checks: credentials (configuration exists, password derived for it) → 401; body → 400;
-the payload's ServerID is the configuration's server → 401. Then one short transaction
+the payload's ServerID is the configuration's server → 401. What the event does is decided first
+(:class:`~tenantmail.domain.delivery_event.EventEffects`: the job's next status for each status it
+may be in, the suppression to add or lift); the store then applies it atomically
 (:class:`~tenantmail.services.ports.EventIntake`): match the job (``tm_job``, else MessageID), store
-the event under its dedup key (a duplicate changes nothing), move the job per
-:func:`tenantmail.domain.job.project`, apply the suppression the event asks for. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
+the event under its dedup key (a duplicate changes nothing), move the job, suppress or lift. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
 never waits on it and never reports what was rolled back.
 """
 
@@ -12,16 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tenantmail.domain.delivery_event import DeliveryEvent, EventKind, MalformedEvent
+from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects, EventKind, MalformedEvent
 from tenantmail.domain.errors import DomainError
 from tenantmail.domain.job import JobStatus, project
-from tenantmail.domain.suppression import SuppressionEntry
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import EventIntake, EventOpening
 
 #: configuration eId → its tenant, or None (the one lookup not scoped to a tenant)
 TenantLocator = Callable[[str], Awaitable[str | None]]
@@ -70,14 +68,19 @@ async def ingest_webhook_event(
     ctx.telemetry.emit("email.webhook.received", labels={"record_type": _label(event)},
                        configuration_eid=call.username)
     now = ctx.clock()
-    async with ctx.event_intake(tenant_id) as intake:
-        opening = await intake.open(call.username, event, received_at=now)
-        if opening.server_id is None or event.server_id != opening.server_id:
-            _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")
-            raise WebhookUnauthorized("the event's ServerID does not belong to this configuration")
-        result = await _apply(intake, opening, tenant_id, call.username, event, now)
-        if result.outcome is not Outcome.DUPLICATE:
-            await intake.commit()
+    applied = await ctx.event_intake(tenant_id).ingest(
+        call.username, event, EventEffects.of(event, tenant_id, now), received_at=now,
+    )
+    if applied.server_id is None or event.server_id != applied.server_id:
+        _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")
+        raise WebhookUnauthorized("the event's ServerID does not belong to this configuration")
+    outcome = (Outcome.DUPLICATE if not applied.stored
+               else Outcome.UNMATCHED if applied.job_e_id is None else Outcome.MATCHED)
+    result = Ingested(
+        outcome, event, tenant_id, call.username, job_e_id=applied.job_e_id,
+        previous_status=applied.previous_status if outcome is Outcome.MATCHED else None,
+        status=applied.status if outcome is Outcome.MATCHED else None,
+    )
     _report(ctx, result)
     return result
 
@@ -92,43 +95,6 @@ async def _authenticate(ctx: ServiceContext, call: WebhookCall, locate: TenantLo
                 detail="unknown configuration" if tenant_id is None else "wrong password")
         raise WebhookUnauthorized("invalid webhook credentials")
     return tenant_id
-
-
-async def _apply(
-    intake: EventIntake, opening: EventOpening, tenant_id: str, configuration_e_id: str,
-    event: DeliveryEvent, now: datetime,
-) -> Ingested:
-    job = opening.job
-    base = {"event": event, "tenant_id": tenant_id, "configuration_e_id": configuration_e_id}
-    if not opening.stored:
-        return Ingested(Outcome.DUPLICATE, job_e_id=job.e_id if job else None, **base)
-    await _apply_suppression(intake, tenant_id, event, now)
-    if job is None:
-        return Ingested(Outcome.UNMATCHED, **base)
-    previous = job.status
-    if event.implied_status is not None:
-        job.move(project(previous, event.implied_status), now)
-        if job.status is not previous:
-            await intake.save_job(job)
-    return Ingested(Outcome.MATCHED, job_e_id=job.e_id, previous_status=previous,
-                    status=job.status, **base)
-
-
-async def _apply_suppression(intake: EventIntake, tenant_id: str, event: DeliveryEvent, now: datetime) -> None:
-    """Suppress or lift as the event asks; an address-less event (no recipient) changes nothing."""
-    if event.recipient is None:
-        return
-    request = event.requested_suppression()
-    if request is not None:
-        await intake.add_suppression(SuppressionEntry.new(
-            tenant_id=tenant_id, recipient=event.recipient, reason=request.reason,
-            origin=request.origin, now=now,
-        ))
-    elif event.lifts_suppression:
-        live = await intake.live_suppression(event.recipient)
-        if live is not None and live.removable:
-            live.remove(now)
-            await intake.mark_suppression_removed(live)
 
 
 def _report(ctx: ServiceContext, result: Ingested) -> None:

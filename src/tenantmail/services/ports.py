@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tenantmail.domain.configuration import EmailConfiguration
-from tenantmail.domain.delivery_event import DeliveryEvent
+from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects
 from tenantmail.domain.drift import DriftReport
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob, JobStatus
-from tenantmail.domain.suppression import SuppressionEntry
 
 # ---------------------------------------------------------------------------------------------
 # Postmark
@@ -402,31 +401,28 @@ class SendIntake(Protocol):
 
 
 @dataclass(frozen=True)
-class EventOpening:
-    """What opening a webhook event's transaction found."""
+class EventApplied:
+    """What storing one webhook event found and did."""
 
     server_id: int | None  #: the configuration's Postmark server (None: none yet, or no such configuration)
-    job: EmailJob | None  #: the event's job (by ``tm_job``, else MessageID), locked until the end
-    stored: bool  #: False: an event with the same dedup key was already stored (a duplicate)
+    stored: bool  #: False: rejected (another server) or a duplicate of a stored event; nothing changed
+    job_e_id: str | None  #: the event's job (by ``tm_job``, else MessageID)
+    previous_status: JobStatus | None  #: the job's status when the event arrived
+    status: JobStatus | None  #: the job's status after it
 
 
 class EventIntake(Protocol):
-    """One webhook event's transaction (``adapters/db/event_intake.py``): ``async with`` one per
-    call; nothing is kept unless ``commit()`` is called.
+    """Webhook events' storage (``adapters/db/event_intake.py``).
 
-    ``open`` finds the configuration's server and the event's job (row-locked, so events of one
-    job are applied one at a time) and stores the event unless it is a duplicate — only when the
-    event's ServerID is the configuration's; the caller rejects it otherwise.
+    ``ingest`` does it all atomically, and only if the event's ServerID is the configuration's
+    server: store the event unless its dedup key is stored already, and then apply ``effects`` —
+    move its job (locked, so a job's events apply one at a time, each from the status the last one
+    left) and add or lift the recipient's suppression.
     """
 
-    async def __aenter__(self) -> EventIntake: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def open(self, configuration_e_id: str, event: DeliveryEvent, *, received_at: datetime) -> EventOpening: ...
-    async def save_job(self, job: EmailJob) -> None: ...  #: the status the event moved it to
-    async def add_suppression(self, entry: SuppressionEntry) -> None: ...  #: unless one is live for the recipient
-    async def live_suppression(self, recipient: str) -> SuppressionEntry | None: ...
-    async def mark_suppression_removed(self, entry: SuppressionEntry) -> None: ...
-    async def commit(self) -> None: ...
+    async def ingest(
+        self, configuration_e_id: str, event: DeliveryEvent, effects: EventEffects, *, received_at: datetime,
+    ) -> EventApplied: ...
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ on the hot paths that was most of the API's CPU per request. These paths run a f
 statements (:mod:`send_intake`, :mod:`event_intake`) on connections from this small pool instead;
 everything else stays on the engine.
 
-The connections are autocommit (a path that needs a transaction opens one), use server-side
+The connections are autocommit (each hot statement is its own transaction), use server-side
 prepared statements from the first execution, speak UTC, and never wait longer than
 ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable, which the send
 path answers 409 (key in flight) and the webhook 503 (Postmark retries). Like the engine's pool
@@ -21,8 +21,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Self
+from contextlib import asynccontextmanager
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -86,26 +85,3 @@ class DirectPool:
             conn, _ = self._idle.pop()
             await conn.close()
 
-
-class DirectScope:
-    """Base of a port implemented on one direct connection, held for the length of ``async with``."""
-
-    def __init__(self, pool: DirectPool, tenant_id: str) -> None:
-        self._pool = pool
-        self.tenant_id = tenant_id
-        self._conn: Connection | None = None
-        self._checkout: AbstractAsyncContextManager[Connection] | None = None
-
-    async def __aenter__(self) -> Self:
-        self._checkout = self._pool.connection()
-        self._conn = await self._checkout.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self._conn = None
-        if self._checkout is not None:
-            await self._checkout.__aexit__(*exc)
-
-    def _connection(self) -> Connection:
-        assert self._conn is not None, "not entered"
-        return self._conn

@@ -15,17 +15,18 @@ The SQL is built once, from the table metadata (:mod:`direct_sql`).
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Self
 
 import psycopg
 
 from tenantmail.adapters.db import tables
-from tenantmail.adapters.db.direct_pool import DirectScope
+from tenantmail.adapters.db.direct_pool import Connection, DirectPool
 from tenantmail.adapters.db.direct_sql import bind, names, selected, typed_values, unprefixed
 from tenantmail.adapters.db.repositories import configurations as configuration_rows
 from tenantmail.adapters.db.repositories import idempotency as idempotency_rows
 from tenantmail.adapters.db.repositories import jobs as job_rows
-from tenantmail.adapters.db.unit_of_work import UnitOfWorkScope
+from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.domain.errors import IdempotencyInFlight, NotFound
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob, JobStatus
@@ -79,7 +80,29 @@ def _facts(row: dict[str, Any]) -> SendFacts:
     )
 
 
-class PostgresSendIntake(DirectScope):
+class PostgresSendIntake:
+    """Holds one direct connection for the length of ``async with``."""
+
+    def __init__(self, pool: DirectPool, tenant_id: str) -> None:
+        self._pool = pool
+        self.tenant_id = tenant_id
+        self._conn: Connection | None = None
+        self._checkout: AbstractAsyncContextManager[Connection] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._checkout = self._pool.connection()
+        self._conn = await self._checkout.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._conn = None
+        if self._checkout is not None:
+            await self._checkout.__aexit__(*exc)
+
+    def _connection(self) -> Connection:
+        assert self._conn is not None, "intake not entered"
+        return self._conn
+
     async def look(self, namespace: str, key: str, configuration_e_id: str, recipient: str) -> SendFacts:
         cursor = await self._connection().execute(LOOK, {
             "tenant_id": self.tenant_id, "namespace": namespace, "key": key,
@@ -105,8 +128,18 @@ class PostgresSendIntake(DirectScope):
         return await cursor.fetchone() is not None
 
 
-class UnitOfWorkSendIntake(UnitOfWorkScope):
+class UnitOfWorkSendIntake:
     """The port over one unit of work: look and enqueue share its transaction."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def __aenter__(self) -> Self:
+        await self._uow.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._uow.__aexit__(*exc)
 
     async def look(self, namespace: str, key: str, configuration_e_id: str, recipient: str) -> SendFacts:
         uow = self._uow

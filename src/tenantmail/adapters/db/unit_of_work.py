@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import weakref
 from types import TracebackType
-from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -102,17 +101,3 @@ class UnitOfWork:
         assert self._conn is not None, "unit of work not entered"
         await self._conn.rollback()
 
-
-class UnitOfWorkScope:
-    """Base of a port implemented over one unit of work: ``async with`` it enters and leaves the
-    unit of work (its transaction), and the port's methods use its repositories."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    async def __aenter__(self) -> Self:
-        await self._uow.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._uow.__aexit__(*exc)

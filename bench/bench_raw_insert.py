@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.common import cli_args, fresh_database
+from bench.common import cli_args, fresh_database, percentile
 
 TABLE = "CREATE TABLE IF NOT EXISTS bench_raw (id bigint, payload text, created_at timestamptz)"
 PGBENCH_SCRIPT = "INSERT INTO bench_raw VALUES (:client_id, repeat('x', 200), now());\n"
@@ -81,9 +81,36 @@ def raw_sqlite(url: str, seconds: float) -> dict[str, Any]:
     return {"method": "python loop (sqlite3, WAL, synchronous=NORMAL)", "inserts_per_second": round(count / seconds)}
 
 
-def raw_insert_rate(backend: str, url: str, seconds: float) -> dict[str, Any]:
-    """Single-row insert-and-commit rate of the database at ``url``."""
-    return raw_postgresql(url, seconds) if backend == "postgresql" else raw_sqlite(url, seconds)
+def raw_insert_rate(backend: str, url: str, seconds: float, *, paced_rate: float | None = None) -> dict[str, Any]:
+    """Single-row insert-and-commit rate of the database at ``url``; with ``paced_rate`` (PostgreSQL
+    and pgbench only) also the latency of those inserts offered at that rate, the floor under any
+    p99 the API can reach at the same rate on the same disk."""
+    if backend != "postgresql":
+        return raw_sqlite(url, seconds)
+    figures = raw_postgresql(url, seconds)
+    binary = pgbench_path()
+    if paced_rate and binary:
+        figures["paced"] = _paced_postgresql(binary, url, seconds, paced_rate)
+    return figures
+
+
+def _paced_postgresql(binary: str, url: str, seconds: float, rate: float) -> dict[str, Any]:
+    """pgbench at a fixed rate (``-R``) with per-transaction logs: p50/p99 counted, as the API's
+    open loop counts them, from each insert's scheduled start."""
+    parsed = make_url(url)
+    with tempfile.TemporaryDirectory() as logs:
+        script = Path(logs) / "insert.sql"
+        script.write_text(PGBENCH_SCRIPT)
+        subprocess.run(
+            [binary, "-n", "-f", str(script), "-c", str(PGBENCH_CLIENTS), "-j", "2", "-R", str(rate),
+             "-T", str(int(seconds)), "-l", "--log-prefix", str(Path(logs) / "tx"),
+             "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432), "-U", parsed.username or "postgres",
+             parsed.database or "postgres"],
+            capture_output=True, text=True, check=True,
+        )
+        latencies_ms = [int(line.split()[2]) / 1000 for log in Path(logs).glob("tx*") for line in log.open()]
+    return {"target_rate": rate, "inserts": len(latencies_ms), "p50_ms": round(percentile(latencies_ms, 0.5), 1),
+            "p99_ms": round(percentile(latencies_ms, 0.99), 1)}
 
 
 async def main() -> None:

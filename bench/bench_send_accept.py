@@ -64,7 +64,7 @@ async def serve(stack: Stack, workers: int) -> tuple[Any, int]:
 async def measure(backend: str, seconds: float, api_workers: int, rate: float = RATE) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         async with fresh_database(backend, Path(work)) as url:
-            raw = raw_insert_rate(backend, url, seconds)
+            raw = raw_insert_rate(backend, url, seconds, paced_rate=rate)
             stack = await start_stack(url, Path(work) / "var")
             proc = None
             try:

@@ -111,7 +111,7 @@ async def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Raw insert rate, then the webhook figures, on a fresh database of ``backend``."""
     with tempfile.TemporaryDirectory() as work:
         async with fresh_database(backend, Path(work)) as url:
-            raw = await asyncio.to_thread(raw_insert_rate, backend, url, args.seconds)
+            raw = await asyncio.to_thread(raw_insert_rate, backend, url, args.seconds, paced_rate=args.rate)
             stack = await start_stack(url, Path(work) / "var")
             proc = None
             try:

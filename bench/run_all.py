@@ -32,22 +32,31 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+def _raw(result: dict[str, Any]) -> str:
+    """The raw rate, and pgbench's own p99 at the paced rate when measured (the disk's floor)."""
+    raw = result["raw"]
+    paced = raw.get("paced")
+    return f"{raw['inserts_per_second']}/s" + (f" (p99 {paced['p99_ms']} ms at {paced['target_rate']:g}/s)" if paced else "")
+
+
 def headline(name: str, result: dict[str, Any]) -> str:
     raw = result["raw"]["inserts_per_second"]
     if name == "send_accept":
         c, r = result["closed_loop"], result["fixed_rate"]
         return (f"| accepted (POST /job → 202) | {result['db']} | {c['per_second']}/s @ c={c['concurrency']} "
-                f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms); at {r['target_rate']}/s offered: {r['per_second']}/s, "
-                f"p99 {r['p99_ms']} ms | {raw}/s | {c['per_second'] / raw:.0%} |")
+                f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['api_cpu_ms_per_request']} ms API CPU each); "
+                f"at {r['target_rate']:g}/s offered: {r['per_second']}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms "
+                f"| {_raw(result)} | {c['per_second'] / raw:.1%} |")
     if name == "dispatch":
         return (f"| dispatched to sandbox | {result['db']} | {result['dispatched_per_second']}/s "
                 f"({result['sent']} jobs, {result['sandbox_messages']} messages) | {raw}/s | "
                 f"{(result['dispatched_per_second'] or 0) / raw:.0%} |")
     if name == "webhook":
         c, r = result["saturation"], result["paced"]
-        return (f"| webhook events ingested | {result['db']} | {c['per_second']}/s "
-                f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms); at {r['target_rate']}/s offered: "
-                f"{r['per_second']}/s, p99 {r['p99_ms']} ms | {raw}/s | {result['share_of_raw_rate']:.0%} |")
+        return (f"| webhook events ingested | {result['db']} | {c['per_second']}/s @ c={c['concurrency']} "
+                f"(p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['api_cpu_ms_per_request']} ms API CPU each); "
+                f"at {r['target_rate']:g}/s offered: {r['per_second']}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms "
+                f"| {_raw(result)} | {result['share_of_raw_rate']:.1%} |")
     return f"| {name} | {result.get('db')} | {json.dumps(result)} | {raw}/s | |"
 
 

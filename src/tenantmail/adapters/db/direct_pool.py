@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from tenantmail.adapters.db.repositories.idempotency import IN_FLIGHT_WAIT as LOCK_WAIT
 
 MAX_LIFETIME_SECONDS = 300.0  #: as the engine's pool_recycle
+WAIT_SECONDS = 30.0  #: longest wait for a free connection (as the engine's pool_timeout), then 503
 OPTIONS = f"-c lock_timeout={LOCK_WAIT} -c TimeZone=UTC"
 
 Connection = psycopg.AsyncConnection[DictRow]
@@ -52,13 +53,25 @@ class DirectPool:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A connection for one request; returned to the pool only if left idle and healthy."""
-        async with self._slots:
+        """A connection for one request; returned to the pool only if left idle and healthy.
+
+        Raises psycopg.OperationalError (503) when none frees up within ``WAIT_SECONDS``."""
+        if self._slots.locked():  # all in use: wait, boundedly (no timer on the common path)
+            try:
+                async with asyncio.timeout(WAIT_SECONDS):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise psycopg.OperationalError(f"no database connection free within {WAIT_SECONDS:g} s") from None
+        else:
+            await self._slots.acquire()
+        try:
             conn, born = await self._take()
             try:
                 yield conn
             finally:
                 await self._give_back(conn, born)
+        finally:
+            self._slots.release()
 
     async def _take(self) -> tuple[Connection, float]:
         now = time.monotonic()

@@ -18,7 +18,7 @@ from typing import Any
 
 from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects, EventKind, MalformedEvent
 from tenantmail.domain.errors import DomainError
-from tenantmail.domain.job import JobStatus, project
+from tenantmail.domain.job import JobStatus
 from tenantmail.services.context import ServiceContext
 
 #: configuration eId → its tenant, or None (the one lookup not scoped to a tenant)

@@ -370,7 +370,6 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-
 @dataclass(frozen=True)
 class SendFacts:
     """Everything the send gates read, in one look: the key's record (with the status of the job

@@ -28,8 +28,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from sqlalchemy.engine import make_url
 
-from tenantmail.adapters.db.repositories.idempotency import IN_FLIGHT_WAIT as LOCK_WAIT
-
+LOCK_WAIT = "2s"  #: longest wait for a row lock: a send's key held by a request in flight, a webhook's job
 MAX_LIFETIME_SECONDS = 300.0  #: as the engine's pool_recycle
 WAIT_SECONDS = 30.0  #: longest wait for a free connection (as the engine's pool_timeout), then 503
 OPTIONS = f"-c lock_timeout={LOCK_WAIT} -c TimeZone=UTC"

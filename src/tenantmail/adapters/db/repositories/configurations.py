@@ -36,7 +36,7 @@ _LIVE_SUPPRESSION = (
 )
 _ONE = (configurations.c.tenant_id == bindparam("tenant_id"), configurations.c.e_id == bindparam("e_id"))
 FOR_SEND = select(configurations, _LIVE_SUPPRESSION).where(*_ONE)
-#: ``get`` without and with the row lock (the webhook path reads one per call).
+#: ``get`` without and with the row lock, built once (the SQLite webhook path reads one per call).
 GET = {False: select(configurations).where(*_ONE), True: select(configurations).where(*_ONE).with_for_update()}
 
 

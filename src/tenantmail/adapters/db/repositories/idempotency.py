@@ -1,11 +1,11 @@
 """Idempotency records: (tenant, namespace, key) → request hash, state and stored response.
 
 A record is inserted in the same transaction as the resource it answers for (the job), so it is
-only ever seen committed with its response. "Still in flight" is therefore the moment a second
-request with the same key races the first: its insert meets the first one's uncommitted row. On
-PostgreSQL that insert waits for the first transaction; we bound the wait (``IN_FLIGHT_WAIT``)
-and answer 409 past it, or the first commits (replay) or rolls back (this one proceeds). SQLite
-serialises writers (``BEGIN IMMEDIATE``), so there the second simply sees the committed record.
+only ever seen committed with its response. These are the unit-of-work reads and writes, which
+the send path uses on SQLite: there writers are serialised (``BEGIN IMMEDIATE``), so a second
+request with the same key simply sees the committed record. On PostgreSQL the send path writes
+the record with its job in one statement on a direct connection, whose bounded lock wait turns a
+key still held by an uncommitted request into 409 (``send_intake``, ``direct_pool``).
 """
 
 from __future__ import annotations
@@ -13,17 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import idempotency_records
-from tenantmail.domain.errors import IdempotencyInFlight
 from tenantmail.domain.idempotency import IdempotencyRecord
-
-IN_FLIGHT_WAIT = "2s"  #: how long a racing request waits for the first one before answering 409
-LOCK_NOT_AVAILABLE = "55P03"  #: PostgreSQL's SQLSTATE for an exceeded lock_timeout
 
 t = idempotency_records
 #: Built once per dialect (the columns come from the parameters): the send path's first statement.
@@ -31,7 +26,6 @@ INSERT_IF_ABSENT = {
     name: build(t).on_conflict_do_nothing().returning(t.c.key)
     for name, build in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
-BOUND_LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
 
 
 def to_row(tenant_id: str, namespace: str, record: IdempotencyRecord) -> dict[str, Any]:
@@ -61,21 +55,9 @@ class IdempotencyRepository(TenantRepository):
         return from_mapping(row._mapping)
 
     async def insert_if_absent(self, namespace: str, record: IdempotencyRecord) -> bool:
-        """Insert a completed record; False when one with this key is already committed.
-
-        Raises IdempotencyInFlight when another transaction holds an uncommitted record with the
-        same key for longer than ``IN_FLIGHT_WAIT``.
-        """
-        dialect = self._conn.dialect.name
+        """Insert a completed record; False when one with this key is already committed."""
         values = to_row(self.tenant_id, namespace, record)
-        if dialect == "postgresql":
-            await self._conn.execute(BOUND_LOCK_WAIT)
-        try:
-            inserted = (await self._conn.execute(INSERT_IF_ABSENT[dialect], values)).first()
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                raise IdempotencyInFlight() from exc
-            raise
+        inserted = (await self._conn.execute(INSERT_IF_ABSENT[self._conn.dialect.name], values)).first()
         return inserted is not None
 
     async def discard(self, namespace: str, key: str) -> None:

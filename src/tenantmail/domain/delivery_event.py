@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from tenantmail.domain.errors import InvalidInput
@@ -127,6 +128,14 @@ class StoredEvent:
     payload: Mapping[str, Any] = field(repr=False)
 
 
+#: For each status an event can imply, the job's next status from each status it may be in: the
+#: whole of ``project`` for events, tabled once.
+PROJECTIONS: Mapping[JobStatus, Mapping[JobStatus, JobStatus]] = MappingProxyType({
+    implied: MappingProxyType({status: project(status, implied) for status in JobStatus})
+    for implied in set(IMPLIED_STATUS.values())
+})
+
+
 @dataclass(frozen=True)
 class EventEffects:
     """What keeping a new event does beyond storing it, decided before storage is touched, so the
@@ -142,7 +151,7 @@ class EventEffects:
         implied = event.implied_status
         request = event.requested_suppression() if event.recipient is not None else None
         return cls(
-            projection={status: project(status, implied) for status in JobStatus} if implied else None,
+            projection=PROJECTIONS[implied] if implied else None,
             suppression=SuppressionEntry.new(
                 tenant_id=tenant_id, recipient=event.recipient, reason=request.reason, origin=request.origin, now=now,
             ) if request is not None and event.recipient is not None else None,

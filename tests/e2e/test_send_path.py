@@ -120,11 +120,14 @@ async def test_configuration_errors_hold_the_job_and_enter_failure_at_the_thresh
     await inject(app_container, {"kind": "error_code", "error_code": 401, "path": "/email", "count": threshold})
     job = (await submit(api, send_body(config.e_id), "broken-1")).json()
 
-    async def in_failure() -> bool:
+    async def in_failure_and_held() -> bool:
+        """FAILURE, and the job not in the middle of a pass: the worker may claim it again once its
+        backoff is due (SENDING for the moment it takes to see FAILURE and put it back)."""
         async with app_container.ctx.uow("tenant-a") as uow:
-            return (await uow.configurations.get(config.e_id)).operational.value == "FAILURE"
+            failed = (await uow.configurations.get(config.e_id)).operational.value == "FAILURE"
+            return failed and (await uow.jobs.get(job["eId"])).status.value != "SENDING"
 
-    await eventually(in_failure)
+    await eventually(in_failure_and_held)
     held = (await api.get(f"/job/{job['eId']}")).json()["payload"]
     assert held["status"] == "QUEUED" and held["lastError"]["class"] == "configuration"
     assert held["attempts"] == threshold

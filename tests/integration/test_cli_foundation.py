@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tenantmail import __version__
+from tenantmail.adapters.db.migrate import head_revision
 from tenantmail.entrypoints.cli.main import app
 
 runner = CliRunner()
@@ -30,9 +31,9 @@ def test_migrate_brings_a_fresh_database_to_head_and_is_idempotent(
     first = runner.invoke(app, ["migrate", "--json"])
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
-    assert report["from"] is None and report["to"] == "0001"
+    assert report["from"] is None and report["to"] == head_revision()
     again = runner.invoke(app, ["migrate", "--json"])
-    assert json.loads(again.stdout)["from"] == "0001"
+    assert json.loads(again.stdout)["from"] == head_revision()
 
 
 def test_a_bad_setting_stops_the_command_with_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]

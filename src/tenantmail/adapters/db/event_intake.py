@@ -33,7 +33,9 @@ _CONFIG, _JOBS, _EVENTS, _SUPP = tables.configurations, tables.jobs, tables.even
 SUPPRESSION_PREFIX = "s_"
 
 #: One webhook event, atomically. Nothing is read for, locked for or written by an event whose
-#: ServerID is not the configuration's server (``authorized`` is empty).
+#: ServerID is not the configuration's server (``authorized`` is empty). The job is found by two
+#: exact probes (primary key, then (tenant, MessageID)) and locked by its key: no plan the
+#: statistics could pick reads more than the one row.
 INGEST = f"""
 WITH cfg AS (
   SELECT server_id FROM {_CONFIG.name} WHERE tenant_id = %(tenant_id)s AND e_id = %(configuration_e_id)s
@@ -41,9 +43,10 @@ WITH cfg AS (
   SELECT 1 FROM cfg WHERE server_id = %(event_server_id)s
 ), job AS (
   SELECT j.e_id, j.status, j.status_times FROM {_JOBS.name} j, authorized
-  WHERE j.tenant_id = %(tenant_id)s AND (j.e_id = %(tm_job)s OR j.message_id = %(match_message_id)s)
-  ORDER BY CASE WHEN j.e_id = %(tm_job)s THEN 0 ELSE 1 END
-  LIMIT 1 FOR UPDATE OF j
+  WHERE j.tenant_id = %(tenant_id)s AND j.e_id = COALESCE(
+    (SELECT e_id FROM {_JOBS.name} WHERE tenant_id = %(tenant_id)s AND e_id = %(tm_job)s),
+    (SELECT e_id FROM {_JOBS.name} WHERE tenant_id = %(tenant_id)s AND message_id = %(match_message_id)s LIMIT 1))
+  FOR UPDATE OF j
 ), stored AS (
   INSERT INTO {_EVENTS.name} ({names(_EVENTS)})
   SELECT {typed_values(_EVENTS, computed={"job_e_id": "(SELECT e_id FROM job)"})} FROM authorized

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from tenantmail.domain.job import JobStatus
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -127,6 +129,10 @@ configuration_versions = Table(
     Index("ix_email_configuration_versions_tenant", "tenant_id", "e_id", "recorded_at"),
 )
 
+#: The statuses a worker claims from (work_queue.claim_jobs): the dispatch index holds only these.
+CLAIMABLE = (JobStatus.QUEUED.value, JobStatus.SENDING.value)
+DISPATCHABLE = text("status IN ({})".format(", ".join(f"'{status}'" for status in CLAIMABLE)))
+
 jobs = Table(
     "email_jobs", metadata,
     Column("e_id", UUID, primary_key=True),
@@ -154,9 +160,13 @@ jobs = Table(
     _ts("updated_at", nullable=False),
     Index("ix_email_jobs_tenant_created", "tenant_id", "created_at"),
     Index("ix_email_jobs_tenant_status", "tenant_id", "status"),
-    Index("ix_email_jobs_dispatch", "status", "next_attempt_at"),
+    # only the jobs a worker may claim: a job that leaves them (SENT, then DELIVERED…) drops out,
+    # so the webhook's status change writes one index entry fewer
+    Index("ix_email_jobs_dispatch", "status", "next_attempt_at",
+          postgresql_where=DISPATCHABLE, sqlite_where=DISPATCHABLE),
     Index("ix_email_jobs_configuration", "configuration_e_id", "status"),
-    Index("ix_email_jobs_message_id", "message_id"),
+    # a webhook finds its job by (tenant, MessageID) with one index probe, whatever the statistics
+    Index("ix_email_jobs_tenant_message", "tenant_id", "message_id"),
 )
 
 events = Table(

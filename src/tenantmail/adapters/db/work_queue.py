@@ -21,7 +21,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.adapters.db.tables import configurations, jobs, ticks
+from tenantmail.adapters.db.tables import CLAIMABLE, configurations, jobs, ticks
 from tenantmail.domain.job import JobStatus
 
 
@@ -56,7 +56,9 @@ class WorkQueue:
             and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.next_attempt_at <= now),
             and_(jobs.c.status == JobStatus.SENDING.value, jobs.c.lease_until < now),
         )
-        stmt = select(jobs.c.e_id, jobs.c.tenant_id, jobs.c.configuration_e_id, jobs.c.status).where(due)
+        # the partial dispatch index's own predicate, named so SQLite uses that index too
+        claimable = jobs.c.status.in_(CLAIMABLE)
+        stmt = select(jobs.c.e_id, jobs.c.tenant_id, jobs.c.configuration_e_id, jobs.c.status).where(claimable, due)
         if exclude_configurations:
             stmt = stmt.where(jobs.c.configuration_e_id.not_in(exclude_configurations))
         stmt = stmt.order_by(jobs.c.next_attempt_at).limit(limit)

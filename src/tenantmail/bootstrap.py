@@ -27,6 +27,7 @@ from tenantmail.adapters.cipher import AesGcmTokenCipher
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.engine import create_engine, is_sqlite
 from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
+from tenantmail.adapters.db.group_commit import GroupCommit
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
@@ -240,11 +241,12 @@ async def bootstrap(
         zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
     )
     direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url)
+    hot = GroupCommit(direct) if direct is not None else None
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
-        send_intake=_send_intakes(engine, direct),
-        event_intake=_event_intakes(engine, direct),
+        send_intake=_send_intakes(engine, hot),
+        event_intake=_event_intakes(engine, hot),
         postmark=postmark,
         dns=dns,
         cipher=AesGcmTokenCipher(registry),
@@ -262,15 +264,15 @@ async def bootstrap(
     )
 
 
-def _send_intakes(engine: AsyncEngine, direct: DirectPool | None) -> Callable[[str], SendIntake]:
-    """PostgreSQL: the hot path's direct connections; SQLite: one unit of work per request."""
-    if direct is not None:
-        return lambda tenant: PostgresSendIntake(direct, tenant)
+def _send_intakes(engine: AsyncEngine, hot: GroupCommit | None) -> Callable[[str], SendIntake]:
+    """PostgreSQL: the hot paths' group commit; SQLite: one unit of work per request."""
+    if hot is not None:
+        return lambda tenant: PostgresSendIntake(hot, tenant)
     return lambda tenant: UnitOfWorkSendIntake(UnitOfWork(engine, tenant))
 
 
-def _event_intakes(engine: AsyncEngine, direct: DirectPool | None) -> Callable[[str], EventIntake]:
+def _event_intakes(engine: AsyncEngine, hot: GroupCommit | None) -> Callable[[str], EventIntake]:
     """As :func:`_send_intakes`, for the webhook's transaction."""
-    if direct is not None:
-        return lambda tenant: PostgresEventIntake(direct, tenant)
+    if hot is not None:
+        return lambda tenant: PostgresEventIntake(hot, tenant)
     return lambda tenant: UnitOfWorkEventIntake(UnitOfWork(engine, tenant))

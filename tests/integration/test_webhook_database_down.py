@@ -13,6 +13,7 @@ import pytest
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
+from tenantmail.adapters.db.group_commit import GroupCommit
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.bootstrap import App
 from tenantmail.domain.job import JobStatus
@@ -32,7 +33,7 @@ async def test_database_down_answers_503_then_the_retry_is_stored(engine, api, a
     if down in ("lookup", "both"):
         app_container.engine = dead
     if down in ("transaction", "both"):  # the transaction as this backend runs it, on a dead server
-        intake = (lambda tenant: PostgresEventIntake(dead_direct, tenant)) if engine.dialect.name == "postgresql" \
+        intake = (lambda tenant: PostgresEventIntake(GroupCommit(dead_direct), tenant)) if engine.dialect.name == "postgresql" \
             else (lambda tenant: UnitOfWorkEventIntake(UnitOfWork(dead, tenant)))
         app_container.ctx = dataclasses.replace(real_ctx, event_intake=intake)
     try:

@@ -1,7 +1,7 @@
 """Webhook events' storage (the :class:`~tenantmail.services.ports.EventIntake` port), two ways.
 
-* :class:`PostgresEventIntake` — one statement on a direct psycopg connection (:mod:`direct_pool`),
-  its own transaction: check the event's server against the configuration's, lock the event's job,
+* :class:`PostgresEventIntake` — one statement on a direct psycopg connection, its own
+  transaction, group-committed with other requests' statements (:mod:`group_commit`): check the event's server against the configuration's, lock the event's job,
   store the event unless it is a duplicate and, only then, move the job and add or lift the
   suppression. The job's next status comes from the domain as a table (status now → status next,
   :class:`~tenantmail.domain.delivery_event.EventEffects`), so the statement applies the rule
@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from tenantmail.adapters.db import tables
-from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.direct_sql import bind, names, typed_values
+from tenantmail.adapters.db.group_commit import GroupCommit
 from tenantmail.adapters.db.repositories import events as event_rows
 from tenantmail.adapters.db.repositories import suppressions as suppression_rows
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
@@ -82,8 +82,8 @@ def _status(value: str | None) -> JobStatus | None:
 
 
 class PostgresEventIntake:
-    def __init__(self, pool: DirectPool, tenant_id: str) -> None:
-        self._pool = pool
+    def __init__(self, commit: GroupCommit, tenant_id: str) -> None:
+        self._commit = commit
         self.tenant_id = tenant_id
 
     async def ingest(
@@ -101,8 +101,7 @@ class PostgresEventIntake:
             **bind(_SUPP, suppression_rows.to_row(entry, self.tenant_id) if entry else {}, SUPPRESSION_PREFIX),
             "suppress": entry is not None, "lift": effects.lift, "unremovable": _UNREMOVABLE,
         }
-        async with self._pool.connection() as conn:
-            found = await (await conn.execute(INGEST, params)).fetchone()
+        found = await self._commit.fetchone(INGEST, params)
         assert found is not None  # an aggregate-only SELECT always answers one row
         previous = _status(found["previous_status"])
         return EventApplied(

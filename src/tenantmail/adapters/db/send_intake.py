@@ -1,7 +1,7 @@
 """The send path's storage (the :class:`~tenantmail.services.ports.SendIntake` port), two ways.
 
-* :class:`PostgresSendIntake` — statements on a direct psycopg connection (:mod:`direct_pool`),
-  each its own autocommit transaction. ``LOOK`` reads every gate's facts in one SELECT.
+* :class:`PostgresSendIntake` — statements on direct psycopg connections, each its own
+  transaction, group-committed with other requests' statements (:mod:`group_commit`). ``LOOK`` reads every gate's facts in one SELECT.
   ``ENQUEUE`` is one INSERT … WITH: it re-checks, inside the statement, that the gates still hold
   as the caller saw them (configuration row at the same version, no live suppression), writes the
   idempotency record, and inserts the job only from the record's RETURNING — both or neither. A
@@ -15,14 +15,13 @@ The SQL is built once, from the table metadata (:mod:`direct_sql`).
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Self
 
 import psycopg
 
 from tenantmail.adapters.db import tables
-from tenantmail.adapters.db.direct_pool import Connection, DirectPool
 from tenantmail.adapters.db.direct_sql import bind, names, selected, typed_values, unprefixed
+from tenantmail.adapters.db.group_commit import GroupCommit
 from tenantmail.adapters.db.repositories import configurations as configuration_rows
 from tenantmail.adapters.db.repositories import idempotency as idempotency_rows
 from tenantmail.adapters.db.repositories import jobs as job_rows
@@ -81,34 +80,24 @@ def _facts(row: dict[str, Any]) -> SendFacts:
 
 
 class PostgresSendIntake:
-    """Holds one direct connection for the length of ``async with``."""
+    """Each statement through the process's :class:`GroupCommit` (its own transaction, committed
+    with whatever other requests' statements share its batch)."""
 
-    def __init__(self, pool: DirectPool, tenant_id: str) -> None:
-        self._pool = pool
+    def __init__(self, commit: GroupCommit, tenant_id: str) -> None:
+        self._commit = commit
         self.tenant_id = tenant_id
-        self._conn: Connection | None = None
-        self._checkout: AbstractAsyncContextManager[Connection] | None = None
 
     async def __aenter__(self) -> Self:
-        self._checkout = self._pool.connection()
-        self._conn = await self._checkout.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        self._conn = None
-        if self._checkout is not None:
-            await self._checkout.__aexit__(*exc)
-
-    def _connection(self) -> Connection:
-        assert self._conn is not None, "intake not entered"
-        return self._conn
+        return None
 
     async def look(self, namespace: str, key: str, configuration_e_id: str, recipient: str) -> SendFacts:
-        cursor = await self._connection().execute(LOOK, {
+        row = await self._commit.fetchone(LOOK, {
             "tenant_id": self.tenant_id, "namespace": namespace, "key": key,
             "configuration_e_id": configuration_e_id, "recipient": recipient,
         })
-        row = await cursor.fetchone()
         assert row is not None  # the seed row is always there
         return _facts(row)
 
@@ -122,10 +111,9 @@ class PostgresSendIntake:
             **bind(_JOBS, job_rows.to_row(job)),
         }
         try:
-            cursor = await self._connection().execute(ENQUEUE, params)
+            return await self._commit.fetchone(ENQUEUE, params) is not None
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
-        return await cursor.fetchone() is not None
 
 
 class UnitOfWorkSendIntake:

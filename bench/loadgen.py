@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,10 @@ class Target:
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def summary(latencies: list[float], errors: int, seconds: float, generator: str) -> dict[str, Any]:
-    return {"generator": generator, "requests": len(latencies), "errors": errors,
+def summary(latencies: list[float], unexpected: Counter[int], seconds: float, generator: str) -> dict[str, Any]:
+    """``unexpected``: answers other than the expected status, by status (0: transport error)."""
+    return {"generator": generator, "requests": len(latencies), "errors": sum(unexpected.values()),
+            "errors_by_status": {str(status): n for status, n in sorted(unexpected.items())},
             "per_second": round(len(latencies) / seconds) if seconds else 0,
             "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 1)}
@@ -83,7 +86,7 @@ class Connections:
 
     async def exchange(self, request: bytes) -> int:
         """Send one request, read its whole answer, return the status (0 on a transport error)."""
-        conn = self._idle.pop() if self._idle else await asyncio.open_connection(self.target.host, self.target.port)
+        conn = self._reusable() or await asyncio.open_connection(self.target.host, self.target.port)
         reader, writer = conn
         try:
             writer.write(request)
@@ -94,6 +97,15 @@ class Connections:
             return 0
         self._idle.append(conn)
         return int(head[9:12])
+
+    def _reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection the server has not closed (uvicorn closes one idle for 5 s), or None."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
 
     def close(self) -> None:
         for _, writer in self._idle:
@@ -110,14 +122,14 @@ def _content_length(head: bytes) -> int:
 
 async def open_loop(target: Target, seconds: float, rate: float, expect: int) -> dict[str, Any]:
     """``rate`` requests/s for ``seconds``; latency from each request's scheduled departure."""
-    conns, latencies, failures = Connections(target), [], 0
+    conns, latencies, unexpected = Connections(target), [], Counter[int]()
     requests = itertools.islice(target.requests(), int(seconds * rate))
 
     async def one(request: bytes, due: float) -> None:
-        nonlocal failures
         status = await conns.exchange(request)
         latencies.append(time.perf_counter() - due)
-        failures += status != expect
+        if status != expect:
+            unexpected[status] += 1
 
     gc.collect()
     gc.disable()  # a collection in this (large) process would delay sends and be charged to the server
@@ -133,16 +145,15 @@ async def open_loop(target: Target, seconds: float, rate: float, expect: int) ->
     finally:
         gc.enable()
     conns.close()
-    return {"target_rate": rate, **summary(latencies, failures, elapsed, "python asyncio streams (open loop)")}
+    return {"target_rate": rate, **summary(latencies, unexpected, elapsed, "python asyncio streams (open loop)")}
 
 
 async def python_closed_loop(target: Target, seconds: float, concurrency: int, expect: int) -> dict[str, Any]:
     """The fallback of :func:`closed_loop` when wrk is not installed."""
-    requests, latencies, failures = target.requests(), [], 0
+    requests, latencies, unexpected = target.requests(), [], Counter[int]()
     end = time.perf_counter() + seconds
 
     async def user() -> None:
-        nonlocal failures
         conns = Connections(target)  # one connection per user, as wrk does
         for request in requests:
             if time.perf_counter() >= end:
@@ -150,13 +161,14 @@ async def python_closed_loop(target: Target, seconds: float, concurrency: int, e
             began = time.perf_counter()
             status = await conns.exchange(request)
             latencies.append(time.perf_counter() - began)
-            failures += status != expect
+            if status != expect:
+                unexpected[status] += 1
         conns.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(concurrency)))
     return {"concurrency": concurrency,
-            **summary(latencies, failures, time.perf_counter() - began, "python asyncio streams (closed loop)")}
+            **summary(latencies, unexpected, time.perf_counter() - began, "python asyncio streams (closed loop)")}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ from tenantmail.adapters.telemetry import bind_context, clear_context
 from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api import errors
 from tenantmail.entrypoints.api.deps import require_api_key
+from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.routes import configurations, health, jobs, suppression, webhooks
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 
 DESCRIPTION = """Per-tenant transactional email on Postmark.
 
@@ -41,14 +43,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        incoming = dict(scope["headers"]).get(_REQUEST_ID_KEY, b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         bind_context(request_id=rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                headers = message.setdefault("headers", [])
+                if not any(name == _REQUEST_ID_KEY for name, _ in headers):  # the 500 answer sets it itself
+                    headers.append((_REQUEST_ID_KEY, rid.encode()))
             await send(message)
 
         try:
@@ -84,8 +88,11 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def create_app(settings: Settings | None = None, *, container: App | None = None) -> FastAPI:
-    """Build the API. With ``container`` the caller owns the App; otherwise the lifespan builds it."""
+def create_app(settings: Settings | None = None, *, container: App | None = None, fast_lane: bool = True) -> FastAPI:
+    """Build the API. With ``container`` the caller owns the App; otherwise the lifespan builds it.
+
+    ``fast_lane=False`` leaves the two hot routes to FastAPI too (:mod:`fast_lane`): the
+    reference the lane is tested against."""
     settings = container.settings if container else (settings or Settings())
 
     @asynccontextmanager
@@ -116,6 +123,8 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     )
     if container is not None:
         api.state.tenantmail = container
+    if fast_lane:
+        api.add_middleware(FastLane, prefix=settings.api_prefix)  # added first: runs inside RequestIdMiddleware
     api.add_middleware(RequestIdMiddleware)
     errors.install(api)
     authed = [Depends(require_api_key)]

@@ -10,6 +10,7 @@ import base64
 import binascii
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
@@ -55,19 +56,23 @@ def configuration_tenants(request: Request) -> ConfigurationTenants:
     "/job/postmark-events", response_model=WebhookAck, responses=error_responses(400),
     summary="Receive one Postmark webhook event (HTTP Basic: configuration eId + webhook secret)",
 )
-async def receive_postmark_event(request: Request) -> WebhookAck:
-    """No dependencies (the hot path): the handler reads the App, the Basic credentials and the
-    raw body from the request itself."""
+async def receive_postmark_event(request: Request) -> JSONResponse:
+    """Postmark posts each delivery event here with the configuration's Basic credentials; 200
+    once stored (also for duplicates and unmatched events), 401 on bad credentials or ServerID,
+    400 on a malformed body, 503 while the database is down (Postmark retries)."""
+    # No dependencies (the hot path): the App, the Basic credentials and the raw body come from the
+    # request itself, and the answer is a ready response (response_model documents it), so the
+    # fast lane (fast_lane.py) serves this very function.
     app: App = request.app.state.tenantmail
     username, password = basic_credentials(request.headers.get("authorization"))
     result = await ingest_webhook_event(
         app.ctx, WebhookCall(username, password, await request.body()), locate=configuration_tenants(request),
         parse=parse_event,
     )
-    return WebhookAck(
+    return JSONResponse(WebhookAck(
         outcome=result.outcome.value, jobEId=result.job_e_id,
         status=result.status.value if result.status else None,
-    )
+    ).model_dump(mode="json"))
 
 
 @router.get(

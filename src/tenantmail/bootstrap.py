@@ -27,7 +27,7 @@ from tenantmail.adapters.cipher import AesGcmTokenCipher
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.engine import create_engine, is_sqlite
 from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
-from tenantmail.adapters.db.group_commit import GroupCommit
+from tenantmail.adapters.db.group_commit import LANES, GroupCommit
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
@@ -240,8 +240,8 @@ async def bootstrap(
     dns = Route53DnsGateway(
         zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
     )
-    direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url)
-    hot = GroupCommit(direct) if direct is not None else None
+    direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url, max_size=LANES)
+    hot = GroupCommit(direct, lanes=LANES) if direct is not None else None
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),

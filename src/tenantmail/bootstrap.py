@@ -241,7 +241,7 @@ async def bootstrap(
         zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
     )
     direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url, max_size=LANES)
-    hot = GroupCommit(direct, lanes=LANES) if direct is not None else None
+    hot = GroupCommit(direct, lanes=LANES, telemetry=telemetry) if direct is not None else None
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),

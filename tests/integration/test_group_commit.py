@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.group_commit import GroupCommit
+from tenantmail.adapters.telemetry import Telemetry
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -40,11 +42,13 @@ async def _queued_behind_a_busy_lane(commit: GroupCommit, statements: list[tuple
 
 
 async def test_statements_queued_while_the_lane_is_busy_commit_as_one_batch_in_order(pool: DirectPool) -> None:
-    commit = GroupCommit(pool, lanes=1)
+    telemetry = Telemetry(CollectorRegistry())
+    commit = GroupCommit(pool, lanes=1, telemetry=telemetry)
     results = await _queued_behind_a_busy_lane(
         commit, [(INSERT, {"id": 1}), (INSERT, {"id": 2}), (COUNT, {}), (INSERT, {"id": 3})])
     assert results == [{"id": 1}, {"id": 2}, {"n": 2}, {"id": 3}]  # each its own row; later ones see earlier writes
     assert commit.batches == 1
+    assert telemetry.registry.get_sample_value("email_db_batch_commit_total", {"statements": "2-4"}) == 1
     async with pool.connection() as conn:
         assert (await (await conn.execute(COUNT)).fetchone()) == {"n": 3}
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from tenantmail.adapters.db.direct_pool import Connection, DirectPool
@@ -98,13 +99,13 @@ class GroupCommit:
                     self._telemetry.emit("email.db.batch_commit", labels={"statements": _size_class(len(batch))},
                                          level="debug")
                 try:
-                    rows = await _together(conn, batch)
+                    cursors = await _together(conn, batch)
                 except psycopg.Error:  # rolled back as a whole: each again on its own
                     for statement in batch:
                         _settle(statement, *await _outcome(conn, statement))
                     return
-                for statement, row in zip(batch, rows, strict=True):
-                    _settle(statement, row, None)
+                for statement, cursor in zip(batch, cursors, strict=True):  # committed: never run again
+                    _settle(statement, *await _row(cursor))
         except BaseException as exc:  # no connection (503 to each caller), one lost mid-batch, shutdown
             for statement in batch:
                 if not statement.row.done():
@@ -114,22 +115,30 @@ class GroupCommit:
                 raise
 
 
-async def _together(conn: Connection, batch: list[_Statement]) -> list[DictRow | None]:
-    """One pipeline, one Sync: PostgreSQL's implicit transaction commits all or none."""
+async def _together(conn: Connection, batch: list[_Statement]) -> list[AsyncCursor[DictRow]]:
+    """One pipeline, one Sync: PostgreSQL's implicit transaction commits all or none. Raises the
+    first statement's error, if any, before anything is committed."""
     async with conn.pipeline():
-        cursors = [await conn.execute(s.sql, s.params) for s in batch]
-    return [await cursor.fetchone() for cursor in cursors]
+        return [await conn.execute(s.sql, s.params) for s in batch]
+
+
+async def _row(cursor: AsyncCursor[DictRow]) -> tuple[DictRow | None, Exception | None]:
+    try:
+        return await cursor.fetchone(), None
+    except psycopg.Error as exc:  # reading a committed result: this caller's error alone
+        return None, exc
 
 
 async def _outcome(conn: Connection, statement: _Statement) -> tuple[DictRow | None, Exception | None]:
     """The statement run alone, in its own transaction: its row, or the database error that is
     this caller's answer. A lost connection is raised: it is every remaining caller's answer."""
     try:
-        return await (await conn.execute(statement.sql, statement.params)).fetchone(), None
+        cursor = await conn.execute(statement.sql, statement.params)
     except psycopg.Error as exc:
         if conn.broken or conn.closed:
             raise
         return None, exc
+    return await _row(cursor)
 
 
 def _settle(statement: _Statement, row: DictRow | None, error: Exception | None) -> None:

@@ -38,7 +38,7 @@ def validate_idempotency_key(key: str | None) -> str:
     """1–255 printable ASCII characters (space included), as SPEC §5 requires."""
     if not key:
         raise InvalidInput("the Idempotency-Key header is required")
-    if len(key) > MAX_KEY_LENGTH or any(not 0x20 <= ord(ch) <= 0x7E for ch in key):
+    if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):  # 0x20-0x7E
         raise InvalidInput("Idempotency-Key must be 1-255 printable ASCII characters")
     return key
 

@@ -1,17 +1,20 @@
 """The fast lane: the two routes that carry the load, served without FastAPI's request machinery.
 
 ``POST /job`` and Postmark's ``POST /job/postmark-events`` are the only routes whose rate matters
-(SPEC §13). For them FastAPI's middleware layers, routing and dependency solving cost about as
-much CPU as the send itself. This pure-ASGI middleware sits inside :class:`RequestIdMiddleware`
-and answers those two exact paths itself, by calling **the route functions themselves**
-(``jobs.post_job``, ``webhooks.receive_postmark_event``) with what FastAPI would have given them:
+(SPEC §13). For them FastAPI's middleware layers (server errors, OpenTelemetry probing, body
+limits, exceptions), routing and dependency solving cost about as much CPU as the send itself.
+:class:`FastLane` is what the app (``app.TenantmailAPI``) hands those two exact paths to before
+its middleware stack, behind the same :class:`RequestIdMiddleware`; it answers them by calling
+**the route functions themselves** (``jobs.post_job``, ``webhooks.receive_postmark_event``) with
+what FastAPI would have given them:
 
 * ``POST /job``: the caller from :func:`deps.caller` and the body parsed and validated as FastAPI
   does it (strict JSON content type, the same errors), then ``post_job``;
 * the webhook: ``receive_postmark_event(request)``, which reads everything from the request.
 
-Errors go to the app's own exception handlers (the one table in ``errors.py``), looked up by the
-exception's class as Starlette does. The routes stay declared on the FastAPI app: they are the
+Errors go to the app's own exception handlers (the one table in ``errors.py``, whose ``Exception``
+entry answers 500 as Starlette's outermost middleware would), looked up by the exception's class
+as Starlette does. The routes stay declared on the FastAPI app: they are the
 contract (the OpenAPI document) and what ``create_app(fast_lane=False)`` serves; a test holds the
 two to the same answers, byte for byte but for request ids and generated ids.
 """
@@ -19,6 +22,7 @@ two to the same answers, byte for byte but for request ids and generated ids.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 from typing import Any, TypeVar
 
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from tenantmail.entrypoints.api.deps import caller
 from tenantmail.entrypoints.api.routes import jobs, webhooks
@@ -37,20 +41,18 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class FastLane:
-    """Serves ``POST {prefix}/job`` and ``POST {prefix}/job/postmark-events``; passes the rest on."""
+    """Serves ``POST {prefix}/job`` and ``POST {prefix}/job/postmark-events``, and nothing else."""
 
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app = app
+    def __init__(self, prefix: str) -> None:
         self._routes = {f"{prefix}/job": _send, f"{prefix}/job/postmark-events": _webhook}
 
+    def serves(self, scope: Scope) -> bool:
+        return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._routes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if route is None:
-            await self.app(scope, receive, send)
-            return
         request = Request(scope, receive)
         try:
-            response = await route(request)
+            response = await self._routes[scope["path"]](request)
         except Exception as exc:
             response = await _handled(request, exc)
         await response(scope, receive, send)
@@ -88,6 +90,7 @@ async def json_body(request: Request, model: type[M]) -> M:
         ) from exc
 
 
+@functools.lru_cache(maxsize=64)  # callers send the same few content types over and over
 def _declares_json(content_type: str | None) -> bool:
     if not content_type:
         return False

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.domain.job import EmailJob, JobAttachment
 from tenantmail.domain.send_request import SendRequest
-from tenantmail.entrypoints.api.schemas import AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
+from tenantmail.entrypoints.api.schemas import RecordEnvelope, epoch_ms, iso
 
 #: rIds of jobs are derived from the job's state: a job keeps no history table, but a changed job
 #: gets a new rId, so callers can tell two reads of it apart.
@@ -70,18 +70,24 @@ JobEnvelope = RecordEnvelope[JobOut]
 
 
 def job_envelope(job: EmailJob) -> dict[str, Any]:
-    """The job as the API answers it (and as POST /job stores it for idempotent replay)."""
+    """The job as the API answers it (and as POST /job stores it for idempotent replay).
+
+    Built as the plain JSON of :data:`JobEnvelope` (``model_dump(mode="json", by_alias=True)``),
+    without constructing the models: this runs once per accepted send. A unit test holds the two
+    to the same output."""
     err = job.last_error
     updated = job.updated_at or job.created_at
     assert updated is not None
-    payload = JobOut(
-        configurationEId=job.configuration_e_id, recipient=job.recipient, replyToEmail=job.reply_to_email,
-        subject=job.subject, status=job.status.value, messageId=job.message_id, attempts=job.attempts,
-        lastError=JobErrorOut(class_=err.error_class, code=err.code, message=err.message) if err else None,
-        createdAt=iso(job.created_at), updatedAt=iso(updated),
-    )
     r_id = uuid.uuid5(JOB_VERSION_NAMESPACE, f"{job.e_id}|{job.status}|{job.attempts}|{updated.isoformat()}")
-    return JobEnvelope(
-        eId=job.e_id, rId=str(r_id), asOf=AsOf(effectiveFrom=epoch_ms(updated), recordedFrom=epoch_ms(updated)),
-        payload=payload, metadata=RecordMetadata(tenantId=job.tenant_id, author=job.author),
-    ).model_dump(mode="json", by_alias=True)
+    at = epoch_ms(updated)
+    return {
+        "eId": job.e_id, "rId": str(r_id), "asOf": {"effectiveFrom": at, "recordedFrom": at},
+        "payload": {
+            "configurationEId": job.configuration_e_id, "recipient": job.recipient,
+            "replyToEmail": job.reply_to_email, "subject": job.subject, "status": job.status.value,
+            "messageId": job.message_id, "attempts": job.attempts,
+            "lastError": {"class": err.error_class, "code": err.code, "message": err.message} if err else None,
+            "createdAt": iso(job.created_at), "updatedAt": iso(updated),
+        },
+        "metadata": {"tenantId": job.tenant_id, "author": job.author},
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -120,20 +121,28 @@ async def test_configuration_errors_hold_the_job_and_enter_failure_at_the_thresh
     await inject(app_container, {"kind": "error_code", "error_code": 401, "path": "/email", "count": threshold})
     job = (await submit(api, send_body(config.e_id), "broken-1")).json()
 
-    async def in_failure_and_held() -> bool:
-        """FAILURE, and the job not in the middle of a pass: the worker may claim it again once its
-        backoff is due (SENDING for the moment it takes to see FAILURE and put it back)."""
+    async def in_failure_and_parked() -> bool:
+        """FAILURE, and the job parked in the same transaction: not due for minutes, so no pass
+        claims it again until the configuration can send (or PARK runs out)."""
         async with app_container.ctx.uow("tenant-a") as uow:
             failed = (await uow.configurations.get(config.e_id)).operational.value == "FAILURE"
-            return failed and (await uow.jobs.get(job["eId"])).status.value != "SENDING"
+            due = (await uow.jobs.get(job["eId"])).next_attempt_at
+        return failed and due is not None and due - app_container.ctx.clock() > timedelta(minutes=10)
 
-    await eventually(in_failure_and_held)
+    await eventually(in_failure_and_parked)
     held = (await api.get(f"/job/{job['eId']}")).json()["payload"]
     assert held["status"] == "QUEUED" and held["lastError"]["class"] == "configuration"
     assert held["attempts"] == threshold
     refused = await submit(api, send_body(config.e_id), "broken-2")
     assert refused.status_code == 409 and "FAILURE" in refused.json()["message"]
     assert await messages_of(app_container, config.server_id or 0) == []
+
+    # …unless the configuration recovers: re-verify (the health check passes, the injected 401s
+    # are used up) → DEGRADED makes it due at once
+    recovered = await api.post(f"/configuration/{config.e_id}/re-verify")
+    assert recovered.status_code == 200, recovered.text
+    await eventually(lambda: job_status(api, job["eId"], "SENT"))
+    assert len(await messages_of(app_container, config.server_id or 0)) == 1
 
 
 async def test_twenty_parallel_requests_with_one_key_make_one_job_and_one_email(

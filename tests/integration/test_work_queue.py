@@ -113,3 +113,24 @@ async def test_a_tick_fires_once_per_interval_across_workers(engine: AsyncEngine
     assert await round_at(NOW + timedelta(minutes=15)) == 1
     assert await round_at(NOW + timedelta(minutes=16)) == 0
     assert await queues[0].next_tick_due("drift") == NOW + timedelta(minutes=30)
+
+
+async def test_releasing_parked_jobs_touches_only_that_configurations_queued_jobs_of_that_tenant(
+    engine: AsyncEngine,
+) -> None:
+    mine = await _queue_jobs(engine, 3)
+    theirs = await _queue_jobs(engine, 2, tenant="tenant-b")  # same configuration eId, other tenant
+    later = NOW + timedelta(minutes=15)
+    async with engine.begin() as conn:
+        await conn.execute(update(jobs).values(next_attempt_at=later))
+        await conn.execute(update(jobs).where(jobs.c.e_id == mine[2]).values(status=JobStatus.SENT.value))
+
+    async with UnitOfWork(engine, "tenant-a") as uow:
+        assert await uow.jobs.release_parked("cfg-1", NOW) == 2
+        await uow.commit()
+
+    queue = WorkQueue(engine, owner="w", lease_seconds=60)
+    claimed = {job.e_id for job in await queue.claim_jobs(NOW, 10)}
+    assert claimed == {mine[0], mine[1]}  # due now; the SENT job and the other tenant's jobs are not
+    assert not claimed & set(theirs)
+    assert set(theirs) <= {job.e_id for job in await queue.claim_jobs(later, 10)}  # still parked until then

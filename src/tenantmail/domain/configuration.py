@@ -176,6 +176,12 @@ class EmailConfiguration:
         )
 
     @property
+    def dispatches(self) -> bool:
+        """Its queued jobs go to Postmark: OK or DEGRADED with a server token. LOCKED still drains
+        (SPEC §3); jobs of a configuration that does not dispatch are parked until it does."""
+        return self.operational in SENDABLE_OPERATIONAL and bool(self.server_token_ciphertext)
+
+    @property
     def is_removed(self) -> bool:
         return self.operational is Operational.REMOVED
 

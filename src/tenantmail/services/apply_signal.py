@@ -31,7 +31,7 @@ from tenantmail.domain.configuration import (
 )
 from tenantmail.domain.errors import UpstreamUnavailable
 from tenantmail.services.configuration_resources import TeardownReport, teardown
-from tenantmail.services.configuration_store import emit_transition, load, state_of, version_of
+from tenantmail.services.configuration_store import emit_transition, load, save_version, state_of, version_of
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import error_code_of, is_retryable, message_of
 
@@ -49,7 +49,7 @@ async def apply_signal(
     now = ctx.clock()
     config.apply(signal, now)
     async with ctx.uow(tenant_id) as uow:
-        r_id = await uow.configurations.save(config, author=author, cause=signal.value)
+        r_id = await save_version(uow, config, author=author, cause=signal.value, before=before, now=now)
         cancelled = await uow.jobs.cancel_queued(e_id, now) if signal is Signal.FORCE_LOCK else 0
         await uow.commit()
     emit_transition(ctx, config, before=before, cause=signal.value)

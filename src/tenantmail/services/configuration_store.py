@@ -7,8 +7,11 @@ concurrent change makes it fail instead of being overwritten.
 
 from __future__ import annotations
 
-from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration
+from datetime import datetime
+
+from tenantmail.domain.configuration import SENDABLE_OPERATIONAL, ConfigurationVersion, EmailConfiguration, Operational
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports import UnitOfWork
 
 LIFECYCLE = "email.configuration.lifecycle"
 SYSTEM_AUTHOR = "system:tenantmail"  #: the author of versions written by background work
@@ -26,11 +29,26 @@ async def persist(
     """Save ``config`` as a new version in one transaction. ``before`` (a :func:`state_of`) is the
     state the change started from: when the states differ a transition event is emitted."""
     async with ctx.uow(config.tenant_id) as uow:
-        r_id = await uow.configurations.save(config, author=author, cause=cause)
+        r_id = await save_version(uow, config, author=author, cause=cause, before=before, now=ctx.clock())
         await uow.commit()
     if before != state_of(config):
         emit_transition(ctx, config, before=before, cause=cause)
     return version_of(config, r_id, author=author, cause=cause)
+
+
+async def save_version(
+    uow: UnitOfWork, config: EmailConfiguration, *, author: str, cause: str, before: str, now: datetime,
+) -> str:
+    """Append ``config``'s new version inside ``uow``; return its rId.
+
+    When this change lets the configuration send again (its operational state enters OK or
+    DEGRADED from any other), the jobs dispatch parked while it could not (``dispatch_jobs.PARK``)
+    become due now, in the same transaction.
+    """
+    r_id: str = await uow.configurations.save(config, author=author, cause=cause)
+    if config.dispatches and Operational(before.split("/", 1)[0]) not in SENDABLE_OPERATIONAL:
+        await uow.jobs.release_parked(config.e_id, now)
+    return r_id
 
 
 def version_of(config: EmailConfiguration, r_id: str, *, author: str, cause: str) -> ConfigurationVersion:

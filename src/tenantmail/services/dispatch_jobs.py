@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tenantmail.domain.configuration import SENDABLE_OPERATIONAL, EmailConfiguration, LastError
+from tenantmail.domain.configuration import EmailConfiguration, LastError
 from tenantmail.domain.errors import NotFound
 from tenantmail.domain.job import EmailJob, JobError, JobStatus
 from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
@@ -25,7 +25,10 @@ from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, S
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerApi, SendOutcome, UnitOfWork
 
-HOLD = timedelta(seconds=30)  #: a configuration that may not send is looked at again after this
+#: How long the jobs of a configuration that may not send are parked. Not a polling period: the
+#: change that lets the configuration send again makes them due at once
+#: (``configuration_store.save_version``); this only bounds how long a missed release could last.
+PARK = timedelta(minutes=15)
 BATCH_LIMIT = 500  #: Postmark's ``POST /email/batch`` maximum
 RECONCILE_PER_PASS = 25  #: metadata searches one pass makes for one configuration (concurrently)
 RECLAIMED = JobError(SendErrorClass.AMBIGUOUS.value, "reclaimed", "its worker stopped during the Postmark call")
@@ -93,8 +96,8 @@ async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, mem
     for job in jobs:
         if members[job.e_id]:  # reclaimed: the dead worker's call may have reached Postmark
             job.last_error = RECLAIMED
-    if config is None or config.operational not in SENDABLE_OPERATIONAL or not config.server_token_ciphertext:
-        await _hold(ctx, tenant, config, jobs)
+    if config is None or not config.dispatches:
+        await _park(ctx, tenant, config, jobs)
         return
     run = GroupPass(ctx, config, ctx.clock())
     server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
@@ -104,15 +107,17 @@ async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, mem
     await _commit(ctx, tenant, run)
 
 
-async def _hold(ctx: ServiceContext, tenant: str, config: EmailConfiguration | None, jobs: list[EmailJob]) -> None:
-    """A configuration that may not send (FAILURE, not verified, gone): its jobs wait, untouched.
+async def _park(ctx: ServiceContext, tenant: str, config: EmailConfiguration | None, jobs: list[EmailJob]) -> None:
+    """A configuration that may not send (FAILURE, not verified, gone): its jobs wait, untouched
+    but for their due time, which moves ``PARK`` ahead — so a configuration with a large backlog
+    is not claimed over and over while it cannot send, ahead of other tenants' due jobs.
 
     LOCKED with a sendable operational state still drains (SPEC §3 lock); force-lock has already
     CANCELLED the queued jobs, which are never claimed.
     """
     now = ctx.clock()
     for job in jobs:
-        job.requeue(job.last_error, now + HOLD, now)
+        job.requeue(job.last_error, now + PARK, now)
     async with ctx.uow(tenant) as uow:
         await uow.jobs.save_outcomes(jobs)
         await uow.commit()
@@ -247,7 +252,8 @@ async def record_configuration_health(
     ctx: ServiceContext, uow: UnitOfWork, config_eid: str, error: LastError | None,
 ) -> bool:
     """Count a configuration-class failure (``error``) or a success (``None``) on the configuration;
-    True when this failure put it into FAILURE.
+    True when this failure put it into FAILURE — which parks its queued jobs (``PARK``) in the
+    same transaction, the ones this pass put back included.
 
     The row is read FOR UPDATE so a lifecycle signal changing it at the same moment waits for us
     instead of racing the version guard. A success on a healthy configuration writes nothing.
@@ -260,4 +266,6 @@ async def record_configuration_health(
         return False
     entered_failure = config.record_send_failure(ctx.settings.failure_threshold, error, now)
     await uow.configurations.save(config, author="dispatch", cause="send_failure")
+    if entered_failure:
+        await uow.jobs.park_queued(config_eid, now + PARK)
     return entered_failure

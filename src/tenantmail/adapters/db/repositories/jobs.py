@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
 from tenantmail.adapters.db.tables import jobs
@@ -147,6 +147,24 @@ class JobRepository(TenantRepository):
             stmt.order_by(jobs.c.created_at.desc(), jobs.c.e_id).limit(limit).offset(offset)
         )
         return [to_domain(r) for r in rows], total
+
+    async def park_queued(self, configuration_e_id: str, until: datetime) -> int:
+        """Make every QUEUED job of a configuration due no sooner than ``until`` (it cannot send)."""
+        return await self._reschedule_queued(configuration_e_id, until, jobs.c.next_attempt_at < until)
+
+    async def release_parked(self, configuration_e_id: str, now: datetime) -> int:
+        """Make every QUEUED job of a configuration due now (it can send again); return how many."""
+        return await self._reschedule_queued(configuration_e_id, now, jobs.c.next_attempt_at > now)
+
+    async def _reschedule_queued(self, configuration_e_id: str, at: datetime, which: ColumnElement[bool]) -> int:
+        """One statement over ``ix_email_jobs_configuration``, this tenant's jobs only."""
+        result = await self._conn.execute(
+            update(jobs)
+            .where(self._tenant(), jobs.c.configuration_e_id == configuration_e_id,
+                   jobs.c.status == JobStatus.QUEUED.value, which)
+            .values(next_attempt_at=at)
+        )
+        return result.rowcount or 0
 
     async def cancel_queued(self, configuration_e_id: str, now: datetime) -> int:
         """Cancel every QUEUED job of a configuration at once (force-lock); return how many.

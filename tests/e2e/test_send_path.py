@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import App
+from tenantmail.services import dispatch_jobs
 from tenantmail.settings import Settings
 from tests.helpers import eventually, send_body, sendable_configuration
 
@@ -160,3 +161,24 @@ async def test_twenty_parallel_requests_with_one_key_make_one_job_and_one_email(
     listed = (await api.get("/job", params={"configurationEId": config.e_id})).json()
     assert listed["total"] == 1
     assert len(await messages_of(app_container, config.server_id or 0)) == 1
+
+
+async def test_jobs_claimed_while_their_configuration_recovered_are_not_parked(
+    api: httpx.AsyncClient, app_container: App,
+) -> None:
+    """The pass read the configuration as unable to send, and it recovered before the pass parked
+    its jobs: the recovery released only the jobs then QUEUED, so parking re-reads the
+    configuration (locked) and puts these back due now instead of PARK later."""
+    config = await sendable_configuration(app_container, "tenant-a", "recovered")
+    job = (await submit(api, send_body(config.e_id), "recovered-1")).json()
+    [claimed] = await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)
+    assert claimed.e_id == job["eId"]
+    async with app_container.ctx.uow("tenant-a") as uow:
+        [sending] = await uow.jobs.get_many([job["eId"]])
+
+    await dispatch_jobs._park(app_container.ctx, "tenant-a", config.e_id, [sending])  # config is OK by now
+
+    async with app_container.ctx.uow("tenant-a") as uow:
+        after = await uow.jobs.get(job["eId"])
+    assert after.status.value == "QUEUED"
+    assert after.next_attempt_at is not None and after.next_attempt_at <= app_container.ctx.clock()

@@ -97,7 +97,7 @@ async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, mem
         if members[job.e_id]:  # reclaimed: the dead worker's call may have reached Postmark
             job.last_error = RECLAIMED
     if config is None or not config.dispatches:
-        await _park(ctx, tenant, config, jobs)
+        await _park(ctx, tenant, config_eid, jobs)
         return
     run = GroupPass(ctx, config, ctx.clock())
     server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
@@ -107,22 +107,30 @@ async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, mem
     await _commit(ctx, tenant, run)
 
 
-async def _park(ctx: ServiceContext, tenant: str, config: EmailConfiguration | None, jobs: list[EmailJob]) -> None:
+async def _park(ctx: ServiceContext, tenant: str, config_eid: str, jobs: list[EmailJob]) -> None:
     """A configuration that may not send (FAILURE, not verified, gone): its jobs wait, untouched
     but for their due time, which moves ``PARK`` ahead — so a configuration with a large backlog
     is not claimed over and over while it cannot send, ahead of other tenants' due jobs.
 
-    LOCKED with a sendable operational state still drains (SPEC §3 lock); force-lock has already
-    CANCELLED the queued jobs, which are never claimed.
+    The configuration is read again, locked, in the transaction that parks: a change that let it
+    send meanwhile released only the jobs then QUEUED, not these (SENDING in our hands), so they
+    are put back due now instead. LOCKED with a sendable operational state still drains (SPEC §3
+    lock); force-lock has already CANCELLED the queued jobs, which are never claimed.
     """
     now = ctx.clock()
-    for job in jobs:
-        job.requeue(job.last_error, now + PARK, now)
     async with ctx.uow(tenant) as uow:
+        try:
+            config: EmailConfiguration | None = await uow.configurations.get(config_eid, for_update=True)
+        except NotFound:
+            config = None
+        due = now if config is not None and config.dispatches else now + PARK
+        for job in jobs:
+            job.requeue(job.last_error, due, now)
         await uow.jobs.save_outcomes(jobs)
         await uow.commit()
-    state = f"{config.operational}/{config.administrative}" if config else "missing"
-    ctx.telemetry.emit("email.send.held", labels={"reason": state.split("/")[0].lower()}, jobs=len(jobs))
+    if due > now:
+        reason = config.operational.value.lower() if config else "missing"
+        ctx.telemetry.emit("email.send.held", labels={"reason": reason}, jobs=len(jobs))
 
 
 async def _reconcile(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob]) -> list[EmailJob]:

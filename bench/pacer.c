@@ -119,14 +119,21 @@ static void assign(int i, long request) {
     flush(i);
 }
 
-/* The answer is complete when the head and Content-Length bytes of body are in. */
-static int complete(Conn *c, int *code) {
+/* The answer is complete when the head and Content-Length bytes of body are in; *closing says the
+ * server ends the connection after it (HTTP/1.0, or "Connection: close"). */
+static int complete(Conn *c, int *code, int *closing) {
     char *end = memmem(c->in, c->have, "\r\n\r\n", 4);
     if (!end) return 0;
     size_t head = end - c->in + 4, body = 0;
+    *closing = strncmp(c->in, "HTTP/1.0", 8) == 0;
     for (char *line = c->in; line && line < end; line = memmem(line, end - line, "\r\n", 2)) {
         if (line != c->in) line += 2;
         if (strncasecmp(line, "content-length:", 15) == 0) body = strtoul(line + 15, NULL, 10);
+        if (strncasecmp(line, "connection:", 11) == 0) {
+            const char *value = line + 11;
+            while (*value == ' ') value++;
+            *closing = strncasecmp(value, "close", 5) == 0;
+        }
     }
     if (c->have < head + body) return 0;
     *code = (c->have >= 12) ? atoi(c->in + 9) : 0;
@@ -139,22 +146,25 @@ static void release(int i) {
 
 static void readable(int i) {
     Conn *c = &conns[i];
+    int ended = 0;  /* the server closed its side (or the connection failed) */
     for (;;) {
         if (c->have == BUF) { drop(i); return; }
         ssize_t n = read(c->fd, c->in + c->have, BUF - c->have);
-        if (n == 0) { drop(i); return; }
+        if (n == 0) { ended = 1; break; }
         if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) drop(i);
+            if (errno != EAGAIN && errno != EWOULDBLOCK) ended = 1;
             break;
         }
         c->have += n;
     }
-    int code;
-    if (c->fd >= 0 && c->request >= 0 && complete(c, &code)) {
+    int code, closing;
+    if (c->request >= 0 && complete(c, &code, &closing)) {  /* a whole answer counts, even just before a close */
         finish(c->request, code);
         c->request = -1; c->have = 0;
-        release(i);
+        if (!ended && !closing) { release(i); return; }
+        ended = 1;
     }
+    if (ended) drop(i);  /* an answer still in flight is a transport error */
 }
 
 /* Hand every due request to a connection; returns 0 when one is due but none can take it. */

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -123,3 +124,20 @@ def process_env(app: App) -> dict[str, str]:
         "TENANTMAIL_WORKER_POLL_SECONDS": "0.05", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.2",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     }
+
+
+@contextlib.asynccontextmanager
+async def pool_with_table(database_url: str, table: str, columns: str, *, max_size: int) -> AsyncIterator[Any]:
+    """A :class:`DirectPool` with a fresh scratch table ``table (columns)``, dropped afterwards."""
+    from tenantmail.adapters.db.direct_pool import DirectPool
+
+    pool = DirectPool(database_url, max_size=max_size)
+    async with pool.connection() as conn:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.execute(f"CREATE TABLE {table} ({columns})")
+    try:
+        yield pool
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute(f"DROP TABLE {table}")
+        await pool.close()

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.db.group_commit import GroupCommit
 from tenantmail.adapters.telemetry import Telemetry
+from tests.helpers import pool_with_table
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -21,14 +22,8 @@ COUNT = "SELECT count(*) AS n FROM gc_probe"
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[DirectPool]:
-    pool = DirectPool(database_url, max_size=4)
-    async with pool.connection() as conn:
-        await conn.execute("DROP TABLE IF EXISTS gc_probe")
-        await conn.execute("CREATE TABLE gc_probe (id integer PRIMARY KEY)")
-    yield pool
-    async with pool.connection() as conn:
-        await conn.execute("DROP TABLE gc_probe")
-    await pool.close()
+    async with pool_with_table(database_url, "gc_probe", "id integer PRIMARY KEY", max_size=4) as pool:
+        yield pool
 
 
 async def _queued_behind_a_busy_lane(commit: GroupCommit, statements: list[tuple[str, dict[str, int]]]) -> list:

@@ -7,7 +7,7 @@ statements (:mod:`send_intake`, :mod:`event_intake`) on connections from this sm
 everything else stays on the engine.
 
 The connections are autocommit (each hot statement is its own transaction), use server-side
-prepared statements from the first execution, speak UTC, and never wait longer than
+prepared statements from the first execution, speak UTC and UTF-8, and never wait longer than
 ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable, which the send
 path answers 409 (key in flight) and the webhook 503 (Postmark retries). Like the engine's pool
 there is no pre-ping: a connection that died fails its statement (503 to the client) and is
@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 LOCK_WAIT = "2s"  #: longest wait for a row lock: a send's key held by a request in flight, a webhook's job
 MAX_LIFETIME_SECONDS = 300.0  #: as the engine's pool_recycle
 WAIT_SECONDS = 30.0  #: longest wait for a free connection (as the engine's pool_timeout), then 503
-OPTIONS = f"-c lock_timeout={LOCK_WAIT} -c TimeZone=UTC"
+ENCODING = "utf-8"  #: the connections' client encoding, whatever the database's
+OPTIONS = f"-c lock_timeout={LOCK_WAIT} -c TimeZone=UTC -c client_encoding=UTF8"
 
 Connection = psycopg.AsyncConnection[DictRow]
 

@@ -31,6 +31,9 @@ from tenantmail.services.ports import EventApplied
 
 _CONFIG, _JOBS, _EVENTS, _SUPP = tables.configurations, tables.jobs, tables.events, tables.suppressions
 SUPPRESSION_PREFIX = "s_"
+#: The reasons an event never lifts, written into the statement (the domain's own enum values: no
+#: input reaches this text).
+_UNREMOVABLE = ", ".join(f"'{reason.value}'" for reason in sorted(UNREMOVABLE, key=lambda r: r.value))
 
 #: One webhook event, atomically. Nothing is read for, locked for or written by an event whose
 #: ServerID is not the configuration's server (``authorized`` is empty). The job is found by two
@@ -68,14 +71,12 @@ WITH cfg AS (
 ), lifted AS (
   UPDATE {_SUPP.name} s SET removed_at = %(received_at)s FROM stored
   WHERE %(lift)s::boolean AND s.tenant_id = %(tenant_id)s AND s.recipient = %(recipient)s
-    AND s.removed_at IS NULL AND NOT (s.reason = ANY(%(unremovable)s::text[]))
+    AND s.removed_at IS NULL AND s.reason NOT IN ({_UNREMOVABLE})
 )
 SELECT (SELECT server_id FROM cfg) AS configuration_server_id, (SELECT count(*) FROM stored) AS stored,
   (SELECT e_id FROM job) AS job_e_id, (SELECT status FROM job) AS previous_status,
   (SELECT status FROM moved) AS moved_status
 """
-_UNREMOVABLE = sorted(reason.value for reason in UNREMOVABLE)
-
 
 def _status(value: str | None) -> JobStatus | None:
     return JobStatus(value) if value is not None else None
@@ -99,7 +100,7 @@ class PostgresEventIntake:
             if effects.projection else None,
             "received_at_iso": received_at.isoformat(),
             **bind(_SUPP, suppression_rows.to_row(entry, self.tenant_id) if entry else {}, SUPPRESSION_PREFIX),
-            "suppress": entry is not None, "lift": effects.lift, "unremovable": _UNREMOVABLE,
+            "suppress": entry is not None, "lift": effects.lift,
         }
         found = await self._commit.fetchone(INGEST, params)
         assert found is not None  # an aggregate-only SELECT always answers one row

@@ -4,12 +4,13 @@ Each send and each webhook is one self-contained statement (:mod:`send_intake`,
 :mod:`event_intake`). Run one at a time, every statement pays a round trip, a commit and a wake-up
 of its PostgreSQL backend; those fixed costs were most of the database's CPU per request. Here the
 statements that arrive while earlier ones are in flight wait in a queue, and each free *lane* (one
-pooled connection) sends everything waiting, up to ``MOST``, as one pipeline with a single Sync:
-PostgreSQL runs them in order in one implicit transaction and commits them together.
+pooled connection) sends everything waiting, up to ``MOST``, as one pipeline with a single Sync
+(:mod:`statement_pipeline`): PostgreSQL runs them in order in one implicit transaction and
+commits them together.
 
-* Nothing waits for a batch to fill: a statement that finds a lane free goes at once (alone, as a
-  plain autocommit statement), so an idle service answers as fast as before. Batches form only
-  while every lane is busy, which is exactly when the fixed costs matter.
+* Nothing waits for a batch to fill: a statement that finds a lane free goes at once (alone, its
+  own transaction), so an idle service answers as fast as before. Batches form only while every
+  lane is busy, which is exactly when the fixed costs matter.
 * A caller gets its row only after the commit that contains its statement.
 * Statements of one batch run in arrival order in one transaction: a later statement sees the
   earlier ones' writes (two events of one job, two sends with one key behave as in sequence).
@@ -22,16 +23,17 @@ PostgreSQL runs them in order in one implicit transaction and commits them toget
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from tenantmail.adapters.db.direct_pool import Connection, DirectPool
+from tenantmail.adapters.db.statement_pipeline import Outcome, StatementPipeline
 from tenantmail.services.ports import Telemetry
 
 #: Concurrent batches per process (docs/performance.md). Four split the load into batches too
@@ -62,6 +64,7 @@ class GroupCommit:
         self._waiting: deque[_Statement] = deque()
         self._busy = 0
         self._running: set[asyncio.Task[None]] = set()
+        self._wires: weakref.WeakKeyDictionary[Connection, StatementPipeline] = weakref.WeakKeyDictionary()
         self.batches = 0  #: pipelines of two or more statements sent so far
 
     async def fetchone(self, sql: str, params: Mapping[str, Any]) -> DictRow | None:
@@ -91,21 +94,25 @@ class GroupCommit:
     async def _run(self, batch: list[_Statement]) -> None:
         try:
             async with self._pool.connection() as conn:
-                if len(batch) == 1:
-                    _settle(batch[0], *await _outcome(conn, batch[0]))
+                wire = self._wires.get(conn)
+                if wire is None:
+                    wire = self._wires[conn] = StatementPipeline(conn)
+                if len(batch) > 1:
+                    self.batches += 1
+                    if self._telemetry is not None:  # email_db_batch_commit_total{statements=…}: how much is shared
+                        self._telemetry.emit("email.db.batch_commit", labels={"statements": _size_class(len(batch))},
+                                             level="debug")
+                outcomes = await wire.run([(s.sql, s.params) for s in batch])
+                if len(batch) > 1 and any(o.sent and (o.error is not None or o.aborted) for o in outcomes):
+                    # rolled back as a whole: each again on its own (one that failed before it was
+                    # sent keeps its error)
+                    for statement, outcome in zip(batch, outcomes, strict=True):
+                        if outcome.sent:
+                            [outcome] = await wire.run([(statement.sql, statement.params)])
+                        _settle(statement, outcome)
                     return
-                self.batches += 1
-                if self._telemetry is not None:  # email_db_batch_commit_total{statements=…}: how much is shared
-                    self._telemetry.emit("email.db.batch_commit", labels={"statements": _size_class(len(batch))},
-                                         level="debug")
-                try:
-                    cursors = await _together(conn, batch)
-                except psycopg.Error:  # rolled back as a whole: each again on its own
-                    for statement in batch:
-                        _settle(statement, *await _outcome(conn, statement))
-                    return
-                for statement, cursor in zip(batch, cursors, strict=True):  # committed: never run again
-                    _settle(statement, *await _row(cursor))
+                for statement, outcome in zip(batch, outcomes, strict=True):  # committed: never run again
+                    _settle(statement, outcome)
         except BaseException as exc:  # no connection (503 to each caller), one lost mid-batch, shutdown
             for statement in batch:
                 if not statement.row.done():
@@ -115,37 +122,11 @@ class GroupCommit:
                 raise
 
 
-async def _together(conn: Connection, batch: list[_Statement]) -> list[AsyncCursor[DictRow]]:
-    """One pipeline, one Sync: PostgreSQL's implicit transaction commits all or none. Raises the
-    first statement's error, if any, before anything is committed."""
-    async with conn.pipeline():
-        return [await conn.execute(s.sql, s.params) for s in batch]
-
-
-async def _row(cursor: AsyncCursor[DictRow]) -> tuple[DictRow | None, Exception | None]:
-    try:
-        return await cursor.fetchone(), None
-    except psycopg.Error as exc:  # reading a committed result: this caller's error alone
-        return None, exc
-
-
-async def _outcome(conn: Connection, statement: _Statement) -> tuple[DictRow | None, Exception | None]:
-    """The statement run alone, in its own transaction: its row, or the database error that is
-    this caller's answer. A lost connection is raised: it is every remaining caller's answer."""
-    try:
-        cursor = await conn.execute(statement.sql, statement.params)
-    except psycopg.Error as exc:
-        if conn.broken or conn.closed:
-            raise
-        return None, exc
-    return await _row(cursor)
-
-
-def _settle(statement: _Statement, row: DictRow | None, error: Exception | None) -> None:
-    if error is not None:
-        statement.row.set_exception(error)
+def _settle(statement: _Statement, outcome: Outcome) -> None:
+    if outcome.error is not None:
+        statement.row.set_exception(outcome.error)
     else:
-        statement.row.set_result(row)
+        statement.row.set_result(outcome.row)
 
 
 def _size_class(n: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.naming import return_path_host, server_name
@@ -127,10 +128,8 @@ def process_env(app: App) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def pool_with_table(database_url: str, table: str, columns: str, *, max_size: int) -> AsyncIterator[Any]:
+async def pool_with_table(database_url: str, table: str, columns: str, *, max_size: int) -> AsyncIterator[DirectPool]:
     """A :class:`DirectPool` with a fresh scratch table ``table (columns)``, dropped afterwards."""
-    from tenantmail.adapters.db.direct_pool import DirectPool
-
     pool = DirectPool(database_url, max_size=max_size)
     async with pool.connection() as conn:
         await conn.execute(f"DROP TABLE IF EXISTS {table}")

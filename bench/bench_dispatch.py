@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0, help="raw insert measurement duration")
     args = parser.parse_args()
-    print(await measure(args.db, args.jobs, args.workers, args.seconds))
+    print(json.dumps(await measure(args.db, args.jobs, args.workers, args.seconds)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ a Python loop. SQLite: a Python loop with the pragmas the service uses (WAL, syn
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import sqlite3
@@ -117,7 +118,7 @@ async def main() -> None:
     args = cli_args(__doc__ or "")
     with tempfile.TemporaryDirectory() as work:
         async with fresh_database(args.db, Path(work)) as url:
-            print({"db": args.db, **raw_insert_rate(args.db, url, args.seconds)})
+            print(json.dumps({"db": args.db, **raw_insert_rate(args.db, url, args.seconds)}))
 
 
 if __name__ == "__main__":

@@ -112,3 +112,18 @@ async def test_a_connection_lost_mid_batch_raises_and_is_not_reused(pool: Direct
     async with pool.connection() as fresh:
         assert fresh is not conn
     assert await _ids(pool) == []
+
+
+async def test_a_batch_cancelled_in_flight_leaves_a_connection_the_pool_drops(pool: DirectPool) -> None:
+    with pytest.raises(asyncio.CancelledError):
+        async with pool.connection() as conn:
+            running = asyncio.ensure_future(StatementPipeline(conn).run(
+                [("SELECT pg_sleep(0.3) AS slept", {}), (INSERT, {"id": 1, "note": "a"})]))
+            await asyncio.sleep(0.1)
+            running.cancel()  # as at shutdown: the answers are never read
+            await running
+    assert conn.closed  # mid-pipeline, never handed out again
+    async with pool.connection() as fresh:
+        assert fresh is not conn
+        [outcome] = await StatementPipeline(fresh).run([(INSERT, {"id": 2, "note": "b"})])
+        assert outcome.row == {"id": 2, "note": "b"}

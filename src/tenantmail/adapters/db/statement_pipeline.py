@@ -43,6 +43,7 @@ class _Text:
 
     sql: bytes
     names: tuple[str, ...]
+    formats: tuple[PyFormat, ...]  #: psycopg picks each parameter's format
 
 
 @cache
@@ -57,7 +58,8 @@ def _text(sql: str) -> _Text:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return _Text(_PARAMETER.sub(placeholder, sql).encode(), tuple(names))
+    text = _PARAMETER.sub(placeholder, sql).encode()
+    return _Text(text, tuple(names), (PyFormat.AUTO,) * len(names))
 
 
 @dataclass(slots=True)
@@ -94,7 +96,7 @@ class StatementPipeline:
         for index, (sql, params) in enumerate(statements):
             text = _text(sql)
             try:
-                values = self._tx.dump_sequence([params[n] for n in text.names], [PyFormat.AUTO] * len(text.names))
+                values = self._tx.dump_sequence([params[n] for n in text.names], text.formats)
             except KeyError as exc:
                 outcomes[index] = Outcome(error=psycopg.ProgrammingError(f"query parameter missing: {exc.args[0]}"),
                                           sent=False)
@@ -122,7 +124,7 @@ class StatementPipeline:
             if new is not None:
                 prepared = await self._result()
                 if prepared.status == _ExecStatus.COMMAND_OK:
-                    self._prepared[new] = pending[new]
+                    self._prepared[new] = name
                 else:  # the text itself is wrong: that is this statement's error
                     refused = self._outcome(prepared, None)
             answered = self._outcome(await self._result(), name)

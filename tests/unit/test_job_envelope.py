@@ -32,7 +32,7 @@ def through_the_models(job: EmailJob) -> dict[str, object]:
         eId=job.e_id, rId=built["rId"],
         asOf=AsOf(effectiveFrom=int(updated.timestamp() * 1000), recordedFrom=int(updated.timestamp() * 1000)),
         payload=JobOut(
-            configurationEId=job.configuration_e_id, recipient=job.recipient, replyToEmail=job.reply_to_email,
+            eId=job.e_id, configurationEId=job.configuration_e_id, recipient=job.recipient, replyToEmail=job.reply_to_email,
             subject=job.subject, status=job.status.value, messageId=job.message_id, attempts=job.attempts,
             lastError=JobErrorOut(class_=err.error_class, code=err.code, message=err.message) if err else None,
             createdAt=job.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

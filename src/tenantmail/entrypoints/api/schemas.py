@@ -37,6 +37,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in wanted}
 
 
+#: The platform's record envelope repeats the eId inside ``payload`` (docs/decisions.md D16).
+PAYLOAD_EID = "The record's eId, repeated inside the payload as in the platform's record envelope."
+
+
 class AsOf(BaseModel):
     effectiveFrom: int = Field(description="Epoch milliseconds this version took effect.")
     recordedFrom: int = Field(description="Epoch milliseconds this version was recorded.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration
-from tenantmail.entrypoints.api.schemas import AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
+from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
 from tenantmail.services.create_configuration import NewConfiguration
 
 
@@ -19,21 +20,66 @@ class SignatureIn(BaseModel):
     replyToEmail: str | None = Field(default=None, max_length=320, description="Any domain.")
 
 
-class ConfigurationIn(BaseModel):
-    """The body of ``POST /configuration``; the sending domain and From address are derived."""
+#: The platform's documented name for the signature input (``EmailConfigurationInput``), and the
+#: name tenantmail accepted first, kept as its alias (docs/decisions.md D16). Exactly one is sent.
+SIGNATURE_FIELD, SIGNATURE_ALIAS = "signatureRequest", "signature"
 
-    model_config = ConfigDict(extra="forbid")
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Either field may be left out, but neither defaults to ``null`` (null is refused)."""
+    schema.pop("default", None)
+
+
+def _alias_of(primary: str) -> Callable[[dict[str, Any]], None]:
+    def extra(schema: dict[str, Any]) -> None:
+        _no_default(schema)
+        schema["x-alias-of"] = primary
+    return extra
+
+
+class ConfigurationIn(BaseModel):
+    """The body of ``POST /configuration``; the sending domain and From address are derived.
+
+    The signature comes as ``signatureRequest`` (the platform's documented name) or as its alias
+    ``signature``: exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": [SIGNATURE_FIELD]}, {"required": [SIGNATURE_ALIAS]}],
+        "examples": [{"sendingDomainSlug": "acme", SIGNATURE_FIELD: {  # the platform's documented example
+            "fromLocalPart": "noreply", "fromName": "Acme Co", "replyToEmail": "support@acme.com"}}],
+    })
 
     sendingDomainSlug: str = Field(
         min_length=1, max_length=63, examples=["acme"],
         description="A lower-case DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     )
-    signature: SignatureIn
+    # Typed without ``| None`` although left out means None: a union would report each mistake inside
+    # the object twice (once per branch), and null is refused as it should be. Read through to_request.
+    signatureRequest: SignatureIn = Field(
+        default=None, json_schema_extra=_no_default,
+        description="The fixed From of every send: name, local part, reply-to. "
+        "Required unless its alias `signature` is sent instead (not both).",
+    )
+    signature: SignatureIn = Field(
+        default=None, json_schema_extra=_alias_of(SIGNATURE_FIELD),
+        description="Alias of `signatureRequest` (the name responses use); not both.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_signature(self) -> ConfigurationIn:
+        given = [name for name in (SIGNATURE_FIELD, SIGNATURE_ALIAS) if name in self.model_fields_set]
+        if len(given) == 2:
+            raise ValueError(f"send {SIGNATURE_FIELD} or its alias {SIGNATURE_ALIAS}, not both")
+        if not given:
+            raise ValueError(f"{SIGNATURE_FIELD}: Field required (or its alias {SIGNATURE_ALIAS})")
+        return self
 
     def to_request(self) -> NewConfiguration:
+        sig: SignatureIn | None = self.signatureRequest or self.signature
+        assert sig is not None  # _exactly_one_signature
         return NewConfiguration(
-            slug=self.sendingDomainSlug, from_name=self.signature.fromName,
-            from_local_part=self.signature.fromLocalPart, reply_to_email=self.signature.replyToEmail,
+            slug=self.sendingDomainSlug, from_name=sig.fromName,
+            from_local_part=sig.fromLocalPart, reply_to_email=sig.replyToEmail,
         )
 
 
@@ -67,6 +113,7 @@ class LastErrorOut(BaseModel):
 
 
 class ConfigurationOut(BaseModel):
+    eId: str = Field(description=PAYLOAD_EID)
     sendingDomainSlug: str
     sendingDomain: str
     signature: SignatureOut
@@ -94,7 +141,7 @@ class ConfigurationVersionOut(ConfigurationEnvelope):
 def configuration_payload(config: EmailConfiguration) -> ConfigurationOut:
     dns, err, sig = config.dns, config.last_error, config.signature
     return ConfigurationOut(
-        sendingDomainSlug=config.sending_domain_slug, sendingDomain=config.sending_domain,
+        eId=config.e_id, sendingDomainSlug=config.sending_domain_slug, sendingDomain=config.sending_domain,
         signature=SignatureOut(fromLocalPart=sig.from_local_part, fromName=sig.from_name,
                                replyToEmail=sig.reply_to_email, fromEmail=config.from_email),
         operationalStatus=config.operational.value, administrativeStatus=config.administrative.value,

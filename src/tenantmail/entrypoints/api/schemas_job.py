@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.domain.job import EmailJob, JobAttachment
 from tenantmail.domain.send_request import SendRequest
-from tenantmail.entrypoints.api.schemas import RecordEnvelope, epoch_ms, iso
+from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, RecordEnvelope, epoch_ms, iso
 
 #: rIds of jobs are derived from the job's state: a job keeps no history table, but a changed job
 #: gets a new rId, so callers can tell two reads of it apart.
@@ -54,6 +54,7 @@ class JobErrorOut(BaseModel):
 
 
 class JobOut(BaseModel):
+    eId: str = Field(description=PAYLOAD_EID)
     configurationEId: str
     recipient: str
     replyToEmail: str | None
@@ -83,7 +84,7 @@ def job_envelope(job: EmailJob) -> dict[str, Any]:
     return {
         "eId": job.e_id, "rId": str(r_id), "asOf": {"effectiveFrom": at, "recordedFrom": at},
         "payload": {
-            "configurationEId": job.configuration_e_id, "recipient": job.recipient,
+            "eId": job.e_id, "configurationEId": job.configuration_e_id, "recipient": job.recipient,
             "replyToEmail": job.reply_to_email, "subject": job.subject, "status": job.status.value,
             "messageId": job.message_id, "attempts": job.attempts,
             "lastError": {"class": err.error_class, "code": err.code, "message": err.message} if err else None,

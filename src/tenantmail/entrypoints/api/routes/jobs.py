@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.send_request import valid_address, validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, AppDep, CallerDep, Page, Tenant, header_doc
+from tenantmail.entrypoints.api.errors import ApiError
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
 from tenantmail.services.submit_send import submit_send
@@ -42,8 +43,20 @@ async def post_job(body: SendIn, who: CallerDep, request: Request) -> JSONRespon
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
-@router.get("/job/{e_id}", response_model=JobEnvelope, responses=error_responses(404), summary="Read a job")
-async def get_job(e_id: str, app: AppDep, tenant: Tenant) -> dict[str, Any]:
+NO_HISTORY = Query(include_in_schema=False)  # accepted only to be refused (docs/decisions.md D16)
+
+
+@router.get("/job/{e_id}", response_model=JobEnvelope, responses=error_responses(400, 404), summary="Read a job")
+async def get_job(
+    e_id: str, app: AppDep, tenant: Tenant,
+    recordedAsOf: Annotated[str | None, NO_HISTORY] = None, effectiveAsOf: Annotated[str | None, NO_HISTORY] = None,
+) -> dict[str, Any]:
+    """The job as it is now. Jobs keep no versions (their story is ``GET /job/{eId}/events``), so
+    the configuration reads' ``recordedAsOf`` / ``effectiveAsOf`` answer 400 here rather than
+    being ignored: the current state is not what an as-of read asked for."""
+    if recordedAsOf is not None or effectiveAsOf is not None:
+        raise ApiError(400, "ValidationError", "jobs keep no history: recordedAsOf / effectiveAsOf read "
+                       "configurations only; a job's events are at GET /job/{eId}/events")
     async with app.ctx.uow(tenant) as uow:
         return job_envelope(await uow.jobs.get(e_id))
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint bench openapi lock clean
+.PHONY: run test test-sqlite test-postgres api-test lint bench openapi lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	TENANTMAIL_TEST_BACKENDS=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## api-test: the Bruno collection (api-test/) against the running `make run`; installs the pinned
+## Bruno CLI into api-test/node_modules on first use. API_TEST_ARGS: e.g. --env deployment, -- job
+api-test:
+	$(PYTHON) api-test/run.py $(API_TEST_ARGS)
 
 ## bench: every benchmark; figures go to docs/performance.md
 bench: $(STAMP)

@@ -60,19 +60,21 @@ def spam_complaint(message_id: str, email: str, *, job: str | None = None, when:
 
 
 def open_event(message_id: str, recipient: str, *, job: str | None = None, when: float = 4,
-               server_id: int = SERVER_ID) -> dict[str, Any]:
-    return {
+               server_id: int | None = None) -> dict[str, Any]:
+    """Postmark's documented Open payload: it carries no ServerID (postmark-api.md §7)."""
+    body = {
         "RecordType": "Open", "MessageStream": "outbound", "FirstOpen": True,
         "Client": {"Name": "Chrome 35.0.1916.153", "Company": "Google", "Family": "Chrome"},
         "OS": {"Name": "OS X 10.7 Lion", "Company": "Apple Computer, Inc.", "Family": "OS X 10"},
         "Platform": "WebMail", "UserAgent": "Mozilla/5.0", "ReadSeconds": 5, "Geo": {},
         "MessageID": message_id, "Metadata": _metadata(job), "ReceivedAt": at(when), "Tag": "welcome",
-        "Recipient": recipient, "ServerID": server_id,
+        "Recipient": recipient,
     }
+    return body if server_id is None else {**body, "ServerID": server_id}
 
 
 def click(message_id: str, recipient: str, *, job: str | None = None, when: float = 5,
-          server_id: int = SERVER_ID) -> dict[str, Any]:
+          server_id: int | None = None) -> dict[str, Any]:
     body = open_event(message_id, recipient, job=job, when=when, server_id=server_id)
     for key in ("FirstOpen", "ReadSeconds"):
         body.pop(key)

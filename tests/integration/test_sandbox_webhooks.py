@@ -24,9 +24,10 @@ def _tenant(emulator: Emulator, receiver: Receiver) -> tuple[Any, str, dict[str,
     return api, emulator.verified_sender(), server
 
 
-def _send(api: Any, sender: str, to: str) -> dict[str, Any]:
+def _send(api: Any, sender: str, to: str, **fields: Any) -> dict[str, Any]:
     sent = api.post("/email", json={"From": sender, "To": to, "Subject": "S", "TextBody": "T",
-                                    "Tag": "welcome", "Metadata": {"send_id": "42"}}).json()
+                                    "Tag": "welcome", "Metadata": {"send_id": "42"},
+                                    **fields}).json()
     assert sent["ErrorCode"] == 0, sent
     return sent
 
@@ -109,7 +110,7 @@ def test_duplicated_and_reordered_deliveries(emulator: Emulator, webhook_receive
     emulator.control.put("/settings", json={"duplicate_deliveries": True, "reorder_deliveries": True,
                                             "reorder_window_seconds": 0.2})
     emulator.control.post("/recipient-rules", json={"pattern": "opener@example.net", "outcome": "open"})
-    _send(api, sender, "opener@example.net")
+    _send(api, sender, "opener@example.net", HtmlBody="<p>T</p>", TrackOpens=True)
     eventually(lambda: len(webhook_receiver.requests) == 4)
     types = [body["RecordType"] for body in webhook_receiver.bodies()]
     assert types == ["Open", "Open", "Delivery", "Delivery"]

@@ -204,6 +204,23 @@ async def test_wrong_server_id_answers_401(api, app_container, seeded) -> None:
     assert await job_status(app_container, seeded) is JobStatus.SENT
 
 
+@pytest.mark.parametrize("build", [pm.open_event, pm.click])
+async def test_an_open_or_click_naming_another_server_answers_401(api, seeded, build) -> None:
+    """Open and Click may omit ServerID (Postmark's payloads do), but one that names another
+    server is still refused."""
+    job = seeded.job
+    response = await post(api, seeded, build(job.message_id, job.recipient, server_id=24))
+    assert response.status_code == 401
+    assert (await api.get(f"/job/{job.e_id}/events")).json()["items"] == []
+
+
+async def test_a_delivery_without_server_id_answers_401(api, app_container, seeded) -> None:
+    job = seeded.job
+    body = {k: v for k, v in pm.delivery(job.message_id, job.recipient).items() if k != "ServerID"}
+    assert (await post(api, seeded, body)).status_code == 401
+    assert await job_status(app_container, seeded) is JobStatus.SENT
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"MessageID": "x"}', b'{"RecordType": ""}', b"\xff"])
 async def test_malformed_body_answers_400(api, app_container, seeded, body: bytes) -> None:
     response = await post(api, seeded, body)

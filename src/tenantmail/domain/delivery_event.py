@@ -53,6 +53,12 @@ IMPLIED_STATUS: Mapping[EventKind, JobStatus] = {
 }
 
 
+#: Kinds whose documented payload has no ``ServerID`` (postmark-api.md §7: Open, Click). They are
+#: authenticated by the webhook's per-configuration credentials alone; every other kind must name
+#: the configuration's server.
+WITHOUT_SERVER_ID = frozenset({EventKind.OPEN, EventKind.CLICK})
+
+
 @dataclass(frozen=True)
 class SuppressionRequest:
     """The suppression entry an event asks for."""
@@ -80,6 +86,16 @@ class DeliveryEvent:
     @property
     def implied_status(self) -> JobStatus | None:
         return IMPLIED_STATUS.get(self.kind)
+
+    @property
+    def any_server(self) -> bool:
+        """It carries no ServerID and its kind never does: any server of the configuration fits."""
+        return self.server_id is None and self.kind in WITHOUT_SERVER_ID
+
+    def from_server(self, server_id: int | None) -> bool:
+        """Whether the event may come from the configuration whose Postmark server is ``server_id``
+        (None: it has none, so nothing can come from it)."""
+        return server_id is not None and (self.server_id == server_id or self.any_server)
 
     def dedup_key(self, tenant_id: str, configuration_e_id: str) -> str:
         """The event's identity: the same event delivered twice (a Postmark retry) has the same key.

@@ -1,6 +1,7 @@
 """The emulator as one ASGI app: ``create_app(state, account_token=..., ...)``.
 
-Layers, outside in: path-case normalisation for the domain verify routes, fault injection,
+Layers, outside in: path normalisation (a trailing ``/`` is served as the path without it, and
+the domain verify routes in any case), fault injection,
 FastAPI routing (JSON-header rule on every Postmark route, then token auth per router). The
 lifespan starts the webhook dispatcher, so in-process tests must run the lifespan
 (``asgi_lifespan.LifespanManager``) or serve it with uvicorn.
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantmail.sandbox import (
     routes_bounces,
     routes_control,
+    routes_domains,
     routes_email,
     routes_messages,
     routes_senders,
@@ -38,10 +40,12 @@ from tenantmail.sandbox.state import SandboxState
 
 POSTMARK_ROUTERS = (
     routes_servers.account, routes_servers.own, routes_senders.router, routes_webhooks.router,
-    routes_email.router, routes_messages.router, routes_bounces.router,
+    routes_domains.router, routes_email.router, routes_messages.router, routes_bounces.router,
     routes_suppressions.router, streams.router,
 )
-_VERIFY_PATH = re.compile(r"^(/domains/\d+/)(verifydkim|verifyreturnpath)$", re.IGNORECASE)
+_VERIFY_PATH = re.compile(
+    r"^(/domains/\d+/)(verifydkim|verifyreturnpath|verifyspf|rotatedkim)$", re.IGNORECASE
+)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:
@@ -49,15 +53,23 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     return await api_error_handler(request, ApiError(403, f"Invalid request fields: {exc}"))
 
 
-class _CaseInsensitiveVerify:
-    """Route ``verifyDkim`` / ``verifydkim`` (docs vs old swagger spelling) to the same handler."""
+class _NormalisedPaths:
+    """Serve ``/servers/`` as ``/servers`` (Postmark answers both; Starlette would redirect with a
+    307, which clients sending a body do not follow), and route ``verifyDkim`` / ``verifydkim``
+    (docs vs old swagger spelling) to the same handler."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (match := _VERIFY_PATH.match(scope["path"])):
-            scope = {**scope, "path": match.group(1) + match.group(2).lower()}
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                path = path.rstrip("/") or "/"
+            if match := _VERIFY_PATH.match(path):
+                path = match.group(1) + match.group(2).lower()
+            if path != scope["path"]:
+                scope = {**scope, "path": path, "raw_path": path.encode()}
         await self.app(scope, receive, send)
 
 
@@ -81,7 +93,7 @@ def create_app(
             await sandbox.dispatcher.stop()
 
     api = FastAPI(title="tenantmail Postmark sandbox", lifespan=lifespan, openapi_url=None,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, redirect_slashes=False)
     api.state.sandbox = sandbox
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -90,5 +102,5 @@ def create_app(
         api.include_router(router, dependencies=[Depends(require_json_headers)])
     api.include_router(routes_control.router)
     api.add_middleware(FaultMiddleware, book=sandbox.faults)
-    api.add_middleware(_CaseInsensitiveVerify)
+    api.add_middleware(_NormalisedPaths)
     return api

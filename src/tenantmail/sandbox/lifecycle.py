@@ -21,8 +21,20 @@ _DETAIL_FIELDS = {"Delivered": {"DeliveryMessage": "Details"},
 _SANDBOX_DESTINATION = {"DestinationServer": "sandbox.invalid", "DestinationIP": "127.0.0.1"}
 
 
+def tracked(message: Document, outcome: Outcome) -> bool:
+    """Postmark reports opens only with open tracking on an HTML message, clicks only with link
+    tracking on (per message, or the server's default copied onto it when it was accepted)."""
+    if outcome is Outcome.OPEN:
+        return bool(message["TrackOpens"]) and bool(message.get("HtmlBody"))
+    if outcome is Outcome.CLICK:
+        return message["TrackLinks"] not in ("", "None")
+    return True
+
+
 def process_recipient(sandbox: Sandbox, message: Document, recipient: str) -> None:
     outcome, bounce_type = outcome_for(recipient, sandbox.config.recipient_rules)
+    if not tracked(message, outcome):  # an untracked open or click is just a delivery
+        outcome = Outcome.DELIVERY
     apply_outcome(sandbox, message, recipient, outcome, bounce_type)
 
 

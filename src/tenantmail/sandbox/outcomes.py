@@ -21,8 +21,8 @@ class Outcome(StrEnum):
     HARD_BOUNCE = "hard_bounce"  #: Bounce (type chosen, default HardBounce); suppresses if Inactive
     SOFT_BOUNCE = "soft_bounce"  #: Bounce of type SoftBounce; never suppresses
     SPAM_COMPLAINT = "spam_complaint"  #: Delivery, then SpamComplaint; suppresses
-    OPEN = "open"  #: Delivery, then Open
-    CLICK = "click"  #: Delivery, then Click
+    OPEN = "open"  #: Delivery, then Open (with open tracking on an HTML message)
+    CLICK = "click"  #: Delivery, then Click (with link tracking)
 
 
 @dataclass(frozen=True)

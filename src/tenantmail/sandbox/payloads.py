@@ -30,14 +30,19 @@ def bounce(record: Document, message: Document) -> dict[str, Any]:
             "Metadata": dict(message["Metadata"])}
 
 
+def _tracking(message: Document, recipient: str, record_type: str) -> dict[str, Any]:
+    """Open and Click payloads carry no ``ServerID`` (postmark-api.md §7)."""
+    return {k: v for k, v in _common(message, recipient, record_type).items() if k != "ServerID"}
+
+
 def open_(message: Document, recipient: str) -> dict[str, Any]:
-    return {**_common(message, recipient, "Open"), "FirstOpen": True, "Client": _CLIENT,
+    return {**_tracking(message, recipient, "Open"), "FirstOpen": True, "Client": _CLIENT,
             "OS": _OS, "Platform": "WebMail", "UserAgent": "tenantmail-sandbox", "ReadSeconds": 5,
             "Geo": {}, "ReceivedAt": now_iso()}
 
 
 def click(message: Document, recipient: str) -> dict[str, Any]:
-    return {**_common(message, recipient, "Click"), "Client": _CLIENT, "OS": _OS,
+    return {**_tracking(message, recipient, "Click"), "Client": _CLIENT, "OS": _OS,
             "Platform": "WebMail", "UserAgent": "tenantmail-sandbox", "Geo": {},
             "ClickLocation": "HTML", "OriginalLink": "https://example.com/", "ReceivedAt": now_iso()}
 

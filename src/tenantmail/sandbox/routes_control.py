@@ -15,7 +15,7 @@ from tenantmail.sandbox.config import RUNTIME_SETTINGS
 from tenantmail.sandbox.deps import AccountAuth, SandboxDep, json_body, json_object
 from tenantmail.sandbox.errors import ApiError, not_found
 from tenantmail.sandbox.faults import CONTROL_PREFIX, FaultRule
-from tenantmail.sandbox.lifecycle import apply_outcome
+from tenantmail.sandbox.lifecycle import apply_outcome, tracked
 from tenantmail.sandbox.outcomes import Outcome, RecipientRule, bounce_type_for
 from tenantmail.sandbox.servers import create_server, delete_server, get_server
 from tenantmail.sandbox.signatures import get_signature
@@ -125,6 +125,9 @@ async def message_event(message_id: str, request: Request, sandbox: SandboxDep) 
         recipient = str(body.get("recipient") or message["Recipients"][0])
     except (KeyError, ValueError) as exc:
         raise _invalid(exc) from exc
+    if not tracked(message, outcome):
+        raise _invalid(ValueError(f"{outcome.value} needs tracking enabled on the message "
+                                  "(TrackOpens with an HTML body, or TrackLinks)"))
     apply_outcome(sandbox, message, recipient, outcome, bounce_type)
     return sandbox.state.get("message", message_id) or message
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from tenantmail.sandbox.deps import SandboxDep, ServerDep
 from tenantmail.sandbox.errors import ApiError, not_found
-from tenantmail.sandbox.paging import page
+from tenantmail.sandbox.paging import MAX_WINDOW, page
 from tenantmail.sandbox.state import Document
 
 router = APIRouter()
@@ -43,7 +43,7 @@ async def search_outbound(request: Request, server: ServerDep, sandbox: SandboxD
     if sum(k.startswith("metadata_") for k in query) > 1:
         raise ApiError(700, "Only one metadata filter is allowed per query.")
     hits = [m for m in reversed(sandbox.state.list("message", server["ID"])) if _matches(m, query)]
-    total, items = page(request, hits, query_error=700)
+    total, items = page(request, hits, query_error=700, window=MAX_WINDOW)
     return {"TotalCount": total, "Messages": [_summary(m) for m in items]}
 
 

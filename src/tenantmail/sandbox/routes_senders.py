@@ -1,25 +1,34 @@
-"""Sender Signatures API and the Domains verify calls (account token, postmark-api.md §3)."""
+"""Sender Signatures API (account token, postmark-api.md §3.1)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from tenantmail.sandbox.context import Sandbox
 from tenantmail.sandbox.deps import AccountAuth, SandboxDep, json_object
+from tenantmail.sandbox.domains import domain_named, refreshed_domain, rotate_dkim, verify_spf
+from tenantmail.sandbox.errors import not_found
 from tenantmail.sandbox.paging import page
 from tenantmail.sandbox.signatures import (
-    BRIEF_DOMAIN,
     brief_view,
     create_signature,
     delete_signature,
-    domain_named,
+    edit_signature,
     full_view,
-    get_domain,
     get_signature,
-    refreshed_domain,
+    resend_confirmation,
 )
 from tenantmail.sandbox.state import Document
 
 router = APIRouter(dependencies=[AccountAuth])
+
+
+async def _refreshed_view(sandbox: Sandbox, signature: Document) -> Document:
+    """The signature after its domain's DNS was re-checked (Postmark checks in the background)."""
+    domain = domain_named(sandbox, signature["Domain"])
+    if domain is not None:
+        await refreshed_domain(sandbox, domain)
+    return full_view(sandbox, signature)
 
 
 @router.post("/senders")
@@ -35,11 +44,13 @@ async def list_signatures(request: Request, sandbox: SandboxDep) -> dict[str, ob
 
 @router.get("/senders/{signature_id}")
 async def read_signature(signature_id: int, sandbox: SandboxDep) -> Document:
+    return await _refreshed_view(sandbox, get_signature(sandbox, signature_id))
+
+
+@router.put("/senders/{signature_id}")
+async def put_signature(signature_id: int, request: Request, sandbox: SandboxDep) -> Document:
     signature = get_signature(sandbox, signature_id)
-    domain = domain_named(sandbox, signature["Domain"])
-    if domain is not None:
-        await refreshed_domain(sandbox, domain)
-    return full_view(sandbox, signature)
+    return full_view(sandbox, edit_signature(sandbox, signature, await json_object(request)))
 
 
 @router.delete("/senders/{signature_id}")
@@ -49,20 +60,28 @@ async def remove_signature(signature_id: int, sandbox: SandboxDep) -> dict[str, 
     return {"ErrorCode": 0, "Message": f"Signature {signature['EmailAddress']} removed."}
 
 
-@router.get("/domains")
-async def list_domains(request: Request, sandbox: SandboxDep) -> dict[str, object]:
-    total, items = page(request, sandbox.state.list("domain"), query_error=511)
-    return {"TotalCount": total, "Domains": [{k: d[k] for k in BRIEF_DOMAIN} for d in items]}
+@router.post("/senders/{signature_id}/resend")
+async def resend(signature_id: int, sandbox: SandboxDep) -> dict[str, object]:
+    return {"ErrorCode": 0, "Message": resend_confirmation(sandbox, get_signature(sandbox, signature_id))}
 
 
-@router.get("/domains/{domain_id}")
-async def read_domain(domain_id: int, sandbox: SandboxDep) -> Document:
-    return await refreshed_domain(sandbox, get_domain(sandbox, domain_id))
+@router.post("/senders/{signature_id}/verifyspf")
+async def verify_signature_spf(signature_id: int, sandbox: SandboxDep) -> Document:
+    """Deprecated by Postmark; checks the SPF TXT of the signature's domain."""
+    signature = get_signature(sandbox, signature_id)
+    domain = domain_named(sandbox, signature["Domain"])
+    if domain is None:
+        raise not_found(510, "Domain")
+    await verify_spf(sandbox, domain)
+    return full_view(sandbox, signature)
 
 
-# Docs and SDK write verifyDkim / verifyReturnPath, the old swagger lower case: the app lower-cases
-# these paths before routing (see app.py), so both spellings reach these handlers.
-@router.put("/domains/{domain_id}/verifydkim")
-@router.put("/domains/{domain_id}/verifyreturnpath")
-async def verify_domain(domain_id: int, sandbox: SandboxDep) -> Document:
-    return await refreshed_domain(sandbox, get_domain(sandbox, domain_id))
+@router.post("/senders/{signature_id}/requestnewdkim")
+async def request_new_dkim(signature_id: int, sandbox: SandboxDep) -> dict[str, object]:
+    """Deprecated by Postmark in favour of the domain's ``rotatedkim``, which it performs."""
+    signature = get_signature(sandbox, signature_id)
+    domain = domain_named(sandbox, signature["Domain"])
+    if domain is None:
+        raise not_found(510, "Domain")
+    rotate_dkim(sandbox, domain)
+    return {"ErrorCode": 0, "Message": f"New DKIM key requested for {signature['Domain']}."}

@@ -9,6 +9,7 @@ from typing import Any
 from tenantmail.sandbox.context import Sandbox
 from tenantmail.sandbox.errors import ApiError, not_found
 from tenantmail.sandbox.state import Document
+from tenantmail.sandbox.streams import create_default_streams
 
 COLORS = ("Purple", "Blue", "Turquoise", "Green", "Red", "Yellow", "Grey", "Orange")
 DELIVERY_TYPES = ("Live", "Sandbox")
@@ -66,7 +67,9 @@ def create_server(sandbox: Sandbox, fields: dict[str, Any], token: str | None = 
         "ServerLink": f"https://account.postmarkapp.com/servers/{server_id}/streams",
         "InboundAddress": f"{inbound_hash}@inbound.postmarkapp.com", "InboundHash": inbound_hash,
     }
-    return sandbox.state.put("server", server_id, server)
+    sandbox.state.put("server", server_id, server)
+    create_default_streams(sandbox, server)
+    return server
 
 
 def edit_server(sandbox: Sandbox, server: Document, fields: dict[str, Any]) -> Document:

@@ -15,13 +15,9 @@ from typing import Any
 
 from tenantmail.sandbox.addresses import domain_of, is_address
 from tenantmail.sandbox.context import Sandbox
+from tenantmail.sandbox.domains import check_return_path, domain_named, new_domain
 from tenantmail.sandbox.errors import ApiError, not_found
 from tenantmail.sandbox.state import Document
-from tenantmail.sandbox.verification import (
-    RETURN_PATH_CNAME_VALUE,
-    new_dkim_pending,
-    refresh_domain_async,
-)
 
 PUBLIC_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
@@ -34,46 +30,14 @@ DOMAIN_DNS_FIELDS = (
     "DKIMRevokedTextValue", "SafeToRemoveRevokedKeyFromDNS", "DKIMUpdateStatus",
     "ReturnPathDomain", "ReturnPathDomainVerified", "ReturnPathDomainCNAMEValue",
 )
-BRIEF_DOMAIN = ("ID", "Name", "SPFVerified", "DKIMVerified", "WeakDKIM", "ReturnPathDomainVerified")
+MAX_NOTE = 400
 
 
-def new_domain(sandbox: Sandbox, name: str, return_path_domain: str) -> Document:
-    domain_id = sandbox.state.next_id("domain")
-    domain = {
-        "ID": domain_id, "Name": name, "SPFVerified": False, "SPFHost": name,
-        "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all", "DKIMVerified": False,
-        "WeakDKIM": False, "DKIMHost": "", "DKIMTextValue": "", **new_dkim_pending(name),
-        "DKIMRevokedHost": "", "DKIMRevokedTextValue": "", "SafeToRemoveRevokedKeyFromDNS": False,
-        "DKIMUpdateStatus": "Pending", "ReturnPathDomain": return_path_domain,
-        "ReturnPathDomainVerified": False, "ReturnPathDomainCNAMEValue": RETURN_PATH_CNAME_VALUE,
-    }
-    return sandbox.state.put("domain", domain_id, domain)
-
-
-def domain_named(sandbox: Sandbox, name: str) -> Document | None:
-    return next((d for d in sandbox.state.list("domain") if d["Name"] == name.lower()), None)
-
-
-def get_domain(sandbox: Sandbox, domain_id: int) -> Document:
-    domain = sandbox.state.get("domain", domain_id)
-    if domain is None:
-        raise not_found(510, "Domain")
-    return domain
-
-
-async def refreshed_domain(sandbox: Sandbox, domain: Document) -> Document:
-    """Postmark's background DNS check, run now (on every read and verify call)."""
-    if await refresh_domain_async(domain, sandbox.dns):
-        sandbox.state.put("domain", domain["ID"], domain)
-    return domain
-
-
-def _check_return_path(value: object, domain: str) -> str:
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str) or not value.lower().endswith("." + domain):
-        raise ApiError(522, f"ReturnPathDomain must be a subdomain of {domain}.")
-    return value.lower()
+def _check_note(body: dict[str, Any]) -> str:
+    note = body.get("ConfirmationPersonalNote") or ""
+    if len(note) > MAX_NOTE:
+        raise ApiError(521, f"ConfirmationPersonalNote must be {MAX_NOTE} characters or fewer.")
+    return str(note)
 
 
 def create_signature(sandbox: Sandbox, body: dict[str, Any]) -> Document:
@@ -82,15 +46,15 @@ def create_signature(sandbox: Sandbox, body: dict[str, Any]) -> Document:
         raise ApiError(520, "The 'Name' and 'FromEmail' fields are required.")
     if not isinstance(email, str) or not is_address(email):
         raise ApiError(522, f"Invalid 'FromEmail' value: '{email}'.")
-    if len(body.get("ConfirmationPersonalNote") or "") > 400:
-        raise ApiError(521, "ConfirmationPersonalNote must be 400 characters or fewer.")
+    note = _check_note(body)
     domain_name = domain_of(email)
     if domain_name in PUBLIC_DOMAINS:
         raise ApiError(503, f"Public domains like {domain_name} are not allowed.")
     if any(s["EmailAddress"].lower() == email.lower() for s in sandbox.state.list("signature")):
         raise ApiError(504, f"This signature already exists: '{email}'.")
-    return_path = _check_return_path(body.get("ReturnPathDomain"), domain_name)
-    domain = domain_named(sandbox, domain_name) or new_domain(sandbox, domain_name, return_path)
+    return_path = check_return_path(body.get("ReturnPathDomain"), domain_name, error_code=522)
+    domain = domain_named(sandbox, domain_name) or new_domain(
+        sandbox, domain_name, return_path, explicit=False)
     if return_path and domain["ReturnPathDomain"] != return_path:
         domain.update(ReturnPathDomain=return_path, ReturnPathDomainVerified=False)
         sandbox.state.put("domain", domain["ID"], domain)
@@ -98,9 +62,40 @@ def create_signature(sandbox: Sandbox, body: dict[str, Any]) -> Document:
     signature = {
         "ID": signature_id, "Domain": domain_name, "EmailAddress": email, "Name": name,
         "ReplyToEmailAddress": body.get("ReplyToEmail") or "", "LinkConfirmed": False,
-        "ConfirmationPersonalNote": body.get("ConfirmationPersonalNote") or "",
+        "ConfirmationPersonalNote": note,
     }
     return sandbox.state.put("signature", signature_id, signature)
+
+
+def edit_signature(sandbox: Sandbox, signature: Document, body: dict[str, Any]) -> Document:
+    """``PUT /senders/{id}``: ``Name`` required; reply-to, Return-Path domain and note optional.
+    A new Return-Path domain is the domain's (shared by its signatures) and must verify again."""
+    name = body.get("Name")
+    if not name or not isinstance(name, str):
+        raise ApiError(520, "The 'Name' field is required.")
+    reply_to = body.get("ReplyToEmail")
+    if reply_to not in (None, "") and (not isinstance(reply_to, str) or not is_address(reply_to)):
+        raise ApiError(522, f"Invalid 'ReplyToEmail' value: '{reply_to}'.")
+    note = _check_note(body) if "ConfirmationPersonalNote" in body else None
+    if "ReturnPathDomain" in body:
+        return_path = check_return_path(body["ReturnPathDomain"], signature["Domain"], error_code=522)
+        domain = domain_named(sandbox, signature["Domain"])
+        if domain is not None and return_path != domain["ReturnPathDomain"]:
+            domain.update(ReturnPathDomain=return_path, ReturnPathDomainVerified=False)
+            sandbox.state.put("domain", domain["ID"], domain)
+    signature["Name"] = name
+    if reply_to is not None:
+        signature["ReplyToEmailAddress"] = reply_to
+    if note is not None:
+        signature["ConfirmationPersonalNote"] = note
+    return sandbox.state.put("signature", signature["ID"], signature)
+
+
+def resend_confirmation(sandbox: Sandbox, signature: Document) -> str:
+    """Postmark e-mails the link again (nothing leaves the emulator); 506 once confirmed."""
+    if full_view(sandbox, signature)["Confirmed"]:
+        raise ApiError(506, f"This signature has already been confirmed: '{signature['EmailAddress']}'.")
+    return f"Confirmation email for Sender Signature {signature['EmailAddress']} was re-sent."
 
 
 def get_signature(sandbox: Sandbox, signature_id: int) -> Document:
@@ -124,11 +119,12 @@ def brief_view(sandbox: Sandbox, signature: Document) -> Document:
 
 
 def delete_signature(sandbox: Sandbox, signature: Document) -> None:
-    """Drop the signature, and its domain once no signature uses it any more."""
+    """Drop the signature, and its domain once no signature uses it any more (unless the domain
+    was added through the Domains API)."""
     sandbox.state.delete("signature", signature["ID"])
     if not any(s["Domain"] == signature["Domain"] for s in sandbox.state.list("signature")):
         domain = domain_named(sandbox, signature["Domain"])
-        if domain is not None:
+        if domain is not None and not domain.get("Explicit"):
             sandbox.state.delete("domain", domain["ID"])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -29,12 +29,16 @@ def route53_client(endpoint_url: str) -> Any:
     )
 
 
-def new_dkim_pending(domain: str) -> dict[str, str]:
+def new_dkim_pending(domain: str, avoid: str = "") -> dict[str, str]:
     """A pending DKIM key as Postmark issues it: timestamped ``pm`` selector, ``k=rsa; p=...``.
 
     The public key is random bytes shaped like a DER RSA-1024 key; nobody signs with it here.
+    ``avoid`` is the current key's host: a rotation within the same second takes the next one.
     """
-    selector = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "pm"
+    moment = datetime.now(UTC)
+    selector = moment.strftime("%Y%m%d%H%M%S") + "pm"
+    if avoid.startswith(selector + "."):
+        selector = (moment + timedelta(seconds=1)).strftime("%Y%m%d%H%M%S") + "pm"
     key = base64.b64encode(bytes.fromhex("30819f300d06092a864886f70d010101050003818d00") +
                            os.urandom(140)).decode()
     return {"DKIMPendingHost": f"{selector}._domainkey.{domain}",
@@ -91,10 +95,18 @@ def _record_value(raw: str, record_type: str) -> str:
 
 
 def refresh_domain(domain: Document, dns: DnsChecker) -> bool:
-    """Re-check the domain's pending DKIM key and Return-Path CNAME; True when anything changed."""
+    """Re-check the domain's pending DKIM key and Return-Path CNAME; True when anything changed.
+
+    A pending key found in DNS becomes the current one; the key it replaces (a rotation) moves to
+    ``DKIMRevoked*``, safe to remove from DNS from then on.
+    """
     changed = False
     pending_host = domain.get("DKIMPendingHost")
     if pending_host and domain["DKIMPendingTextValue"] in dns.values(pending_host, "TXT"):
+        if domain.get("DKIMHost"):
+            domain.update(DKIMRevokedHost=domain["DKIMHost"],
+                          DKIMRevokedTextValue=domain["DKIMTextValue"],
+                          SafeToRemoveRevokedKeyFromDNS=True)
         domain.update(DKIMHost=pending_host, DKIMTextValue=domain["DKIMPendingTextValue"],
                       DKIMPendingHost="", DKIMPendingTextValue="", DKIMVerified=True,
                       DKIMUpdateStatus="Verified")
@@ -110,3 +122,9 @@ def refresh_domain(domain: Document, dns: DnsChecker) -> bool:
 async def refresh_domain_async(domain: Document, dns: DnsChecker) -> bool:
     """boto3 blocks: check in a worker thread so the emulator's event loop keeps serving."""
     return await asyncio.to_thread(refresh_domain, domain, dns)
+
+
+async def spf_verified(name: str, dns: DnsChecker) -> bool:
+    """The deprecated SPF check: a TXT at the domain including Postmark's ``spf.mtasv.net``."""
+    values = await asyncio.to_thread(dns.values, name, "TXT")
+    return any(v.startswith("v=spf1") and "include:spf.mtasv.net" in v for v in values)

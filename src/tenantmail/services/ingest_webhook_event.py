@@ -1,7 +1,7 @@
 """Take one Postmark webhook call: authenticate it, store the event once, project it (SPEC §6).
 
 Order of checks: credentials (configuration exists, password derived for it) → 401; body → 400;
-the payload's ServerID is the configuration's server → 401. What the event does is decided first
+the payload's ServerID is the configuration's server (Open and Click carry none) → 401. What the event does is decided first
 (:class:`~tenantmail.domain.delivery_event.EventEffects`: the job's next status for each status it
 may be in, the suppression to add or lift); the store then applies it atomically
 (:class:`~tenantmail.services.ports.EventIntake`): match the job (``tm_job``, else MessageID), store
@@ -71,7 +71,7 @@ async def ingest_webhook_event(
     applied = await ctx.event_intake(tenant_id).ingest(
         call.username, event, EventEffects.of(event, tenant_id, now), received_at=now,
     )
-    if applied.server_id is None or event.server_id != applied.server_id:
+    if not event.from_server(applied.server_id):
         _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")
         raise WebhookUnauthorized("the event's ServerID does not belong to this configuration")
     outcome = (Outcome.DUPLICATE if not applied.stored

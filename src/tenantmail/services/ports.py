@@ -229,6 +229,33 @@ class PostmarkDomain:
     spf_text_value: str
 
 
+@dataclass(frozen=True)
+class BounceCount:
+    """One line of ``GET /deliverystats``: ``All`` first, then one per bounce type seen."""
+
+    name: str  #: "All", "Hard bounce", ...
+    count: int
+    type: str | None = None  #: None for ``All`` (Postmark's docs give it no type)
+    type_code: int | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    inactive_mails: int  #: addresses deactivated by bounces or complaints
+    bounces: tuple[BounceCount, ...]
+
+
+@dataclass(frozen=True)
+class MessageStream:
+    stream_id: str  #: "outbound", "inbound", ...
+    server_id: int
+    name: str
+    stream_type: str  #: Transactional, Inbound, Broadcasts
+    created_at: datetime | None
+    unsubscribe_handling: str  #: None, Postmark, Custom
+    archived_at: datetime | None = None
+
+
 class PostmarkServerApi(Protocol):
     """Calls made with one server's token (sending, webhooks, messages, bounces, suppressions).
 
@@ -256,9 +283,11 @@ class PostmarkServerApi(Protocol):
     async def get_message_details(self, message_id: str) -> OutboundMessageDetails: ...
     async def get_bounce(self, bounce_id: int) -> PostmarkBounce: ...
     async def list_bounces(
-        self, email_filter: str | None = None, message_stream: str = "outbound"
+        self, email_filter: str | None = None, message_stream: str = "outbound", tag: str | None = None,
     ) -> list[PostmarkBounce]: ...  #: every page
     async def activate_bounce(self, bounce_id: int) -> PostmarkBounce: ...
+    async def delivery_stats(self) -> DeliveryStats: ...
+    async def list_message_streams(self, stream_type: str = "All") -> list[MessageStream]: ...
 
 
 class PostmarkAccountApi(Protocol):
@@ -278,10 +307,20 @@ class PostmarkAccountApi(Protocol):
 
     async def edit_server(self, server_id: int, changes: PostmarkServerEdit) -> PostmarkServerDetails: ...
 
+    async def edit_signature(
+        self, signature_id: int, *, name: str, reply_to: str | None = None,
+        return_path_domain: str | None = None,
+    ) -> PostmarkSignature: ...
+    async def resend_signature_confirmation(self, signature_id: int) -> None: ...
+
+    async def create_domain(self, name: str, *, return_path_domain: str) -> PostmarkDomain: ...
     async def get_domain(self, domain_id: int) -> PostmarkDomain: ...
     async def list_domains(self) -> list[PostmarkDomain]: ...  #: every page (brief fields)
+    async def edit_domain(self, domain_id: int, *, return_path_domain: str) -> PostmarkDomain: ...
+    async def delete_domain(self, domain_id: int) -> None: ...
     async def verify_domain_dkim(self, domain_id: int) -> PostmarkDomain: ...
     async def verify_domain_return_path(self, domain_id: int) -> PostmarkDomain: ...
+    async def rotate_domain_dkim(self, domain_id: int) -> PostmarkDomain: ...  #: DKIM fields only
 
 
 class PostmarkGateway(Protocol):

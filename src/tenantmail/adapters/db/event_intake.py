@@ -43,7 +43,7 @@ INGEST = f"""
 WITH cfg AS (
   SELECT server_id FROM {_CONFIG.name} WHERE tenant_id = %(tenant_id)s AND e_id = %(configuration_e_id)s
 ), authorized AS (
-  SELECT 1 FROM cfg WHERE server_id = %(event_server_id)s
+  SELECT 1 FROM cfg WHERE server_id = %(event_server_id)s OR (%(any_server)s::boolean AND server_id IS NOT NULL)
 ), job AS (
   SELECT j.e_id, j.status, j.status_times FROM {_JOBS.name} j, authorized
   WHERE j.tenant_id = %(tenant_id)s AND j.e_id = COALESCE(
@@ -95,6 +95,7 @@ class PostgresEventIntake:
         entry = effects.suppression
         params = {
             **bind(_EVENTS, row), "configuration_e_id": configuration_e_id, "event_server_id": event.server_id,
+            "any_server": event.any_server,
             "tm_job": event.job_e_id, "match_message_id": event.message_id,
             "projection": json.dumps({str(k): str(v) for k, v in effects.projection.items()})
             if effects.projection else None,
@@ -125,7 +126,7 @@ class UnitOfWorkEventIntake:
                 server_id = (await uow.configurations.get(configuration_e_id)).server_id
             except NotFound:
                 server_id = None
-            if server_id is None or event.server_id != server_id:
+            if not event.from_server(server_id):
                 return EventApplied(server_id, False, None, None, None)
             job = await uow.events.job_for_update(event)
             stored = await uow.events.add(event, configuration_e_id=configuration_e_id,

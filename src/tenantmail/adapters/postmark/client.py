@@ -33,6 +33,8 @@ from tenantmail.adapters.postmark.errors import (
     error_for_unreadable_answer,
 )
 from tenantmail.services.ports import (
+    DeliveryStats,
+    MessageStream,
     OutboundEmail,
     OutboundMessageDetails,
     OutboundMessageSummary,
@@ -50,6 +52,7 @@ from tenantmail.services.ports import (
 ACCOUNT_TOKEN_HEADER = "X-Postmark-Account-Token"
 SERVER_TOKEN_HEADER = "X-Postmark-Server-Token"
 PAGE_SIZE = 500  #: the largest ``count`` the list endpoints accept (§3.1)
+MAX_WINDOW = 10_000  #: the deepest ``count + offset`` Postmark's searches serve (§8.1, §9)
 SUPPRESSION_CHUNK = 50  #: suppressions create/delete take at most 50 addresses per call (§8.2)
 _IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE"})
 
@@ -92,17 +95,20 @@ class _Session:
         return _decode(response)
 
     async def pages(
-        self, path: str, convert: Callable[[Any], T], params: Mapping[str, Any] | None = None
+        self, path: str, convert: Callable[[Any], T], params: Mapping[str, Any] | None = None,
+        *, window: int | None = None,
     ) -> list[T]:
         """Every item of a ``count``/``offset`` list endpoint, converted (``convert`` reads one
-        page's items, see ``_listed``)."""
+        page's items, see ``_listed``); a search with a ``window`` (count + offset cap) stops there."""
         items: list[T] = []
+        limit = window or float("inf")
         while True:
-            query = {**(params or {}), "count": PAGE_SIZE, "offset": len(items)}
+            count = int(min(PAGE_SIZE, limit - len(items)))
+            query = {**(params or {}), "count": count, "offset": len(items)}
             page = await self.call("GET", path, params=query)
             batch = _mapped(convert, page)
             items.extend(batch)
-            if not batch or len(items) >= int(page.get("TotalCount", 0)):
+            if not batch or len(items) >= min(int(page.get("TotalCount", 0)), limit):
                 return items
 
 
@@ -209,6 +215,40 @@ class PostmarkAccountClient:
     async def delete_signature(self, signature_id: int) -> None:
         await self._session.call("DELETE", f"/senders/{signature_id}")
 
+    async def edit_signature(
+        self, signature_id: int, *, name: str, reply_to: str | None = None,
+        return_path_domain: str | None = None,
+    ) -> PostmarkSignature:
+        """Rename, change reply-to or Return-Path domain (a new one must be verified again)."""
+        request = payloads.signature_edit_request(
+            name=name, reply_to=reply_to, return_path_domain=return_path_domain
+        )
+        body = await self._session.call("PUT", f"/senders/{signature_id}", body=request)
+        return _mapped(payloads.signature_from_json, body)
+
+    async def resend_signature_confirmation(self, signature_id: int) -> None:
+        """Postmark e-mails the confirmation link again; 506 once the signature is confirmed."""
+        await self._session.call("POST", f"/senders/{signature_id}/resend", idempotent=True)
+
+    async def create_domain(self, name: str, *, return_path_domain: str) -> PostmarkDomain:
+        """A new domain with a pending DKIM key; 512 when Postmark has one of that name."""
+        request = payloads.domain_request(name, return_path_domain)
+        body = await self._session.call("POST", "/domains", body=request)
+        return _mapped(payloads.domain_from_json, body)
+
+    async def edit_domain(self, domain_id: int, *, return_path_domain: str) -> PostmarkDomain:
+        request = {"ReturnPathDomain": return_path_domain}
+        body = await self._session.call("PUT", f"/domains/{domain_id}", body=request)
+        return _mapped(payloads.domain_from_json, body)
+
+    async def delete_domain(self, domain_id: int) -> None:
+        await self._session.call("DELETE", f"/domains/{domain_id}")
+
+    async def rotate_domain_dkim(self, domain_id: int) -> PostmarkDomain:
+        """Ask for a new DKIM key: it is pending (publish it, verify) while the old one signs."""
+        body = await self._session.call("POST", f"/domains/{domain_id}/rotatedkim")
+        return _mapped(payloads.domain_from_json, body)
+
     async def get_domain(self, domain_id: int) -> PostmarkDomain:
         body = await self._session.call("GET", f"/domains/{domain_id}")
         return _mapped(payloads.domain_from_json, body)
@@ -265,13 +305,15 @@ class PostmarkServerClient:
         return _mapped(payloads.bounce_from_json, body)
 
     async def list_bounces(
-        self, email_filter: str | None = None, message_stream: str = "outbound"
+        self, email_filter: str | None = None, message_stream: str = "outbound",
+        tag: str | None = None,
     ) -> list[PostmarkBounce]:
         """Every bounce of the stream (all pages), newest first; ``email_filter`` is Postmark's
-        partial address match. Postmark serves at most 10,000 (count + offset) per query."""
-        params = payloads.bounce_list_params(email_filter, message_stream)
+        partial address match, ``tag`` the message's exact tag. Postmark serves at most 10,000
+        (count + offset) per query; the pager stops there."""
+        params = payloads.bounce_list_params(email_filter, message_stream, tag)
         return await self._session.pages(
-            "/bounces", _listed(payloads.bounce_from_json, "Bounces"), params
+            "/bounces", _listed(payloads.bounce_from_json, "Bounces"), params, window=MAX_WINDOW
         )
 
     async def activate_bounce(self, bounce_id: int) -> PostmarkBounce:
@@ -279,6 +321,17 @@ class PostmarkServerClient:
         reactivated (permanent 1003)."""
         body = await self._session.call("PUT", f"/bounces/{bounce_id}/activate")
         return _mapped(payloads.activated_bounce_from_json, body)
+
+    async def delivery_stats(self) -> DeliveryStats:
+        body = await self._session.call("GET", "/deliverystats")
+        return _mapped(payloads.delivery_stats_from_json, body)
+
+    async def list_message_streams(self, stream_type: str = "All") -> list[MessageStream]:
+        """The server's streams; ``stream_type`` All, Transactional, Inbound or Broadcasts."""
+        body = await self._session.call(
+            "GET", "/message-streams", params={"MessageStreamType": stream_type}
+        )
+        return _mapped(_listed(payloads.message_stream_from_json, "MessageStreams"), body)
 
     async def create_webhook(
         self,

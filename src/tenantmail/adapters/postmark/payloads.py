@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tenantmail.services.ports import (
+    BounceCount,
+    DeliveryStats,
     MessageAddress,
+    MessageStream,
     MessageEvent,
     OutboundEmail,
     OutboundMessageDetails,
@@ -129,6 +132,23 @@ def signature_request(
     return body
 
 
+def signature_edit_request(
+    *, name: str, reply_to: str | None, return_path_domain: str | None
+) -> Json:
+    """``PUT /senders/{id}``: ``Name`` is required; the other fields only when changing them."""
+    body: Json = {"Name": name}
+    if reply_to is not None:
+        body["ReplyToEmail"] = reply_to
+    if return_path_domain is not None:
+        body["ReturnPathDomain"] = return_path_domain
+    return body
+
+
+def domain_request(name: str, return_path_domain: str) -> Json:
+    """``POST /domains``."""
+    return {"Name": name, "ReturnPathDomain": return_path_domain}
+
+
 def signature_from_json(body: Json) -> PostmarkSignature:
     """A full signature, or a list's brief item (which lacks DKIM/Return-Path fields: empty/False).
 
@@ -150,8 +170,8 @@ def signature_from_json(body: Json) -> PostmarkSignature:
 
 
 def domain_from_json(body: Json) -> PostmarkDomain:
-    """A full domain, or a list's brief item (DNS record fields then empty/False, as for
-    signatures)."""
+    """A full domain, a list's brief item or a ``rotatedkim`` answer (the fields it lacks are then
+    empty/False, as for signatures)."""
     return PostmarkDomain(
         domain_id=int(body["ID"]),
         name=body["Name"],
@@ -345,12 +365,39 @@ def suppression_from_json(body: Json) -> PostmarkSuppression:
 # --- bounces ----------------------------------------------------------------------------------
 
 
-def bounce_list_params(email_filter: str | None, message_stream: str) -> dict[str, str]:
+def bounce_list_params(
+    email_filter: str | None, message_stream: str, tag: str | None = None
+) -> dict[str, str]:
     """``GET /bounces`` filters (§8.1); ``count``/``offset`` are added by the pager."""
     params = {"messagestream": message_stream}
     if email_filter:
         params["emailFilter"] = email_filter
+    if tag:
+        params["tag"] = tag
     return params
+
+
+def delivery_stats_from_json(body: Json) -> DeliveryStats:
+    """``GET /deliverystats``; the ``All`` line has no ``Type`` in Postmark's docs (None here)."""
+    bounces = tuple(
+        BounceCount(
+            name=item["Name"], count=int(item["Count"]),
+            type=None if item.get("Name") == "All" else item.get("Type"),
+            type_code=None if item.get("Name") == "All" or item.get("TypeCode") is None
+            else int(item["TypeCode"]),
+        )
+        for item in body["Bounces"]
+    )
+    return DeliveryStats(inactive_mails=int(body["InactiveMails"]), bounces=bounces)
+
+
+def message_stream_from_json(body: Json) -> MessageStream:
+    handling = (body.get("SubscriptionManagementConfiguration") or {}).get("UnsubscribeHandlingType")
+    return MessageStream(
+        stream_id=body["ID"], server_id=int(body["ServerID"]), name=body["Name"],
+        stream_type=body["MessageStreamType"], created_at=parse_timestamp(body.get("CreatedAt")),
+        unsubscribe_handling=handling or "None", archived_at=parse_timestamp(body.get("ArchivedAt")),
+    )
 
 
 def bounce_from_json(body: Json) -> PostmarkBounce:

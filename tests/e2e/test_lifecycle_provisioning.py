@@ -117,7 +117,7 @@ async def test_a_failing_step_compensates_lands_in_missing_and_re_provision_succ
     payload = await _payload(api, e_id)
     assert payload["operationalStatus"] == "MISSING"
     assert payload["lastError"]["step"] == step and payload["lastError"]["code"]
-    assert payload["postmark"] == {"serverId": None, "signatureId": None, "webhookId": None}
+    assert payload["postmark"] == {"serverId": None, "signatureId": None, "domainId": None, "webhookId": None}
     assert await postmark_leftovers(app_container, domain_of(slug)) == {"servers": [], "signatures": [], "records": []}
 
     await _signal(api, e_id, "re-provision")

@@ -32,7 +32,7 @@ async def test_create_answers_201_with_the_record_envelope_and_derived_addresses
         "fromEmail": "noreply@acme.dev.ardamails.com",
     }
     assert (payload["operationalStatus"], payload["administrativeStatus"]) == ("PENDING", "LOCKED")
-    assert payload["postmark"] == {"serverId": None, "signatureId": None, "webhookId": None}
+    assert payload["postmark"] == {"serverId": None, "signatureId": None, "domainId": None, "webhookId": None}
     assert payload["dns"] is None and payload["lastError"] is None and payload["sendable"] is False
 
 

@@ -643,3 +643,132 @@ async def test_more_than_50_suppressions_go_in_chunks(tenant):
     emails = [f"bulk{i}@example.org" for i in range(120)]
     await tenant.api.create_suppressions("outbound", emails)
     assert {s.email_address for s in await tenant.api.dump_suppressions("outbound")} == set(emails)
+
+
+# --- emulator fidelity (issue 22): each formerly missing behaviour through our own client --------
+
+
+async def test_message_streams_carry_a_creation_time_and_postmarks_handling_type(postmark):
+    server = await postmark.account.create_server(unique("tm-streams"), delivery_type="Sandbox")
+    streams = {s.stream_id: s for s in await postmark.server(server.api_token).list_message_streams()}
+    assert set(streams) == {"outbound", "inbound"}
+    outbound = streams["outbound"]
+    assert (outbound.server_id, outbound.stream_type, outbound.unsubscribe_handling) == (
+        server.server_id, "Transactional", "None",
+    )
+    assert isinstance(outbound.created_at, datetime) and outbound.archived_at is None
+    only = await postmark.server(server.api_token).list_message_streams("Inbound")
+    assert [s.stream_id for s in only] == ["inbound"]
+
+
+async def send_tagged(emulator_url: str, tenant: Tenant, to: str, tag: str) -> None:
+    """A tagged send over raw HTTP (``OutboundEmail`` has no tag field yet)."""
+    headers = {"X-Postmark-Server-Token": tenant.token, "Accept": "application/json"}
+    async with httpx.AsyncClient(base_url=emulator_url, headers=headers) as raw:
+        answer = await raw.post("/email", json={"From": tenant.sender, "To": to, "Tag": tag,
+                                                "Subject": "s", "TextBody": "t"})
+    assert answer.json()["ErrorCode"] == 0, answer.text
+
+
+async def test_bounces_are_filtered_by_tag(tenant, emulator_url):
+    await send_tagged(emulator_url, tenant, f"hardbounce@{BOUNCE_TESTING}", "welcome")
+    await send_tagged(emulator_url, tenant, f"softbounce@{BOUNCE_TESTING}", "receipt")
+    assert [b.type for b in await tenant.api.list_bounces(tag="receipt")] == ["SoftBounce"]
+    assert [b.tag for b in await tenant.api.list_bounces(tag="welcome")] == ["welcome"]
+    assert await tenant.api.list_bounces(tag="never-used") == []
+
+
+async def test_delivery_stats_count_bounces_per_type_and_inactive_addresses(tenant):
+    empty = await tenant.api.delivery_stats()
+    assert (empty.inactive_mails, [(b.name, b.count) for b in empty.bounces]) == (0, [("All", 0)])
+    await tenant.api.send_email(email(tenant, f"hardbounce@{BOUNCE_TESTING}"))
+    await tenant.api.send_email(email(tenant, f"softbounce@{BOUNCE_TESTING}"))
+    stats = await tenant.api.delivery_stats()
+    by_name = {b.name: b for b in stats.bounces}
+    assert by_name["All"].count == 2 and by_name["All"].type is None
+    assert (by_name["Hard bounce"].type, by_name["Hard bounce"].type_code, by_name["Hard bounce"].count) == (
+        "HardBounce", 1, 1,
+    )
+    assert (by_name["Soft bounce"].type, by_name["Soft bounce"].count) == ("SoftBounce", 1)
+    assert stats.inactive_mails == 1
+
+
+async def test_a_domain_is_created_verified_by_dns_edited_rotated_and_deleted(postmark, dns):
+    name = f"{unique('dom')}.{ZONE}"
+    created = await postmark.account.create_domain(name, return_path_domain=f"pm-bounces.{name}")
+    assert (created.name, created.dkim_verified, created.dkim_update_status) == (name, False, "Pending")
+    assert created.dkim_pending_host.endswith(f"pm._domainkey.{name}") and not created.dkim_host
+    assert (created.return_path_domain, created.return_path_cname_value) == (
+        f"pm-bounces.{name}", "pm.mtasv.net",
+    )
+    await dns.upsert_records([
+        DnsRecord(created.dkim_pending_host, "TXT", created.dkim_pending_text_value),
+        DnsRecord(created.return_path_domain, "CNAME", created.return_path_cname_value),
+    ])
+    verified = await postmark.account.verify_domain_dkim(created.domain_id)
+    assert (verified.dkim_verified, verified.dkim_host) == (True, created.dkim_pending_host)
+    assert (await postmark.account.verify_domain_return_path(created.domain_id)).return_path_verified
+    # any address at a verified domain may send, without a sender signature
+    server = await postmark.account.create_server(unique("tm-dom"), delivery_type="Sandbox")
+    for local in ("billing", "orders"):
+        sent = await postmark.server(server.api_token).send_email(
+            OutboundEmail(from_address=f"{local}@{name}", to="a@example.org", subject="s", text_body="t"))
+        assert sent.accepted
+    # a new Return-Path domain must verify again
+    edited = await postmark.account.edit_domain(created.domain_id, return_path_domain=f"bounces.{name}")
+    assert (edited.return_path_domain, edited.return_path_verified) == (f"bounces.{name}", False)
+    # rotation: a new key is pending beside the current one, then replaces it once published
+    rotated = await postmark.account.rotate_domain_dkim(created.domain_id)
+    assert (rotated.dkim_host, rotated.dkim_update_status) == (verified.dkim_host, "Pending")
+    assert rotated.dkim_pending_host not in ("", verified.dkim_host)
+    with pytest.raises(PostmarkPermanentError) as twice:
+        await postmark.account.rotate_domain_dkim(created.domain_id)
+    assert twice.value.error_code == 505
+    await dns.upsert_records([DnsRecord(rotated.dkim_pending_host, "TXT", rotated.dkim_pending_text_value)])
+    after = await postmark.account.verify_domain_dkim(created.domain_id)
+    assert (after.dkim_host, after.dkim_revoked_host) == (rotated.dkim_pending_host, verified.dkim_host)
+    assert after.safe_to_remove_revoked_key and after.dkim_update_status == "Verified"
+    await postmark.account.delete_domain(created.domain_id)
+    with pytest.raises(PostmarkError) as gone:
+        await postmark.account.get_domain(created.domain_id)
+    assert gone.value.is_not_found and gone.value.error_code == 510
+
+
+@pytest.mark.parametrize(("name", "code"), [("", 514), ("x" * 256, 515), ("not a domain", 516)])
+async def test_a_bad_domain_name_is_refused(postmark, name, code):
+    with pytest.raises(PostmarkPermanentError) as caught:
+        await postmark.account.create_domain(name, return_path_domain="")
+    assert caught.value.error_code == code
+
+
+async def test_an_existing_domain_is_refused_512_and_a_foreign_return_path_511(postmark):
+    name = f"{unique('dup')}.{ZONE}"
+    await postmark.account.create_domain(name, return_path_domain=f"pm-bounces.{name}")
+    with pytest.raises(PostmarkPermanentError) as duplicate:
+        await postmark.account.create_domain(name, return_path_domain=f"pm-bounces.{name}")
+    assert duplicate.value.error_code == 512
+    with pytest.raises(PostmarkPermanentError) as foreign:
+        await postmark.account.create_domain(f"x{name}", return_path_domain="pm.elsewhere.org")
+    assert foreign.value.error_code == 511
+
+
+async def test_a_signature_is_edited_and_its_confirmation_resent_until_confirmed(postmark, tenant):
+    domain = f"{unique('edit')}.{ZONE}"
+    signature = await postmark.account.create_signature(
+        from_email=f"shop@{domain}", name="Shop", reply_to=None,
+        return_path_domain=f"pm-bounces.{domain}",
+    )
+    edited = await postmark.account.edit_signature(
+        signature.signature_id, name="Shop & Co", reply_to=f"help@{domain}",
+        return_path_domain=f"bounces.{domain}",
+    )
+    assert (edited.name, edited.return_path_domain, edited.confirmed) == (
+        "Shop & Co", f"bounces.{domain}", False,
+    )
+    await postmark.account.resend_signature_confirmation(signature.signature_id)
+    with pytest.raises(PostmarkPermanentError) as confirmed:  # the tenant's domain is verified
+        await postmark.account.resend_signature_confirmation(tenant.signature.signature_id)
+    assert confirmed.value.error_code == 506
+    with pytest.raises(PostmarkPermanentError) as nameless:
+        await postmark.account.edit_signature(signature.signature_id, name="")
+    assert nameless.value.error_code == 520

@@ -155,3 +155,52 @@ def test_manual_suppressions_block_sends_until_deleted(emulator: Emulator) -> No
                        json={"Suppressions": [{"EmailAddress": "gone@example.net"}]}).json()
     assert deleted["Suppressions"][0]["Status"] == "Deleted"
     assert api.post("/email", json=_message(sender, to="gone@example.net")).json()["ErrorCode"] == 0
+
+
+def test_a_trailing_slash_is_served_not_redirected(emulator: Emulator) -> None:
+    account = emulator.account
+    created = account.post("/servers/", json={"Name": unique("slash")})
+    assert created.status_code == 200, created.text
+    listed = account.get("/servers/?count=5&offset=0&name=" + created.json()["Name"])
+    assert listed.status_code == 200 and listed.json()["TotalCount"] == 1
+    api = emulator.server(created.json()["ApiTokens"][0])
+    assert api.get("/message-streams/outbound/").json()["ID"] == "outbound"
+    assert api.get("/webhooks/").json() == {"Webhooks": []}
+
+
+def test_searches_refuse_count_plus_offset_beyond_10000(emulator: Emulator) -> None:
+    server = emulator.create_server()
+    api = emulator.server(server["ApiTokens"][0])
+    assert api.get("/bounces?count=500&offset=9500").status_code == 200
+    for path, code in (("/bounces", 1000), ("/messages/outbound", 700)):
+        refused = api.get(f"{path}?count=500&offset=9501")
+        assert (refused.status_code, refused.json()["ErrorCode"]) == (422, code)
+        assert "10,000" in refused.json()["Message"]
+
+
+def test_stream_objects_are_stable_and_complete(emulator: Emulator) -> None:
+    server = emulator.create_server()
+    api = emulator.server(server["ApiTokens"][0])
+    first = api.get("/message-streams").json()
+    assert first["TotalCount"] == 2 and api.get("/message-streams").json() == first
+    outbound = api.get("/message-streams/outbound").json()
+    assert outbound["CreatedAt"] and outbound["ServerID"] == server["ID"]
+    assert outbound["SubscriptionManagementConfiguration"] == {"UnsubscribeHandlingType": "None"}
+    assert api.get("/message-streams?MessageStreamType=Broadcasts").json()["TotalCount"] == 0
+    assert api.get("/message-streams/broadcast").json()["ErrorCode"] == 1226
+
+
+def test_deleting_a_domain_deletes_its_signatures_and_an_explicit_domain_outlives_them(
+    emulator: Emulator,
+) -> None:
+    account = emulator.account
+    name = f"{unique('d')}.example.org"
+    domain = account.post("/domains", json={"Name": name}).json()
+    signature = account.post("/senders", json={"FromEmail": f"a@{name}", "Name": "A"}).json()
+    assert account.delete(f"/senders/{signature['ID']}").json()["ErrorCode"] == 0
+    assert account.get(f"/domains/{domain['ID']}").json()["Name"] == name  # explicit: kept
+    again = account.post("/senders", json={"FromEmail": f"b@{name}", "Name": "B"}).json()
+    removed = account.delete(f"/domains/{domain['ID']}").json()
+    assert removed == {"ErrorCode": 0, "Message": f"Domain {name} removed."}
+    assert account.get(f"/senders/{again['ID']}").json()["ErrorCode"] == 501
+    assert "Explicit" not in domain

@@ -116,3 +116,26 @@ def test_duplicated_and_reordered_deliveries(emulator: Emulator, webhook_receive
     assert types == ["Open", "Open", "Delivery", "Delivery"]
     traces = [r["headers"]["x-pm-webhook-trace-id"] for r in webhook_receiver.requests]
     assert traces[0] == traces[1] and traces[2] == traces[3]
+
+
+def test_opens_and_clicks_need_tracking_and_carry_no_server_id(
+    emulator: Emulator, webhook_receiver: Receiver
+) -> None:
+    api, sender, _ = _tenant(emulator, webhook_receiver)
+    emulator.control.post("/recipient-rules", json=[
+        {"pattern": "opener@example.net", "outcome": "open"},
+        {"pattern": "clicker@example.net", "outcome": "click"}])
+    _send(api, sender, "opener@example.net")  # text only, no tracking: a delivery, nothing else
+    _send(api, sender, "clicker@example.net")
+    eventually(lambda: len(webhook_receiver.bodies("Delivery")) == 2)
+    _send(api, sender, "opener@example.net", HtmlBody="<p>T</p>", TrackOpens=True)
+    _send(api, sender, "clicker@example.net", TrackLinks="HtmlAndText")
+    opened = eventually(lambda: webhook_receiver.bodies("Open"))[0]
+    clicked = eventually(lambda: webhook_receiver.bodies("Click"))[0]
+    assert "ServerID" not in opened and "ServerID" not in clicked
+    assert opened["Recipient"] == "opener@example.net" and clicked["OriginalLink"]
+    assert len(webhook_receiver.bodies("Open")) == 1 and len(webhook_receiver.bodies("Click")) == 1
+    assert all("ServerID" in body for body in webhook_receiver.bodies("Delivery"))
+    untracked = _send(api, sender, "someone@example.net")
+    refused = emulator.control.post(f"/messages/{untracked['MessageID']}/events", json={"outcome": "open"})
+    assert refused.status_code == 400 and "tracking" in refused.json()["Message"]

@@ -9,6 +9,7 @@ import pytest
 
 from tenantmail.domain.configuration import (
     Administrative,
+    Authentication,
     DnsRecords,
     EmailConfiguration,
     LastError,
@@ -17,7 +18,7 @@ from tenantmail.domain.configuration import (
     Signal,
     Signature,
 )
-from tenantmail.domain.errors import IllegalSignal
+from tenantmail.domain.errors import IllegalSignal, InvalidInput
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 O, A = Operational, Administrative
@@ -131,8 +132,60 @@ def test_provisioning_steps_follow_the_recorded_results_and_end_in_verification(
     seen.append(config.next_provisioning_step)
     config.start_verification(NOW)
     seen.append(config.next_provisioning_step)
-    assert seen == [*ProvisioningStep, None]
+    assert seen == [*(s for s in ProvisioningStep if s is not ProvisioningStep.CREATE_DOMAIN), None]
     assert config.operational is O.AWAITING_VERIFICATION and config.verification_started_at == NOW
+
+
+def test_a_domain_configuration_creates_a_domain_instead_of_a_signature() -> None:
+    config = config_in(O.PROVISIONING, A.LOCKED)
+    config.authentication = Authentication.DOMAIN
+    config.record_server(11, "a1.kv1:xx", NOW)
+    assert config.next_provisioning_step is ProvisioningStep.CREATE_DOMAIN
+    config.record_domain(44, DnsRecords("s._domainkey.x", "k=rsa; p=1", "pm-bounces.x", "pm.mtasv.net"), NOW)
+    assert config.next_provisioning_step is ProvisioningStep.INSTALL_WEBHOOK
+    assert (config.domain_id, config.signature_id) == (44, None)
+
+
+def test_the_from_allow_list_defaults_to_the_signature_and_refuses_anything_else() -> None:
+    config = EmailConfiguration.create(
+        tenant_id="t", slug="acme", mail_zone_name="dev.ardamails.com",
+        signature=Signature("billing", "Acme"), now=NOW,
+    )
+    assert config.allowed_local_parts == ("billing",)
+    assert config.from_header_for(None) == '"Acme" <billing@acme.dev.ardamails.com>'
+    with pytest.raises(InvalidInput, match="not allowed"):
+        config.from_header_for("orders")
+    with pytest.raises(InvalidInput, match="signature-authenticated"):
+        config.set_allowed_from_local_parts(["billing", "orders"], NOW)
+
+
+def test_a_domain_configurations_allow_list_is_edited_within_its_rules() -> None:
+    config = EmailConfiguration.create(
+        tenant_id="t", slug="acme", mail_zone_name="dev.ardamails.com",
+        signature=Signature("billing", "Acme"), now=NOW, authentication=Authentication.DOMAIN,
+        allowed_from_local_parts=("billing", "orders"),
+    )
+    assert config.from_header_for("orders") == '"Acme" <orders@acme.dev.ardamails.com>'
+    for bad, why in [([], "1 to"), (["orders"], "must include"), (["billing", "billing"], "repeat"),
+                     (["billing", "no pe"], "local parts")]:
+        with pytest.raises(InvalidInput, match=why):
+            config.set_allowed_from_local_parts(bad, NOW)
+    config.set_allowed_from_local_parts(["billing", "support"], NOW)
+    with pytest.raises(InvalidInput):
+        config.check_from_local_part("orders")
+
+
+def test_re_provision_migrates_a_signature_configuration_from_a_settled_state_only() -> None:
+    config = config_in(O.OK, A.UNLOCKED)
+    with pytest.raises(IllegalSignal):
+        config.check(Signal.RE_PROVISION)
+    config.apply(Signal.RE_PROVISION, NOW, migrating=True)
+    assert (config.operational, config.authentication) == (O.PROVISIONING, Authentication.DOMAIN)
+    with pytest.raises(InvalidInput):  # a domain configuration does not go back
+        config.check(Signal.RE_PROVISION, migrating=True)
+    pending = config_in(O.PENDING, A.LOCKED)
+    with pytest.raises(IllegalSignal):
+        pending.check(Signal.RE_PROVISION, migrating=True)
 
 
 def test_forgetting_the_server_forgets_its_token_and_webhook() -> None:

@@ -38,6 +38,13 @@ class Administrative(StrEnum):
     UNLOCKED = "UNLOCKED"  #: sends accepted when operational allows
 
 
+class Authentication(StrEnum):
+    """How the sending domain is authenticated at Postmark (SPEC §18)."""
+
+    SIGNATURE = "signature"  #: one sender signature for the fixed From address
+    DOMAIN = "domain"  #: a Postmark Domain: any allowed local part may send
+
+
 class Signal(StrEnum):
     PROVISION = "provision"
     RE_PROVISION = "re-provision"
@@ -53,6 +60,14 @@ ALL_BUT_REMOVED = frozenset(Operational) - {Operational.REMOVED}
 #: While PROVISIONING the provisioning job owns the row's Postmark resources: removing them under
 #: its feet would leak whatever it creates next, so remove waits for MISSING/AWAITING_VERIFICATION.
 REMOVABLE = ALL_BUT_REMOVED - {Operational.PROVISIONING}
+#: Where ``re-provision`` may migrate a signature configuration to a Domain: every state whose
+#: Postmark resources are settled (not PENDING: provision it as a domain instead; not
+#: PROVISIONING: the job owns the row).
+MIGRATABLE = frozenset({
+    Operational.AWAITING_VERIFICATION, Operational.OK, Operational.DEGRADED, Operational.UNVERIFIED,
+    Operational.FAILURE, Operational.MISSING,
+})
+MAX_ALLOWED_LOCAL_PARTS = 50
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ TRANSITIONS: dict[Signal, Rule] = {
 class ProvisioningStep(StrEnum):
     CREATE_SERVER = "createServer"
     CREATE_SIGNATURE = "createSignature"
+    CREATE_DOMAIN = "createDomain"
     INSTALL_WEBHOOK = "installWebhook"
     WRITE_RECORDS = "writeRecords"
 
@@ -134,6 +150,10 @@ class EmailConfiguration:
     verified_at: datetime | None = None
     last_error: LastError | None = None
     consecutive_failures: int = 0
+    authentication: Authentication = Authentication.SIGNATURE
+    domain_id: int | None = None  #: the Postmark Domain (``authentication`` domain)
+    #: the local parts a send may choose (``fromLocalPart`` on POST /job); empty = the signature's
+    allowed_from_local_parts: tuple[str, ...] = ()
     #: a Postmark creation call that was started and whose answer is not recorded yet; only with
     #: this marker may a same-named server (or same-address signature) be taken for ours
     step_in_flight: ProvisioningStep | None = None
@@ -144,14 +164,20 @@ class EmailConfiguration:
     # --- construction ---------------------------------------------------------------------
     @classmethod
     def create(
-        cls, *, tenant_id: str, slug: str, mail_zone_name: str, signature: Signature, now: datetime
+        cls, *, tenant_id: str, slug: str, mail_zone_name: str, signature: Signature, now: datetime,
+        authentication: Authentication = Authentication.SIGNATURE,
+        allowed_from_local_parts: tuple[str, ...] | None = None,
     ) -> EmailConfiguration:
         validate_slug(slug)
         validate_signature(signature)
-        return cls(
+        config = cls(
             e_id=str(uuid.uuid4()), tenant_id=tenant_id, sending_domain_slug=slug,
             mail_zone_name=mail_zone_name, signature=signature, created_at=now, updated_at=now,
+            authentication=authentication,
         )
+        config.allowed_from_local_parts = config.valid_allowed_local_parts(
+            allowed_from_local_parts or (signature.from_local_part,))
+        return config
 
     # --- derived values -------------------------------------------------------------------
     @property
@@ -164,9 +190,59 @@ class EmailConfiguration:
 
     @property
     def from_header(self) -> str:
-        """``"{fromName}" <{local}@{domain}>``: the only From a send may carry (SPEC §5)."""
+        """``"{fromName}" <{local}@{domain}>`` with the configuration's own local part (SPEC §5)."""
+        return self.from_header_for(None)
+
+    def from_header_for(self, local_part: str | None) -> str:
+        """The From of a send that chose ``local_part`` (None: the configuration's). Only allowed
+        local parts ever make a From (:meth:`check_from_local_part`)."""
+        address = f"{self.check_from_local_part(local_part)}@{self.sending_domain}"
         name = self.signature.from_name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{name}" <{self.from_email}>' if name else self.from_email
+        return f'"{name}" <{address}>' if name else address
+
+    @property
+    def allowed_local_parts(self) -> tuple[str, ...]:
+        """What ``fromLocalPart`` may be: the allow-list, by default the signature's local part."""
+        return self.allowed_from_local_parts or (self.signature.from_local_part,)
+
+    def check_from_local_part(self, local_part: str | None) -> str:
+        """The local part a send uses; InvalidInput (400) when it is not on the allow-list."""
+        chosen = self.signature.from_local_part if local_part is None else local_part
+        if chosen not in self.allowed_local_parts:
+            raise InvalidInput(
+                f"fromLocalPart {chosen!r} is not allowed for this configuration; allowed: "
+                + ", ".join(self.allowed_local_parts)
+            )
+        return chosen
+
+    def valid_allowed_local_parts(self, parts: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """The allow-list as it may be stored, or InvalidInput: valid local parts, no duplicates,
+        the signature's own among them (it is the default From), and — for a signature
+        configuration, which Postmark lets send only from that one address — nothing else."""
+        parts = tuple(parts)
+        if not parts or len(parts) > MAX_ALLOWED_LOCAL_PARTS:
+            raise InvalidInput(f"allowedFromLocalParts must list 1 to {MAX_ALLOWED_LOCAL_PARTS} local parts")
+        for part in parts:
+            validate_local_part(part, "allowedFromLocalParts")
+        if len(set(parts)) != len(parts):
+            raise InvalidInput("allowedFromLocalParts must not repeat a local part")
+        if self.signature.from_local_part not in parts:
+            raise InvalidInput(
+                f"allowedFromLocalParts must include the signature's fromLocalPart "
+                f"{self.signature.from_local_part!r} (the From of sends that choose none)")
+        if self.authentication is Authentication.SIGNATURE and parts != (self.signature.from_local_part,):
+            raise InvalidInput(
+                "a signature-authenticated configuration can send only from its signature's address; "
+                "re-provision it with authentication 'domain' to allow more local parts")
+        return parts
+
+    def set_allowed_from_local_parts(self, parts: list[str], now: datetime) -> None:
+        """An operator's edit of the allow-list (``PATCH /configuration/{eId}``)."""
+        if self.is_removed:
+            raise Conflict("a removed configuration cannot be edited",
+                           operationalStatus=self.operational.value)
+        self.allowed_from_local_parts = self.valid_allowed_local_parts(parts)
+        self.updated_at = now
 
     @property
     def is_sendable(self) -> bool:
@@ -190,9 +266,15 @@ class EmailConfiguration:
             raise NotSendable(self.e_id, self.operational, self.administrative)
 
     # --- operator signals -----------------------------------------------------------------
-    def check(self, signal: Signal) -> Rule:
-        """Raise :class:`IllegalSignal` unless ``signal`` is allowed in the current states."""
+    def check(self, signal: Signal, *, migrating: bool = False) -> Rule:
+        """Raise :class:`IllegalSignal` unless ``signal`` is allowed in the current states.
+        ``migrating``: a ``re-provision`` that moves a signature configuration to a Domain."""
         rule = TRANSITIONS[signal]
+        if migrating:
+            if signal is not Signal.RE_PROVISION or self.authentication is not Authentication.SIGNATURE:
+                raise InvalidInput("only re-provision can change the authentication, and only from "
+                                   "'signature' to 'domain'")
+            rule = Rule(MIGRATABLE, to=Operational.PROVISIONING)
         allowed = self.operational in rule.from_ and (
             rule.needs_admin is None or self.administrative is rule.needs_admin
         )
@@ -200,9 +282,12 @@ class EmailConfiguration:
             raise IllegalSignal(signal, self.operational, self.administrative)
         return rule
 
-    def apply(self, signal: Signal, now: datetime) -> None:
-        """Apply an operator signal's state change (the service performs any I/O around it)."""
-        rule = self.check(signal)
+    def apply(self, signal: Signal, now: datetime, *, migrating: bool = False) -> None:
+        """Apply an operator signal's state change (the service performs any I/O around it).
+        ``migrating``: ``re-provision`` to a Domain; the steps then create the domain."""
+        rule = self.check(signal, migrating=migrating)
+        if migrating:
+            self.authentication = Authentication.DOMAIN
         if signal in (Signal.LOCK, Signal.FORCE_LOCK):
             self.administrative = Administrative.LOCKED
         elif signal is Signal.UNLOCK:
@@ -230,8 +315,10 @@ class EmailConfiguration:
             return None
         if self.server_id is None:
             return ProvisioningStep.CREATE_SERVER
-        if self.signature_id is None:
+        if self.authentication is Authentication.SIGNATURE and self.signature_id is None:
             return ProvisioningStep.CREATE_SIGNATURE
+        if self.authentication is Authentication.DOMAIN and self.domain_id is None:
+            return ProvisioningStep.CREATE_DOMAIN
         if self.webhook_id is None:
             return ProvisioningStep.INSTALL_WEBHOOK
         return ProvisioningStep.WRITE_RECORDS
@@ -248,6 +335,10 @@ class EmailConfiguration:
         self.signature_id, self.dns = signature_id, dns
         self._recorded(now)
 
+    def record_domain(self, domain_id: int, dns: DnsRecords, now: datetime) -> None:
+        self.domain_id, self.dns = domain_id, dns
+        self._recorded(now)
+
     def record_webhook(self, webhook_id: int, now: datetime) -> None:
         self.webhook_id = webhook_id
         self._recorded(now)
@@ -262,6 +353,9 @@ class EmailConfiguration:
 
     def forget_signature(self) -> None:
         self.signature_id = None
+
+    def forget_domain(self) -> None:
+        self.domain_id = None
 
     def forget_webhook(self) -> None:
         self.webhook_id = None
@@ -334,6 +428,11 @@ def validate_slug(slug: str) -> None:
         raise InvalidInput(
             "sendingDomainSlug must match [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? (a lower-case DNS label)"
         )
+
+
+def validate_local_part(part: object, what: str) -> None:
+    if not isinstance(part, str) or not LOCAL_PART_PATTERN.match(part) or len(part) > 64:
+        raise InvalidInput(f"{what} must be valid e-mail local parts (at most 64 characters each)")
 
 
 def validate_signature(signature: Signature) -> None:

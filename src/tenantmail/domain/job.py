@@ -59,6 +59,7 @@ class EmailJob:
     idempotency_key: str
     author: str = "unknown"  #: who queued it (X-Author)
     reply_to_email: str | None = None
+    from_local_part: str | None = None  #: the From's local part the send chose; None: the configuration's
     html_body: str | None = field(default=None, repr=False)
     text_body: str | None = field(default=None, repr=False)
     attachments: tuple[JobAttachment, ...] = field(default=(), repr=False)
@@ -76,12 +77,13 @@ class EmailJob:
         cls, *, tenant_id: str, configuration_e_id: str, recipient: str, subject: str,
         idempotency_key: str, now: datetime, author: str = "unknown", reply_to_email: str | None = None,
         html_body: str | None = None, text_body: str | None = None,
-        attachments: tuple[JobAttachment, ...] = (),
+        attachments: tuple[JobAttachment, ...] = (), from_local_part: str | None = None,
     ) -> EmailJob:
         job = cls(
             e_id=str(uuid.uuid4()), tenant_id=tenant_id, configuration_e_id=configuration_e_id,
             recipient=recipient, subject=subject, idempotency_key=idempotency_key, author=author,
-            reply_to_email=reply_to_email, html_body=html_body, text_body=text_body,
+            reply_to_email=reply_to_email, from_local_part=from_local_part,
+            html_body=html_body, text_body=text_body,
             attachments=attachments, next_attempt_at=now, created_at=now, updated_at=now,
         )
         job.status_times[JobStatus.QUEUED] = now

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
 from tenantmail.domain.job import JobAttachment, canonical_recipient
 
@@ -60,15 +61,22 @@ class SendRequest:
     html_body: str | None = field(default=None, repr=False)
     text_body: str | None = field(default=None, repr=False)
     attachments: tuple[JobAttachment, ...] = field(default=(), repr=False)
+    #: the From's local part chosen by the caller (None: the configuration's); whether the
+    #: configuration allows it is its own gate (``EmailConfiguration.check_from_local_part``)
+    from_local_part: str | None = None
 
     @classmethod
     def parse(
         cls, *, configuration_e_id: str, recipient: str, subject: str,
         reply_to_email: str | None = None, html_body: str | None = None,
         text_body: str | None = None, attachments: tuple[JobAttachment, ...] = (),
+        from_local_part: str | None = None,
     ) -> SendRequest:
         """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413)."""
+        if from_local_part is not None:
+            validate_local_part(from_local_part, "fromLocalPart")
         request = cls(
+            from_local_part=from_local_part,
             configuration_e_id=configuration_e_id.strip(),
             recipient=valid_address(recipient, "recipient"),
             subject=_valid_subject(subject),
@@ -99,6 +107,8 @@ class SendRequest:
             "htmlBody": self.html_body, "textBody": self.text_body,
             "attachments": [[a.filename, a.content_type, a.content_base64] for a in self.attachments],
         }
+        if self.from_local_part is not None:  # absent otherwise: keys stored before it still match
+            canonical["fromLocalPart"] = self.from_local_part
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

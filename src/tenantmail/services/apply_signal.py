@@ -5,7 +5,11 @@ current states otherwise). Some signals do outside work first, synchronously, be
 transition is written:
 
 * ``re-provision`` deletes the partial Postmark resources and DNS records of the failed attempt
-  (404 = already gone), then PROVISIONING; the worker re-runs the steps.
+  (404 = already gone), then PROVISIONING; the worker re-runs the steps. With
+  ``authentication: domain`` it migrates a signature configuration to a Postmark Domain, also
+  from a settled state (OK, DEGRADED, …): the sender signature and its DNS records are deleted,
+  server and webhook kept, and the steps create (or adopt) the domain, publish its records and
+  verify again; it sends again once the domain is verified.
 * ``re-verify`` from FAILURE runs a health check (the token decrypts and Postmark accepts it, the
   signature is verified) and only then moves to DEGRADED.
 * ``remove`` deletes webhook, signature, server and DNS records, then REMOVED (the slug is free).
@@ -22,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from tenantmail.domain.configuration import (
+    Authentication,
     ConfigurationVersion,
     EmailConfiguration,
     HealthCheckFailed,
@@ -29,34 +34,50 @@ from tenantmail.domain.configuration import (
     Operational,
     Signal,
 )
-from tenantmail.domain.errors import UpstreamUnavailable
-from tenantmail.services.configuration_resources import TeardownReport, teardown
+from tenantmail.domain.errors import InvalidInput, UpstreamUnavailable
+from tenantmail.services.configuration_resources import (
+    TeardownReport,
+    authentication_state,
+    release_signature,
+    teardown,
+)
 from tenantmail.services.configuration_store import emit_transition, load, save_version, state_of, version_of
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import error_code_of, is_retryable, message_of
 
 ORPHAN_SERVER = "orphan_server"
+MIGRATE_TO_DOMAIN = "re-provision:domain"  #: the history cause of a migration to a Domain
 
 
 async def apply_signal(
-    ctx: ServiceContext, tenant_id: str, e_id: str, signal: Signal, *, author: str
+    ctx: ServiceContext, tenant_id: str, e_id: str, signal: Signal, *, author: str,
+    authentication: Authentication | None = None,
 ) -> ConfigurationVersion:
-    """Apply ``signal`` to the tenant's configuration ``e_id`` and return the new version."""
+    """Apply ``signal`` to the tenant's configuration ``e_id`` and return the new version.
+    ``authentication`` (re-provision only): the authentication to provision with; another than the
+    configuration's migrates it (signature → domain)."""
     config = await load(ctx, tenant_id, e_id)
-    config.check(signal)
+    if authentication is not None and signal is not Signal.RE_PROVISION:
+        raise InvalidInput("authentication can only be given with re-provision")
+    migrating = authentication is not None and authentication is not config.authentication
+    config.check(signal, migrating=migrating)
     before = state_of(config)
-    await PREPARE.get(signal, _nothing)(ctx, config)
+    if migrating and config.operational is not Operational.MISSING:
+        _require_complete(await release_signature(ctx, config), "re-provision")
+    else:
+        await PREPARE.get(signal, _nothing)(ctx, config)
     now = ctx.clock()
-    config.apply(signal, now)
+    config.apply(signal, now, migrating=migrating)
+    cause = MIGRATE_TO_DOMAIN if migrating else signal.value
     async with ctx.uow(tenant_id) as uow:
-        r_id = await save_version(uow, config, author=author, cause=signal.value, before=before, now=now)
+        r_id = await save_version(uow, config, author=author, cause=cause, before=before, now=now)
         cancelled = await uow.jobs.cancel_queued(e_id, now) if signal is Signal.FORCE_LOCK else 0
         await uow.commit()
-    emit_transition(ctx, config, before=before, cause=signal.value)
+    emit_transition(ctx, config, before=before, cause=cause)
     if cancelled:
         ctx.telemetry.emit("email.configuration.lifecycle.jobs_cancelled", configuration_id=e_id,
                            tenant_id=tenant_id, count=cancelled)
-    return version_of(config, r_id, author=author, cause=signal.value)
+    return version_of(config, r_id, author=author, cause=cause)
 
 
 async def _nothing(ctx: ServiceContext, config: EmailConfiguration) -> None:
@@ -91,18 +112,20 @@ async def _health_check(ctx: ServiceContext, config: EmailConfiguration) -> None
     """``re-verify`` from FAILURE: prove the setup works before sends resume (as DEGRADED)."""
     if config.operational is not Operational.FAILURE:
         return
-    if config.server_token_ciphertext is None or config.signature_id is None:
-        raise HealthCheckFailed("the configuration holds no server token or signature; re-provision it")
+    if config.server_token_ciphertext is None or (config.signature_id is None and config.domain_id is None):
+        raise HealthCheckFailed(f"the configuration holds no server token or {config.authentication.value}; "
+                                "re-provision it")
     try:
         token = ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id)
         await ctx.postmark.server(token).list_webhooks()
-        signature = await ctx.postmark.account.get_signature(config.signature_id)
+        state = await authentication_state(ctx, config)
     except Exception as exc:
         if is_retryable(exc):
             raise UpstreamUnavailable(f"the health check could not reach Postmark: {message_of(exc)}") from exc
         raise HealthCheckFailed(f"{error_code_of(exc)} {message_of(exc)}") from exc
-    if not (signature.dkim_verified and signature.return_path_verified):
-        raise HealthCheckFailed("the sender signature's DKIM or Return-Path is not verified")
+    if not state.verified:
+        what = "sender signature" if config.authentication is Authentication.SIGNATURE else "domain"
+        raise HealthCheckFailed(f"the {what}'s DKIM or Return-Path is not verified")
 
 
 PREPARE: dict[Signal, Callable[[ServiceContext, EmailConfiguration], Awaitable[None]]] = {

@@ -9,6 +9,13 @@ a same-named server is *not* ours (e.g. one Postmark refused to delete for a rem
 configuration): creating then fails with "name exists" and the configuration lands in MISSING as an
 orphan for the operator. A marker is cleared as soon as Postmark answers (with the id, or with a
 refusal that proves nothing was created), so it only survives genuinely unknown outcomes.
+
+**A Domain is adopted by name, marker or not.** Its name is the configuration's sending domain, a
+subdomain of this partition's own mail zone, unique among live configurations: only this
+partition can publish its records, so a Postmark Domain of that name can only serve this
+configuration. Postmark answers 512 when one exists (left by a crash, by a removal Postmark
+refused, or created with a sender signature at that domain — which is how a signature
+configuration's migration finds it); it is then looked up and adopted.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tenantmail.domain import naming
-from tenantmail.domain.configuration import DnsRecords, EmailConfiguration, ProvisioningStep
+from tenantmail.domain.configuration import Authentication, DnsRecords, EmailConfiguration, ProvisioningStep
 from tenantmail.services.configuration_store import LIFECYCLE
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import (
@@ -27,7 +34,7 @@ from tenantmail.services.external_errors import (
     is_gone,
     message_of,
 )
-from tenantmail.services.ports import DnsRecord, PostmarkServer, PostmarkSignature
+from tenantmail.services.ports import DnsRecord, PostmarkDomain, PostmarkServer, PostmarkSignature
 
 #: Postmark refuses to delete the server: 604 no delete access, 605 unable to delete.
 UNDELETABLE_SERVER_CODES = (604, 605)
@@ -66,6 +73,78 @@ async def find_own_signature(ctx: ServiceContext, config: EmailConfiguration) ->
     return None
 
 
+async def find_own_domain(ctx: ServiceContext, config: EmailConfiguration) -> PostmarkDomain | None:
+    """The Postmark Domain named as the sending domain, read in full (DKIM values), if any."""
+    wanted = config.sending_domain.lower()
+    for brief in await ctx.postmark.account.list_domains():
+        if brief.name.lower() == wanted:
+            return await ctx.postmark.account.get_domain(brief.domain_id)
+    return None
+
+
+async def adopt_domain(ctx: ServiceContext, config: EmailConfiguration, domain: PostmarkDomain) -> None:
+    """Record the domain and the records it asks for. Its Return-Path domain is set to ours
+    first when it has another (an adopted domain may have been created without one)."""
+    wanted = naming.return_path_host(config.sending_domain)
+    if domain.return_path_domain.lower() != wanted:
+        domain = await ctx.postmark.account.edit_domain(domain.domain_id, return_path_domain=wanted)
+    config.record_domain(domain.domain_id, domain_dns(config, domain), ctx.clock())
+
+
+def domain_dns(config: EmailConfiguration, domain: PostmarkDomain) -> DnsRecords:
+    """What a domain asks to publish: the key it signs with (else the pending one) and the
+    Return-Path CNAME."""
+    return DnsRecords(
+        dkim_host=domain.dkim_host or domain.dkim_pending_host,
+        dkim_value=domain.dkim_text_value or domain.dkim_pending_text_value,
+        return_path_host=domain.return_path_domain or naming.return_path_host(config.sending_domain),
+        return_path_value=domain.return_path_cname_value,
+    )
+
+
+def signature_dns(config: EmailConfiguration, signature: PostmarkSignature) -> DnsRecords:
+    return DnsRecords(
+        dkim_host=signature.dkim_host, dkim_value=signature.dkim_value,
+        return_path_host=signature.return_path_domain or naming.return_path_host(config.sending_domain),
+        return_path_value=signature.return_path_cname_value,
+    )
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """What Postmark says now about a configuration's signature or domain."""
+
+    dkim_verified: bool
+    return_path_verified: bool
+    dns: DnsRecords  #: the records it asks to publish, with Postmark's current values
+
+    @property
+    def verified(self) -> bool:
+        return self.dkim_verified and self.return_path_verified
+
+
+async def authentication_state(
+    ctx: ServiceContext, config: EmailConfiguration, *, verify: bool = False
+) -> Authenticated:
+    """Read the signature or domain the configuration authenticates with (raises on any Postmark
+    error, and AssertionError when it records none). ``verify``: for a domain, ask Postmark to
+    re-check what is not verified yet (``verifyDkim`` / ``verifyReturnPath``) — Postmark checks a
+    domain's records when asked, a signature's in the background."""
+    account = ctx.postmark.account
+    if config.authentication is Authentication.DOMAIN:
+        assert config.domain_id is not None, "the domain is recorded"
+        domain = await account.get_domain(config.domain_id)
+        if verify and not domain.dkim_verified:
+            domain = await account.verify_domain_dkim(config.domain_id)
+        if verify and not domain.return_path_verified:
+            domain = await account.verify_domain_return_path(config.domain_id)
+        return Authenticated(domain.dkim_verified, domain.return_path_verified, domain_dns(config, domain))
+    assert config.signature_id is not None, "the signature is recorded"
+    signature = await account.get_signature(config.signature_id)
+    return Authenticated(signature.dkim_verified, signature.return_path_verified,
+                         signature_dns(config, signature))
+
+
 async def adopt_in_flight(ctx: ServiceContext, config: EmailConfiguration) -> None:
     """Record on ``config`` what an unanswered creation call left behind, if anything."""
     if config.step_in_flight is ProvisioningStep.CREATE_SERVER and config.server_id is None:
@@ -76,6 +155,10 @@ async def adopt_in_flight(ctx: ServiceContext, config: EmailConfiguration) -> No
         signature = await find_own_signature(ctx, config)
         if signature is not None:
             adopt_signature(ctx, config, signature)
+    elif config.step_in_flight is ProvisioningStep.CREATE_DOMAIN and config.domain_id is None:
+        domain = await find_own_domain(ctx, config)
+        if domain is not None:
+            await adopt_domain(ctx, config, domain)
     config.step_in_flight = None
 
 
@@ -86,12 +169,7 @@ def adopt_server(ctx: ServiceContext, config: EmailConfiguration, server: Postma
 
 
 def adopt_signature(ctx: ServiceContext, config: EmailConfiguration, signature: PostmarkSignature) -> None:
-    dns = DnsRecords(
-        dkim_host=signature.dkim_host, dkim_value=signature.dkim_value,
-        return_path_host=signature.return_path_domain or naming.return_path_host(config.sending_domain),
-        return_path_value=signature.return_path_cname_value,
-    )
-    config.record_signature(signature.signature_id, dns, ctx.clock())
+    config.record_signature(signature.signature_id, signature_dns(config, signature), ctx.clock())
 
 
 # --- teardown ---------------------------------------------------------------------------------
@@ -110,7 +188,8 @@ class TeardownReport:
 
 
 async def teardown(ctx: ServiceContext, config: EmailConfiguration) -> TeardownReport:
-    """Delete webhook, signature, server and DNS records; each one gone (404 too) is forgotten.
+    """Delete webhook, signature, domain, server and DNS records; each one gone (404 too) is
+    forgotten.
 
     Used by compensation, ``re-provision`` and ``remove``. It never raises for a Postmark or DNS
     failure: it goes on with the other resources and reports, so calling it again finishes the job.
@@ -120,7 +199,17 @@ async def teardown(ctx: ServiceContext, config: EmailConfiguration) -> TeardownR
         await adopt_in_flight(ctx, config)
     except Exception as exc:  # the lookup failed: the marker stays for the next attempt
         report.failures.append(f"lookup: {_describe(exc)}")
-    for delete in (_delete_webhook, _delete_signature, _delete_server, _delete_records):
+    for delete in (_delete_webhook, _delete_signature, _delete_domain, _delete_server, _delete_records):
+        await delete(ctx, config, report)
+    return report
+
+
+async def release_signature(ctx: ServiceContext, config: EmailConfiguration) -> TeardownReport:
+    """Migration to a Domain: delete the sender signature and its DNS records; server and
+    webhook stay. (Postmark may drop the signature's domain with it; the domain step then
+    creates one, else it adopts the one that stays.)"""
+    report = TeardownReport()
+    for delete in (_delete_signature, _delete_records):
         await delete(ctx, config, report)
     return report
 
@@ -160,6 +249,17 @@ async def _delete_signature(ctx: ServiceContext, config: EmailConfiguration, rep
         config.forget_signature()
     else:
         report.failures.append(f"signature {signature_id}: {_describe(exc)}")
+
+
+async def _delete_domain(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:
+    domain_id = config.domain_id
+    if domain_id is None:
+        return
+    exc = await _attempt(lambda: ctx.postmark.account.delete_domain(domain_id))
+    if exc is None:
+        config.forget_domain()
+    else:
+        report.failures.append(f"domain {domain_id}: {_describe(exc)}")
 
 
 async def _delete_server(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:

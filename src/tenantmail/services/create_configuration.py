@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration, Signature
+from tenantmail.domain.configuration import Authentication, ConfigurationVersion, EmailConfiguration, Signature
 from tenantmail.services.configuration_store import LIFECYCLE, version_of
 from tenantmail.services.context import ServiceContext
 
@@ -22,6 +22,8 @@ class NewConfiguration:
     from_name: str
     from_local_part: str | None = None  #: None: ``noreply``
     reply_to_email: str | None = None
+    authentication: Authentication = Authentication.SIGNATURE
+    allowed_from_local_parts: tuple[str, ...] | None = None  #: None: (from_local_part,)
 
 
 async def create_configuration(
@@ -34,13 +36,14 @@ async def create_configuration(
     )
     config = EmailConfiguration.create(
         tenant_id=tenant_id, slug=request.slug, mail_zone_name=ctx.settings.effective_mail_zone_name,
-        signature=signature, now=ctx.clock(),
+        signature=signature, now=ctx.clock(), authentication=request.authentication,
+        allowed_from_local_parts=request.allowed_from_local_parts,
     )
     async with ctx.uow(tenant_id) as uow:
         r_id = await uow.configurations.add(config, author=author, cause=CREATED)
         await uow.commit()
     ctx.telemetry.emit(
         f"{LIFECYCLE}.created", configuration_id=config.e_id, tenant_id=tenant_id,
-        sending_domain=config.sending_domain,
+        sending_domain=config.sending_domain, authentication=config.authentication.value,
     )
     return version_of(config, r_id, author=author, cause=CREATED)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tenantmail.domain.configuration import EmailConfiguration, LastError
-from tenantmail.domain.errors import NotFound
+from tenantmail.domain.errors import InvalidInput, NotFound
 from tenantmail.domain.job import EmailJob, JobError, JobStatus
 from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
 from tenantmail.domain.send_errors import INACTIVE_RECIPIENT_CODE, SendErrorClass, classify
@@ -160,10 +160,15 @@ async def _reconcile(run: GroupPass, server: PostmarkServerApi, jobs: list[Email
     return unresolved
 
 
+FROM_NOT_ALLOWED = "from_not_allowed"
+
+
 def outbound(config: EmailConfiguration, job: EmailJob) -> OutboundEmail:
-    """The message for ``job``: the configuration's From, the job's Reply-To else the configuration's."""
+    """The message for ``job``: the configuration's From with the local part the job chose (checked
+    against the allow-list as it is now: InvalidInput when an operator has taken it off since),
+    the job's Reply-To else the configuration's."""
     return OutboundEmail(
-        from_address=config.from_header, to=job.recipient, subject=job.subject,
+        from_address=config.from_header_for(job.from_local_part), to=job.recipient, subject=job.subject,
         html_body=job.html_body, text_body=job.text_body,
         reply_to=job.reply_to_email or config.signature.reply_to_email,
         attachments=tuple(Attachment(a.filename, a.content_type, a.content_base64) for a in job.attachments),
@@ -171,7 +176,24 @@ def outbound(config: EmailConfiguration, job: EmailJob) -> OutboundEmail:
     )
 
 
+def _with_allowed_from(run: GroupPass, jobs: list[EmailJob]) -> list[EmailJob]:
+    """The jobs whose From is still allowed; the others fail at once (never a From outside the
+    allow-list, even for a job queued before the local part was taken off it)."""
+    allowed = []
+    for job in jobs:
+        try:
+            run.config.check_from_local_part(job.from_local_part)
+        except InvalidInput as exc:
+            run.ctx.telemetry.emit("email.send.failure", labels={"class": "permanent", "code": FROM_NOT_ALLOWED},
+                                   level="warning", job_id=job.e_id, configuration_id=run.config.e_id)
+            run.fail(job, JobError(SendErrorClass.PERMANENT.value, FROM_NOT_ALLOWED, exc.message))
+        else:
+            allowed.append(job)
+    return allowed
+
+
 async def _send(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob]) -> None:
+    jobs = _with_allowed_from(run, jobs)
     for start in range(0, len(jobs), BATCH_LIMIT):
         chunk = jobs[start:start + BATCH_LIMIT]
         emails = [outbound(run.config, job) for job in chunk]

@@ -14,7 +14,7 @@ from tenantmail.domain.configuration import EmailConfiguration, Operational
 from tenantmail.services.configuration_store import LIFECYCLE, SYSTEM_AUTHOR, load, persist, state_of
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import error_code_of, message_of
-from tenantmail.services.ports import PostmarkSignature
+from tenantmail.services.configuration_resources import Authenticated, authentication_state
 
 CLAIM_LIMIT = 20
 
@@ -39,21 +39,22 @@ def _later(ctx: ServiceContext) -> datetime:
 async def check_verification(ctx: ServiceContext, tenant_id: str, e_id: str) -> datetime | None:
     """One poll. Return when to poll next, or None when the configuration left AWAITING_VERIFICATION."""
     config = await load(ctx, tenant_id, e_id)
-    if config.operational is not Operational.AWAITING_VERIFICATION or config.signature_id is None:
+    if config.operational is not Operational.AWAITING_VERIFICATION or (
+        config.signature_id is None and config.domain_id is None
+    ):
         return None
     now = ctx.clock()
-    signature = await _signature(ctx, config)
-    if signature is not None and signature.dkim_verified and signature.return_path_verified:
+    state = await _authentication(ctx, config)
+    if state is not None and state.verified:
         return await _conclude(ctx, config, "verified")
     if config.verification_expired(now, timedelta(hours=ctx.settings.verification_timeout_hours)):
         return await _conclude(ctx, config, "timeout")
     return _later(ctx)
 
 
-async def _signature(ctx: ServiceContext, config: EmailConfiguration) -> PostmarkSignature | None:
-    assert config.signature_id is not None
+async def _authentication(ctx: ServiceContext, config: EmailConfiguration) -> Authenticated | None:
     try:
-        return await ctx.postmark.account.get_signature(config.signature_id)
+        return await authentication_state(ctx, config, verify=True)
     except Exception as exc:  # Postmark unreachable or refusing: not a verdict, ask again later
         ctx.telemetry.emit(
             f"{LIFECYCLE}.verification_check_failed", level="warning", configuration_id=config.e_id,

@@ -1,4 +1,6 @@
-"""The provisioning job: ``createServer → createSignature → installWebhook → writeRecords`` (SPEC §3).
+"""The provisioning job: ``createServer → createSignature → installWebhook → writeRecords`` (SPEC §3);
+for a configuration authenticated by a Postmark Domain (SPEC §18) ``createDomain`` takes the place
+of ``createSignature``.
 
 Run by the workers on configurations in PROVISIONING (claimed with a lease, so one worker at a
 time). Each step records its result on the row in its own commit and is skipped when already
@@ -16,9 +18,11 @@ from datetime import datetime, timedelta
 from tenantmail.domain import naming
 from tenantmail.domain.configuration import EmailConfiguration, LastError, Operational, ProvisioningStep
 from tenantmail.services.configuration_resources import (
+    adopt_domain,
     adopt_server,
     adopt_signature,
     dns_records,
+    find_own_domain,
     find_own_server,
     find_own_signature,
     server_name,
@@ -30,6 +34,7 @@ from tenantmail.services.external_errors import error_code_of, has_error_code, m
 
 CLAIM_LIMIT = 5
 SERVER_NAME_EXISTS = 603
+DOMAIN_EXISTS = 512
 ORPHAN_SERVER = "orphan_server"
 #: Every event the delivery projection and suppression use; opens and clicks are kept as events.
 WEBHOOK_TRIGGERS = frozenset({"Delivery", "Bounce", "SpamComplaint", "Open", "Click", "SubscriptionChange"})
@@ -98,6 +103,23 @@ async def _create_signature(ctx: ServiceContext, config: EmailConfiguration) -> 
     adopt_signature(ctx, config, signature)
 
 
+async def _create_domain(ctx: ServiceContext, config: EmailConfiguration) -> None:
+    """A Postmark Domain named as the sending domain; one that exists already is adopted (see
+    ``configuration_resources``: only this partition can verify that name)."""
+    in_flight = config.step_in_flight is ProvisioningStep.CREATE_DOMAIN
+    domain = await find_own_domain(ctx, config) if in_flight else None
+    if domain is None:
+        await _begin(ctx, config, ProvisioningStep.CREATE_DOMAIN)
+        try:
+            domain = await ctx.postmark.account.create_domain(
+                config.sending_domain, return_path_domain=naming.return_path_host(config.sending_domain),
+            )
+        except Exception as exc:
+            if not has_error_code(exc, DOMAIN_EXISTS) or (domain := await find_own_domain(ctx, config)) is None:
+                raise
+    await adopt_domain(ctx, config, domain)
+
+
 async def _install_webhook(ctx: ServiceContext, config: EmailConfiguration) -> None:
     """With the server token; a webhook already carrying our eId as username is ours (re-run)."""
     assert config.server_token_ciphertext is not None, "createServer recorded the token"
@@ -126,6 +148,7 @@ async def _write_records(ctx: ServiceContext, config: EmailConfiguration) -> Non
 STEPS: dict[ProvisioningStep, Callable[[ServiceContext, EmailConfiguration], Awaitable[None]]] = {
     ProvisioningStep.CREATE_SERVER: _create_server,
     ProvisioningStep.CREATE_SIGNATURE: _create_signature,
+    ProvisioningStep.CREATE_DOMAIN: _create_domain,
     ProvisioningStep.INSTALL_WEBHOOK: _install_webhook,
     ProvisioningStep.WRITE_RECORDS: _write_records,
 }

@@ -1,7 +1,7 @@
 """Accepting a send: ``POST /job`` (SPEC §5). Gates in order, then the job into the outbox.
 
-Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → sendable (409) →
-recipient not suppressed (403). The job and its idempotency record are committed together, so a
+Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → ``fromLocalPart`` on
+the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403). The job and its idempotency record are committed together, so a
 committed key always has its job and an answered job always has its key.
 
 Most sends take one round trip: the configuration as this process last saw it decides the gates,
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.errors import IdempotencyInFlight, NotFound, RecipientSuppressed
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
@@ -51,7 +52,7 @@ async def submit_send(
         tenant_id=tenant_id, configuration_e_id=config_e_id, recipient=request.recipient,
         subject=request.subject, idempotency_key=idempotency_key, now=now, author=author,
         reply_to_email=request.reply_to_email, html_body=request.html_body, text_body=request.text_body,
-        attachments=request.attachments,
+        attachments=request.attachments, from_local_part=request.from_local_part,
     )
     record = IdempotencyRecord(
         key=idempotency_key, request_hash=request.fingerprint(), resource_e_id=job.e_id,
@@ -74,9 +75,13 @@ async def _enqueue_as_remembered(
     sendable. The store commits only if that configuration is unchanged since, the recipient is
     not suppressed and the key is free, which is every gate passing; anything else writes nothing."""
     known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
-    if known is None or not known.is_sendable:
+    if known is None or not known.is_sendable or not _allowed(known, job.from_local_part):
         return False
     return await intake.enqueue(job, NAMESPACE, record, configuration_version=known.version)
+
+
+def _allowed(config: EmailConfiguration, local_part: str | None) -> bool:
+    return local_part is None or local_part in config.allowed_local_parts
 
 
 async def _enqueue_after_look(
@@ -96,6 +101,7 @@ async def _enqueue_after_look(
             return Submitted(status, body, replayed=True)
         if facts.configuration is None:
             raise NotFound("configuration", job.configuration_e_id)
+        facts.configuration.check_from_local_part(job.from_local_part)  # InvalidInput → 400
         facts.configuration.ensure_sendable()  # NotSendable → 409 with the reason
         if facts.suppressed_for is not None:
             raise RecipientSuppressed(job.recipient, facts.suppressed_for)

@@ -74,6 +74,11 @@ configurations = Table(
     Column("server_id", BigInteger),
     Column("signature_id", BigInteger),
     Column("webhook_id", BigInteger),
+    # how the sending domain is authenticated: 'signature' (one sender signature) or 'domain'
+    # (a Postmark Domain, domain_id); the local parts a send may choose (NULL: from_local_part)
+    Column("authentication", String(16), nullable=False, server_default=text("'signature'")),
+    Column("domain_id", BigInteger),
+    Column("allowed_from_local_parts", JSON),
     # registry version the webhook's HttpAuth password was derived with (None: unknown, so the
     # next key sweep re-installs it); kept outside the domain model, written by key sweeps
     Column("webhook_key_version", String(64)),
@@ -140,6 +145,7 @@ jobs = Table(
     Column("configuration_e_id", UUID, nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("reply_to_email", String(320)),
+    Column("from_local_part", String(64)),  # the send's chosen local part; NULL: the configuration's
     Column("subject", Text, nullable=False),
     Column("html_body", Text),
     Column("text_body", Text),

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tenantmail.domain.configuration import ConfigurationVersion, EmailConfiguration
+from tenantmail.domain.configuration import (
+    MAX_ALLOWED_LOCAL_PARTS,
+    Authentication,
+    ConfigurationVersion,
+    EmailConfiguration,
+)
 from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
 from tenantmail.services.create_configuration import NewConfiguration
+
+
+LocalPart = Annotated[str, Field(min_length=1, max_length=64, examples=["billing"])]
 
 
 class SignatureIn(BaseModel):
@@ -73,6 +81,17 @@ class ConfigurationIn(BaseModel):
         if not given:
             raise ValueError(f"{SIGNATURE_FIELD}: Field required (or its alias {SIGNATURE_ALIAS})")
         return self
+    authentication: Authentication = Field(
+        default=Authentication.SIGNATURE,
+        description="signature: one Postmark sender signature for the From address; domain: a "
+        "Postmark Domain, so a send may choose any of allowedFromLocalParts.",
+    )
+    allowedFromLocalParts: list[LocalPart] | None = Field(
+        default=None, min_length=1, max_length=MAX_ALLOWED_LOCAL_PARTS,
+        description="The local parts fromLocalPart on POST /job may choose; must include "
+        "signature.fromLocalPart. Default: [signature.fromLocalPart]. More than that needs "
+        "authentication domain.",
+    )
 
     def to_request(self) -> NewConfiguration:
         sig: SignatureIn | None = self.signatureRequest or self.signature
@@ -80,7 +99,31 @@ class ConfigurationIn(BaseModel):
         return NewConfiguration(
             slug=self.sendingDomainSlug, from_name=sig.fromName,
             from_local_part=sig.fromLocalPart, reply_to_email=sig.replyToEmail,
+            authentication=self.authentication,
+            allowed_from_local_parts=tuple(self.allowedFromLocalParts) if self.allowedFromLocalParts else None,
         )
+
+
+class ConfigurationPatch(BaseModel):
+    """The body of ``PATCH /configuration/{eId}``: what an operator may change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowedFromLocalParts: list[LocalPart] = Field(
+        min_length=1, max_length=MAX_ALLOWED_LOCAL_PARTS,
+        description="Replaces the allow-list; must include signature.fromLocalPart.",
+    )
+
+
+class SignalIn(BaseModel):
+    """The optional body of a signal: ``re-provision`` may change the authentication."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    authentication: Authentication | None = Field(
+        default=None, description="re-provision only: 'domain' migrates a signature configuration "
+        "to a Postmark Domain (also from OK, DEGRADED, UNVERIFIED, FAILURE, AWAITING_VERIFICATION).",
+    )
 
 
 class SignatureOut(BaseModel):
@@ -93,6 +136,7 @@ class SignatureOut(BaseModel):
 class PostmarkIds(BaseModel):
     serverId: int | None
     signatureId: int | None
+    domainId: int | None
     webhookId: int | None
 
 
@@ -117,6 +161,8 @@ class ConfigurationOut(BaseModel):
     sendingDomainSlug: str
     sendingDomain: str
     signature: SignatureOut
+    authentication: str
+    allowedFromLocalParts: list[str]
     operationalStatus: str
     administrativeStatus: str
     sendable: bool
@@ -144,9 +190,11 @@ def configuration_payload(config: EmailConfiguration) -> ConfigurationOut:
         eId=config.e_id, sendingDomainSlug=config.sending_domain_slug, sendingDomain=config.sending_domain,
         signature=SignatureOut(fromLocalPart=sig.from_local_part, fromName=sig.from_name,
                                replyToEmail=sig.reply_to_email, fromEmail=config.from_email),
+        authentication=config.authentication.value, allowedFromLocalParts=list(config.allowed_local_parts),
         operationalStatus=config.operational.value, administrativeStatus=config.administrative.value,
         sendable=config.is_sendable,
-        postmark=PostmarkIds(serverId=config.server_id, signatureId=config.signature_id, webhookId=config.webhook_id),
+        postmark=PostmarkIds(serverId=config.server_id, signatureId=config.signature_id,
+                             domainId=config.domain_id, webhookId=config.webhook_id),
         dns=DnsOut(dkim=DnsRecordOut(host=dns.dkim_host, value=dns.dkim_value),
                    returnPath=DnsRecordOut(host=dns.return_path_host, value=dns.return_path_value)) if dns else None,
         verificationStartedAt=iso(config.verification_started_at), verifiedAt=iso(config.verified_at),

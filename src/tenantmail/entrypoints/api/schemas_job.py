@@ -32,6 +32,11 @@ class SendIn(BaseModel):
     configurationEId: str = Field(min_length=1, max_length=36)
     recipient: str = Field(min_length=3, max_length=320, examples=["customer@example.com"])
     replyToEmail: str | None = Field(default=None, max_length=320)
+    fromLocalPart: str | None = Field(
+        default=None, min_length=1, max_length=64, examples=["billing"],
+        description="The From's local part; one of the configuration's allowedFromLocalParts "
+        "(400 otherwise). Default: the configuration's signature.fromLocalPart.",
+    )
     subject: str = Field(min_length=1)
     htmlBody: str | None = Field(default=None, repr=False)
     textBody: str | None = Field(default=None, repr=False)
@@ -41,6 +46,7 @@ class SendIn(BaseModel):
         return SendRequest.parse(
             configuration_e_id=self.configurationEId, recipient=self.recipient, subject=self.subject,
             reply_to_email=self.replyToEmail, html_body=self.htmlBody, text_body=self.textBody,
+            from_local_part=self.fromLocalPart,
             attachments=tuple(JobAttachment(a.filename, a.contentType, a.contentBase64) for a in self.attachments),
         )
 
@@ -58,6 +64,7 @@ class JobOut(BaseModel):
     configurationEId: str
     recipient: str
     replyToEmail: str | None
+    fromLocalPart: str | None = Field(description="The local part the send chose; null: the configuration's.")
     subject: str
     status: str
     messageId: str | None
@@ -85,7 +92,8 @@ def job_envelope(job: EmailJob) -> dict[str, Any]:
         "eId": job.e_id, "rId": str(r_id), "asOf": {"effectiveFrom": at, "recordedFrom": at},
         "payload": {
             "eId": job.e_id, "configurationEId": job.configuration_e_id, "recipient": job.recipient,
-            "replyToEmail": job.reply_to_email, "subject": job.subject, "status": job.status.value,
+            "replyToEmail": job.reply_to_email, "fromLocalPart": job.from_local_part,
+            "subject": job.subject, "status": job.status.value,
             "messageId": job.message_id, "attempts": job.attempts,
             "lastError": {"class": err.error_class, "code": err.code, "message": err.message} if err else None,
             "createdAt": iso(job.created_at), "updatedAt": iso(updated),

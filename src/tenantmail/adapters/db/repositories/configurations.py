@@ -15,6 +15,7 @@ from tenantmail.adapters.db.repositories.base import TenantRepository, page_boun
 from tenantmail.adapters.db.tables import configuration_versions, configurations, suppressions
 from tenantmail.domain.configuration import (
     Administrative,
+    Authentication,
     ConfigurationVersion,
     DnsRecords,
     EmailConfiguration,
@@ -54,6 +55,8 @@ def to_row(config: EmailConfiguration) -> dict[str, Any]:
         "operational_status": config.operational.value,
         "administrative_status": config.administrative.value,
         "server_id": config.server_id, "signature_id": config.signature_id,
+        "authentication": config.authentication.value, "domain_id": config.domain_id,
+        "allowed_from_local_parts": list(config.allowed_from_local_parts) or None,
         "webhook_id": config.webhook_id, "server_token_ciphertext": config.server_token_ciphertext,
         "dkim_host": dns.dkim_host if dns else None, "dkim_value": dns.dkim_value if dns else None,
         "return_path_host": dns.return_path_host if dns else None,
@@ -89,6 +92,10 @@ def from_mapping(m: Mapping[str, Any]) -> EmailConfiguration:
         verification_started_at=m["verification_started_at"], verified_at=m["verified_at"],
         last_error=err, consecutive_failures=m["consecutive_failures"],
         step_in_flight=ProvisioningStep(m["step_in_flight"]) if m.get("step_in_flight") else None,
+        # versions recorded before issue 22 have no authentication fields: signature, as they were
+        authentication=Authentication(m.get("authentication") or Authentication.SIGNATURE.value),
+        domain_id=m.get("domain_id"),
+        allowed_from_local_parts=tuple(m.get("allowed_from_local_parts") or ()),
         created_at=m["created_at"], updated_at=m["updated_at"], version=m["version"],
     )
 

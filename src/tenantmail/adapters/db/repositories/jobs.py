@@ -18,7 +18,8 @@ def to_row(job: EmailJob) -> dict[str, Any]:
     err = job.last_error
     return {
         "e_id": job.e_id, "tenant_id": job.tenant_id, "configuration_e_id": job.configuration_e_id,
-        "recipient": job.recipient, "reply_to_email": job.reply_to_email, "subject": job.subject,
+        "recipient": job.recipient, "reply_to_email": job.reply_to_email,
+        "from_local_part": job.from_local_part, "subject": job.subject,
         "html_body": job.html_body, "text_body": job.text_body,
         "attachments": [
             {"filename": a.filename, "contentType": a.content_type, "contentBase64": a.content_base64}
@@ -53,7 +54,8 @@ def from_mapping(m: Mapping[str, Any]) -> EmailJob:
         e_id=m["e_id"], tenant_id=m["tenant_id"], configuration_e_id=m["configuration_e_id"],
         recipient=m["recipient"], subject=m["subject"], idempotency_key=m["idempotency_key"],
         author=m["author"],
-        reply_to_email=m["reply_to_email"], html_body=m["html_body"], text_body=m["text_body"],
+        reply_to_email=m["reply_to_email"], from_local_part=m.get("from_local_part"),
+        html_body=m["html_body"], text_body=m["text_body"],
         attachments=tuple(
             JobAttachment(a["filename"], a["contentType"], a["contentBase64"]) for a in m["attachments"] or ()
         ),

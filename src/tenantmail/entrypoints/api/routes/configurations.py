@@ -1,6 +1,8 @@
-"""Routes for configurations (SPEC §3, §4): create, read (also as of a moment), list, history, signals.
+"""Routes for configurations (SPEC §3, §4, §18): create, read (also as of a moment), list, history,
+signals, and the operator's edit of the From allow-list.
 
-Generic PUT/DELETE are deliberately not mounted: a configuration changes only through signals.
+Generic PUT/DELETE are deliberately not mounted: a configuration changes only through signals and
+``PATCH`` of the fields an operator may edit (``allowedFromLocalParts``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epo
 from tenantmail.entrypoints.api.schemas_configuration import (
     ConfigurationEnvelope,
     ConfigurationIn,
+    ConfigurationPatch,
+    SignalIn,
     ConfigurationVersionOut,
     configuration_envelope,
     version_entry,
@@ -28,6 +32,7 @@ from tenantmail.services.configuration_queries import (
     list_configurations,
 )
 from tenantmail.services.create_configuration import create_configuration
+from tenantmail.services.edit_configuration import edit_allowed_from_local_parts
 
 router = APIRouter()
 EId = Annotated[str, Path(alias="eId", max_length=64, description="The configuration's eId.")]
@@ -93,11 +98,34 @@ async def get_history(e_id: EId, app: AppDep, tenant: Tenant, page: Page) -> dic
     "/configuration/{eId}/{signal}", response_model=ConfigurationEnvelope,
     responses=error_responses(400, 404, 409), summary="Send a lifecycle signal",
     description="provision, re-provision, re-verify, lock, force-lock, unlock, remove (SPEC §3). "
+    "re-provision takes an optional body {\"authentication\": \"domain\"} that migrates a signature "
+    "configuration to a Postmark Domain (SPEC §18). "
     "409 names the current states when the signal is not allowed; 503 when Postmark or DNS failed "
     "during re-provision / re-verify / remove (nothing changed; send it again).",
 )
-async def post_signal(e_id: EId, signal: Signal, app: AppDep, tenant: Tenant, author: Author) -> dict[str, Any]:
-    return configuration_envelope(await apply_signal(app.ctx, tenant, e_id, signal, author=author))
+async def post_signal(
+    e_id: EId, signal: Signal, app: AppDep, tenant: Tenant, author: Author, body: SignalIn | None = None,
+) -> dict[str, Any]:
+    authentication = body.authentication if body is not None else None
+    return configuration_envelope(
+        await apply_signal(app.ctx, tenant, e_id, signal, author=author, authentication=authentication)
+    )
+
+
+@router.patch(
+    "/configuration/{eId}", response_model=ConfigurationEnvelope, responses=error_responses(400, 404, 409),
+    summary="Edit a configuration's From allow-list",
+    description="Replaces allowedFromLocalParts (SPEC §18); recorded as a history version with the "
+    "author. 400 when the list is invalid for the configuration (a signature configuration allows "
+    "only its own local part); 409 for a removed configuration or a concurrent change.",
+)
+async def patch_configuration(
+    e_id: EId, body: ConfigurationPatch, app: AppDep, tenant: Tenant, author: Author,
+) -> dict[str, Any]:
+    version = await edit_allowed_from_local_parts(
+        app.ctx, tenant, e_id, list(body.allowedFromLocalParts), author=author,
+    )
+    return configuration_envelope(version)
 
 
 def _page(found: VersionPage, render: Any) -> dict[str, Any]:

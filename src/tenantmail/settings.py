@@ -70,6 +70,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [
             "postmark_orphan_db_row",
             "postmark_orphan_server",
+            "postmark_orphan_domain",
             "registry_missing_key",
             "dns_missing_record",
             "dns_value_mismatch",

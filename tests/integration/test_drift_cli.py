@@ -66,3 +66,28 @@ async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:
     assert code == 0 and parsed(output)["versions"] == [new]
     code, output = await tenantmail(app_container, "keys", "status")
     assert code == 0 and "current" in output
+
+
+async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_nothing_left(app_container: App) -> None:
+    config = await provisioned(app_container, "acme")
+    dkim, _ = expected_records(config)
+    await app_container.ctx.dns.delete_records([dkim])
+
+    code, output = await tenantmail(app_container, "drift", "repair")
+    assert code == 1 and "upsert_dns" in output and "planned" in output and "--yes" in output
+    assert (dkim.name, "TXT") not in {(r.name, r.type) for r in await app_container.ctx.dns.list_records()}
+
+    code, output = await tenantmail(app_container, "drift", "repair", "--yes", "--author", "ops:carol", "--json")
+    result = parsed(output)
+    assert code == 0 and result["author"] == "ops:carol" and result["outstanding"] == 0
+    assert [r["status"] for r in result["repairs"]] == ["applied"]
+
+    code, output = await tenantmail(app_container, "drift", "repair", "--yes", "--json")
+    assert code == 0 and parsed(output)["repairs"] == []
+    assert parsed(output)["author"].startswith("cli:")
+
+
+async def test_drift_repair_exits_2_when_it_cannot_run(app_container: App) -> None:
+    unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    code, output = await tenantmail(app_container, "drift", "repair", "--yes", **unreachable)
+    assert code == 2 and "drift repair could not run" in output

@@ -354,6 +354,11 @@ class EmailConfiguration:
     def forget_signature(self) -> None:
         self.signature_id = None
 
+    def record_dns(self, dns: DnsRecords, now: datetime) -> None:
+        """The records Postmark asks for now (a drift repair re-published them)."""
+        self.dns = dns
+        self.updated_at = now
+
     def forget_domain(self) -> None:
         self.domain_id = None
 

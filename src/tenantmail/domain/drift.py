@@ -2,8 +2,9 @@
 
 Pure comparison, no I/O. The service gathers one observation of the outside world per run
 (:class:`Observed`: one server listing, the registry's versions, one listing of the zone) and feeds
-pages of configurations through :func:`check_page`; orphan servers need every page first, so they
-come last from :func:`orphan_servers`. Nothing here repairs anything: drift is reported, never fixed.
+pages of configurations through :func:`check_page`; orphan servers and domains need every page
+first, so they come last from :func:`orphan_servers` and :func:`orphan_domains`. Repairs are
+planned from the findings elsewhere (``domain/drift_repair.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ RUN_EVENT = "email.drift.run"
 
 
 class DriftTag(StrEnum):
-    """The five assertions; the value is also the name in the ``drift_assertions`` setting."""
+    """The six assertions; the value is also the name in the ``drift_assertions`` setting."""
 
-    POSTMARK_ORPHAN_DB_ROW = "postmark_orphan_db_row"  #: a live configuration whose server is gone
+    #: a live configuration whose server (or Postmark Domain) is gone
+    POSTMARK_ORPHAN_DB_ROW = "postmark_orphan_db_row"
     POSTMARK_ORPHAN_SERVER = "postmark_orphan_server"  #: a partition server no configuration claims
+    #: a Postmark Domain under this partition's mail zone that no live configuration sends from
+    POSTMARK_ORPHAN_DOMAIN = "postmark_orphan_domain"
     REGISTRY_MISSING_KEY = "registry_missing_key"  #: a stored ciphertext under a version not in the registry
     DNS_MISSING_RECORD = "dns_missing_record"  #: an expected DKIM / Return-Path record absent from the zone
     DNS_VALUE_MISMATCH = "dns_value_mismatch"  #: a record present with another value
@@ -82,6 +86,7 @@ class Observed:
     """The outside world, observed once per run. DNS names are lower case without trailing dot."""
 
     server_ids: frozenset[int] = frozenset()
+    domain_ids: frozenset[int] | None = None  #: None: domains were not listed (not checked)
     key_versions: frozenset[str] = frozenset()
     records: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)  #: (name, type) → values
 
@@ -116,6 +121,10 @@ def check_configuration(
         if config.server_id not in observed.server_ids:
             findings.append(_about(config, DriftTag.POSTMARK_ORPHAN_DB_ROW, str(config.server_id),
                                    expected=f"server {config.server_id}", actual=None))
+    if (DriftTag.POSTMARK_ORPHAN_DB_ROW in enabled and config.domain_id is not None
+            and observed.domain_ids is not None and config.domain_id not in observed.domain_ids):
+        findings.append(_about(config, DriftTag.POSTMARK_ORPHAN_DB_ROW, f"domain {config.domain_id}",
+                               expected=f"domain {config.domain_id} ({config.sending_domain})", actual=None))
     findings.extend(_dns_findings(config, observed, enabled))
     return findings
 
@@ -151,6 +160,21 @@ def orphan_servers(partition_servers: Mapping[int, str], claimed: Iterable[int])
         Discrepancy(DriftTag.POSTMARK_ORPHAN_SERVER, str(server_id),
                     expected="a configuration holding this server", actual=name)
         for server_id, name in sorted(partition_servers.items()) if server_id not in claimed_ids
+    ]
+
+
+def orphan_domains(
+    partition_domains: Mapping[int, str], claimed_ids: Iterable[int], claimed_names: Iterable[str],
+) -> list[Discrepancy]:
+    """Postmark Domains under this partition's mail zone (id → name) that no non-removed
+    configuration holds by id or sends from by name (a signature configuration's domain is
+    Postmark's too)."""
+    ids, names = set(claimed_ids), {name.lower() for name in claimed_names}
+    return [
+        Discrepancy(DriftTag.POSTMARK_ORPHAN_DOMAIN, str(domain_id),
+                    expected="a configuration sending from this domain", actual=name)
+        for domain_id, name in sorted(partition_domains.items())
+        if domain_id not in ids and name.lower() not in names
     ]
 
 

@@ -31,6 +31,7 @@ from tenantmail.domain.drift import (
     check_configuration,
     enabled_tags,
     index_records,
+    orphan_domains,
     orphan_servers,
     run_status,
 )
@@ -43,6 +44,7 @@ TICK = "drift"
 Progress = Callable[[int, int], None]  #: (configurations checked so far, total to check)
 
 POSTMARK_TAGS = frozenset({DriftTag.POSTMARK_ORPHAN_DB_ROW, DriftTag.POSTMARK_ORPHAN_SERVER})
+DOMAIN_TAGS = frozenset({DriftTag.POSTMARK_ORPHAN_DB_ROW, DriftTag.POSTMARK_ORPHAN_DOMAIN})
 DNS_TAGS = frozenset({DriftTag.DNS_MISSING_RECORD, DriftTag.DNS_VALUE_MISMATCH})
 
 
@@ -51,6 +53,7 @@ class _Observation:
     observed_at: datetime  #: taken before any listing: rows changed later wait for the next run
     observed: Observed
     partition_servers: dict[int, str]  #: servers named for this partition: id → name
+    partition_domains: dict[int, str]  #: Postmark Domains under this partition's mail zone: id → name
     enabled: frozenset[DriftTag]  #: the assertions whose sources could be listed
     errors: list[str] = field(default_factory=list)
 
@@ -62,7 +65,9 @@ async def detect_drift(ctx: ServiceContext, *, progress: Progress | None = None,
     observation, total = await asyncio.gather(_observe(ctx, wanted), ctx.scans.count_live())
     findings, checked, claimed = await _check_pages(ctx, observation, total, progress, page_size)
     if DriftTag.POSTMARK_ORPHAN_SERVER in observation.enabled:
-        findings.extend(orphan_servers(observation.partition_servers, claimed))
+        findings.extend(orphan_servers(observation.partition_servers, claimed.servers))
+    if DriftTag.POSTMARK_ORPHAN_DOMAIN in observation.enabled:
+        findings.extend(orphan_domains(observation.partition_domains, claimed.domains, claimed.names))
     error = "; ".join(observation.errors) or None
     finished = started + timedelta(seconds=time.monotonic() - clock_start)
     report = DriftReport(
@@ -93,26 +98,33 @@ def tick_check_seconds(ctx: ServiceContext) -> float:
 
 
 async def _observe(ctx: ServiceContext, wanted: frozenset[DriftTag]) -> _Observation:
-    """List only the sources the enabled assertions need, concurrently (three calls at most)."""
+    """List only the sources the enabled assertions need, concurrently (four calls at most)."""
     errors: list[str] = []
     observed_at = ctx.clock()
-    servers, records = await asyncio.gather(
-        _listed(ctx.postmark.account.list_servers, "postmark", errors) if wanted & POSTMARK_TAGS else _none(),
+    account = ctx.postmark.account
+    servers, domains, records = await asyncio.gather(
+        _listed(account.list_servers, "postmark", errors) if wanted & POSTMARK_TAGS else _none(),
+        _listed(account.list_domains, "postmark domains", errors) if wanted & DOMAIN_TAGS else _none(),
         _listed(ctx.dns.list_records, "route53", errors) if wanted & DNS_TAGS else _none(),
     )
     enabled = set(wanted)
     if servers is None:
         enabled -= POSTMARK_TAGS
+    if domains is None:
+        enabled -= {DriftTag.POSTMARK_ORPHAN_DOMAIN}
     if records is None:
         enabled -= DNS_TAGS
-    prefix = server_name_prefix(ctx.settings.effective_mail_zone_name)
+    zone = ctx.settings.effective_mail_zone_name.lower()
+    prefix = server_name_prefix(zone)
     observed = Observed(
         server_ids=frozenset(s.server_id for s in servers or ()),
+        domain_ids=None if domains is None else frozenset(d.domain_id for d in domains),
         key_versions=frozenset(ctx.cipher.versions()),
         records=index_records((r.name, r.type, r.value) for r in records or ()),
     )
     partition = {s.server_id: s.name for s in servers or () if s.name.startswith(prefix)}
-    return _Observation(observed_at, observed, partition, frozenset(enabled), errors)
+    partition_domains = {d.domain_id: d.name for d in domains or () if d.name.lower().endswith("." + zone)}
+    return _Observation(observed_at, observed, partition, partition_domains, frozenset(enabled), errors)
 
 
 async def _listed(call: Callable[[], Awaitable[list[T]]], source: str, errors: list[str]) -> list[T] | None:
@@ -131,17 +143,29 @@ async def _none() -> None:
 # --- comparing ---------------------------------------------------------------------------------
 
 
+@dataclass
+class _Claimed:
+    """What the live configurations hold: server ids, domain ids and sending domains."""
+
+    servers: set[int] = field(default_factory=set)
+    domains: set[int] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+
+
 async def _check_pages(
     ctx: ServiceContext, observation: _Observation, total: int, progress: Progress | None, page_size: int,
-) -> tuple[list[Discrepancy], int, set[int]]:
-    """Walk every live configuration once; returns findings, how many were checked, claimed server ids."""
+) -> tuple[list[Discrepancy], int, _Claimed]:
+    """Walk every live configuration once; returns findings, how many were checked, what they claim."""
     findings: list[Discrepancy] = []
-    claimed: set[int] = set()
+    claimed = _Claimed()
     seen, checked, after = 0, 0, None
     while page := await ctx.scans.live_page(after, page_size):
         for config in page:
+            claimed.names.add(config.sending_domain)
             if config.server_id is not None:
-                claimed.add(config.server_id)
+                claimed.servers.add(config.server_id)
+            if config.domain_id is not None:
+                claimed.domains.add(config.domain_id)
             if _changed_since(config, observation.observed_at):
                 continue  # it moved after the listings were taken: comparing would invent drift
             checked += 1

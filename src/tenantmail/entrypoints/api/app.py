@@ -19,7 +19,7 @@ from tenantmail.bootstrap import App, bootstrap
 from tenantmail.entrypoints.api import errors
 from tenantmail.entrypoints.api.deps import require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
-from tenantmail.entrypoints.api.routes import configurations, health, jobs, suppression, webhooks
+from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, webhooks
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
@@ -160,5 +160,6 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     api.include_router(configurations.router, prefix=prefix, dependencies=authed, tags=["configurations"])
     api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
+    api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
     api.include_router(console.router, prefix="/console")
     return api

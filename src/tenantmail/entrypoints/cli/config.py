@@ -1,8 +1,10 @@
 """``tenantmail config``: create, read and drive configurations from a shell.
 
-Commands call the services directly (no HTTP): ``list``, ``show``, ``history``, ``create`` and one
-command per lifecycle signal (``provision``, ``re-provision``, ``re-verify``, ``lock``,
-``force-lock``, ``unlock``, ``remove``). ``--json`` prints the same envelopes as the API.
+Commands call the services directly (no HTTP): ``list``, ``show``, ``history``, ``create``, ``edit``
+(the From allow-list) and one command per lifecycle signal (``provision``, ``re-provision`` —
+``--authentication domain`` migrates a signature configuration to a Postmark Domain —,
+``re-verify``, ``lock``, ``force-lock``, ``unlock``, ``remove``). ``--json`` prints the same
+envelopes as the API.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Any, TypeVar
 
 import typer
 
-from tenantmail.domain.configuration import Administrative, ConfigurationVersion, Operational, Signal
+from tenantmail.domain.configuration import (
+    Administrative,
+    Authentication,
+    ConfigurationVersion,
+    Operational,
+    Signal,
+)
 from tenantmail.entrypoints.api.schemas_configuration import configuration_envelope, version_entry
 from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run
 from tenantmail.services.apply_signal import apply_signal
@@ -25,16 +33,21 @@ from tenantmail.services.configuration_queries import (
 )
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.create_configuration import NewConfiguration, create_configuration
+from tenantmail.services.edit_configuration import edit_allowed_from_local_parts
 
 T = TypeVar("T")
 app = typer.Typer(help="Email configurations: create, inspect, and send lifecycle signals.", no_args_is_help=True)
 TenantOption = typer.Option(..., "--tenant", help="The tenant the configuration belongs to.")
 AuthorOption = typer.Option(None, "--author", help="Recorded in history (default: cli:<login>).")
+AllowedOption = typer.Option(
+    None, "--allow-from", help="A local part sends may choose (fromLocalPart); repeat for several. "
+    "Must include the signature's; more than that needs --authentication domain.")
 EIdArgument = typer.Argument(..., help="The configuration's eId.")
 
 SIGNAL_HELP = {
     Signal.PROVISION: "PENDING → PROVISIONING; a worker creates the Postmark server, signature, webhook and DNS.",
-    Signal.RE_PROVISION: "MISSING → PROVISIONING after deleting what the failed attempt left.",
+    Signal.RE_PROVISION: "MISSING → PROVISIONING after deleting what the failed attempt left; with "
+    "--authentication domain, migrates a signature configuration to a Postmark Domain (also from OK…).",
     Signal.RE_VERIFY: "UNVERIFIED → a fresh verification window; FAILURE → health check → DEGRADED.",
     Signal.LOCK: "Refuse new sends; queued jobs still go out.",
     Signal.FORCE_LOCK: "Refuse new sends and cancel queued jobs at once.",
@@ -62,7 +75,9 @@ def _summary(version: ConfigurationVersion) -> dict[str, Any]:
     return {
         "eId": envelope["eId"], "rId": envelope["rId"], "tenant": envelope["metadata"]["tenantId"],
         "sendingDomain": payload["sendingDomain"], "from": f'{payload["signature"]["fromName"]} <{payload["signature"]["fromEmail"]}>',
-        "replyTo": payload["signature"]["replyToEmail"], "operational": payload["operationalStatus"],
+        "replyTo": payload["signature"]["replyToEmail"], "authentication": payload["authentication"],
+        "allowedFromLocalParts": ", ".join(payload["allowedFromLocalParts"]),
+        "operational": payload["operationalStatus"],
         "administrative": payload["administrativeStatus"], "sendable": payload["sendable"],
         **{f"postmark.{k}": v for k, v in payload["postmark"].items()},
         "dns.dkim": (dns.get("dkim") or {}).get("host"), "dns.returnPath": (dns.get("returnPath") or {}).get("host"),
@@ -86,10 +101,15 @@ def create(
     from_name: str = typer.Option(..., "--from-name", help="Display name of the From address."),
     from_local_part: str = typer.Option(None, "--from-local-part", help="Default: noreply."),
     reply_to: str = typer.Option(None, "--reply-to", help="Default Reply-To (any domain)."),
+    authentication: Authentication = typer.Option(
+        Authentication.SIGNATURE, "--authentication",
+        help="signature: one sender signature; domain: a Postmark Domain (several From local parts)."),
+    allow_from: list[str] = AllowedOption,
     author: str = AuthorOption, as_json: bool = JsonOption,
 ) -> None:
     """Create a configuration (PENDING, LOCKED)."""
-    request = NewConfiguration(slug=slug, from_name=from_name, from_local_part=from_local_part, reply_to_email=reply_to)
+    request = NewConfiguration(slug=slug, from_name=from_name, from_local_part=from_local_part, reply_to_email=reply_to,
+                               authentication=authentication, allowed_from_local_parts=tuple(allow_from or ()) or None)
     _show(_call(lambda ctx: create_configuration(ctx, tenant, request, author=_author(author))), as_json)
 
 
@@ -140,13 +160,34 @@ def history(
                 ("recordedAt", "author", "signal", "operational", "administrative", "lastError"), rows)
 
 
+@app.command("edit")
+def edit(
+    e_id: str = EIdArgument, tenant: str = TenantOption,
+    allow_from: list[str] = typer.Option(..., "--allow-from", help="The new allow-list; repeat for each local part."),
+    author: str = AuthorOption, as_json: bool = JsonOption,
+) -> None:
+    """Replace the local parts sends may choose (allowedFromLocalParts); recorded in history."""
+    _show(_call(lambda ctx: edit_allowed_from_local_parts(ctx, tenant, e_id, list(allow_from), author=_author(author))),
+          as_json)
+
+
 def _register_signal(signal: Signal) -> None:
     def command(e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
                 as_json: bool = JsonOption) -> None:
         _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author))), as_json)
 
-    command.__doc__ = SIGNAL_HELP[signal]
-    app.command(signal.value)(command)
+    def re_provision(
+        e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
+        authentication: Authentication = typer.Option(
+            None, "--authentication", help="domain: migrate a signature configuration to a Postmark Domain."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author),
+                                             authentication=authentication)), as_json)
+
+    chosen = re_provision if signal is Signal.RE_PROVISION else command
+    chosen.__doc__ = SIGNAL_HELP[signal]
+    app.command(signal.value)(chosen)
 
 
 for _signal in Signal:

@@ -1,6 +1,11 @@
-"""``tenantmail drift``: run the drift assertions now, or show the last kept report. Never changes anything.
+"""``tenantmail drift``: run the drift assertions now, show the last kept report, or repair.
 
-Exit codes: 0 clean, 1 drift found, 2 the scan could not run (or could not observe every source).
+``drift`` and ``drift last`` never change anything. Exit codes: 0 clean, 1 drift found, 2 the scan
+could not run (or could not observe every source).
+
+``drift repair`` scans, prints the plan of safe repairs and applies it only with ``--yes``
+(SPEC §18). Exit codes: 0 nothing is left to repair, 1 repairs are pending (not applied, waiting
+for a confirmation, manual) or failed, 2 it could not run.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from contextlib import contextmanager
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+import getpass
+
 from tenantmail.domain.drift import DriftReport, RunStatus
 from tenantmail.entrypoints.cli.output import JsonOption, cli_app, console, err_console, fail, print_json, print_table, run
 from tenantmail.services import detect_drift
+from tenantmail.services.repair_drift import RepairRun, repair_drift
 
 app = typer.Typer(help="Drift between the database and Postmark, the key registry and Route 53 (read-only).")
 
@@ -47,6 +55,68 @@ def last(as_json: bool = JsonOption) -> None:
     if report is None:
         fail("no drift report yet: run `tenantmail drift` or start a worker", code=2)
     _show(report, as_json)
+
+
+@app.command()
+def repair(
+    yes: bool = typer.Option(False, "--yes", help="Apply the planned repairs (without it: print the plan only)."),
+    author: str = typer.Option(None, "--author", help="Recorded in each repaired configuration's history "
+                               "(default: cli:<login>)."),
+    delete_orphan_server: list[int] = typer.Option(
+        None, "--delete-orphan-server", help="Confirm the deletion of this orphan server id; repeat for several."),
+    delete_orphan_domain: list[int] = typer.Option(
+        None, "--delete-orphan-domain", help="Confirm the deletion of this orphan Postmark Domain id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Scan, print the plan of safe repairs, and apply it with --yes.
+
+    DNS records are re-UPSERTed from Postmark's current values; a configuration whose Postmark server or domain is gone moves to MISSING; an orphan server or domain is deleted only when named with --delete-orphan-server / --delete-orphan-domain; a missing registry key is never repaired (the plan says what to restore). Each repair of a configuration is a history version.
+    """  # noqa: E501 (one paragraph: the help renders line breaks as written)
+    who = author or f"cli:{getpass.getuser()}"
+
+    async def body() -> RepairRun:
+        async with cli_app() as container:
+            return await repair_drift(
+                container.ctx, apply=yes, author=who,
+                delete_orphan_server_ids=delete_orphan_server or (),
+                delete_orphan_domain_ids=delete_orphan_domain or (),
+            )
+
+    try:
+        result = run(body)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        fail(f"drift repair could not run: {type(exc).__name__}: {exc}", code=2)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        _print_repairs(result)
+    if result.report.error:
+        raise typer.Exit(2)
+    raise typer.Exit(0 if result.settled else 1)
+
+
+def _print_repairs(result: RepairRun) -> None:
+    print_table(
+        "Drift repairs" + ("" if result.applied else " (plan only: run with --yes to apply)"),
+        ("finding", "configuration", "subject", "action", "status", "detail"),
+        ((r.finding.tag.value, r.finding.configuration_e_id, r.finding.subject, r.action.value,
+          r.status.value, r.detail) for r in result.repairs),
+    )
+    for kind, ids in (("server", result.unmatched_server_ids), ("domain", result.unmatched_domain_ids)):
+        if ids:
+            err_console.print(f"[yellow]warning:[/yellow] not an orphan {kind} of this partition, "
+                              f"nothing deleted: {', '.join(map(str, ids))}", highlight=False)
+    left = len(result.outstanding)
+    if not result.repairs:
+        console.print("[green]nothing to repair[/green]")
+    elif left:
+        console.print(f"[yellow]{left} repair(s) outstanding[/yellow] of {len(result.repairs)}")
+    else:
+        console.print(f"[green]repaired {len(result.repairs)}[/green]")
+    if result.report.error:
+        err_console.print(f"[red]the scan could not check everything:[/red] {result.report.error}", highlight=False)
 
 
 def _guarded(body: Callable[[], Awaitable[DriftReport | None]]) -> DriftReport | None:

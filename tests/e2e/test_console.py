@@ -16,6 +16,7 @@ from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind
 from tenantmail.domain.drift import Discrepancy, DriftReport, DriftTag, RunStatus
+from tests.drift_support import expected_records, provisioned
 from tenantmail.domain.job import EmailJob, JobStatus
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.entrypoints.api.app import create_app
@@ -395,3 +396,32 @@ async def test_login_never_redirects_outside_the_console(browser: httpx.AsyncCli
     )
 
     assert response.status_code == 303 and response.headers["location"] == "/console/"
+
+
+async def test_the_drift_page_plans_and_applies_repairs_with_the_operator_as_author(
+    browser: httpx.AsyncClient, app_container: App,
+) -> None:
+    config = await provisioned(app_container, f"s{uuid.uuid4().hex[:10]}")
+    dkim, _ = expected_records(config)
+    await app_container.ctx.dns.delete_records([dkim])
+    await login(browser, operator="grace")
+    page = (await browser.get("/console/drift")).text
+    form = {"csrf": csrf_of(page), "servers": "", "domains": ""}
+
+    planned = await browser.post("/console/drift/repair", data={**form, "action": "plan"})
+    assert planned.status_code == 200 and "upsert_dns" in planned.text and "nothing was changed" in planned.text
+    unconfirmed = await browser.post("/console/drift/repair", data={**form, "action": "apply"})
+    assert unconfirmed.status_code == 400 and "confirmation" in unconfirmed.text
+    bad_ids = await browser.post("/console/drift/repair", data={**form, "servers": "x1", "action": "plan"})
+    assert bad_ids.status_code == 400
+    assert (await browser.post("/console/drift/repair", data={**form, "csrf": "forged", "action": "plan"})).status_code == 403
+    assert (dkim.name, "TXT") not in {(r.name, r.type) for r in await app_container.ctx.dns.list_records()}
+
+    applied = await browser.post("/console/drift/repair", data={**form, "action": "apply", "confirm": "yes"})
+    assert applied.status_code == 200 and "b-applied" in applied.text
+    assert (dkim.name, "TXT") in {(r.name, r.type) for r in await app_container.ctx.dns.list_records()}
+    async with app_container.ctx.uow(config.tenant_id) as uow:
+        versions, _ = await uow.configurations.versions(config.e_id)
+    assert (versions[-1].cause, versions[-1].author) == ("drift-repair:dns_missing_record", "console:grace")
+    again = await browser.post("/console/drift/repair", data={**form, "action": "apply", "confirm": "yes"})
+    assert "Nothing to repair." in again.text

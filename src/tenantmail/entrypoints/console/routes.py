@@ -2,8 +2,8 @@
 
     api.include_router(console.router, prefix="/console")
 
-This module holds the session pages (login, logout), the tenant picker and the drift report; the
-tenant pages live in ``configuration_pages`` and ``delivery_pages``.
+This module holds the session pages (login, logout), the tenant picker, the drift report and its
+repair form; the tenant pages live in ``configuration_pages`` and ``delivery_pages``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tenantmail.entrypoints.console.auth import (
     set_session_cookie,
 )
 from tenantmail.entrypoints.console.web import ConsoleRoute, redirect, render, safe_next
+from tenantmail.services.repair_drift import repair_drift
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -67,6 +68,32 @@ async def home(request: Request, _: OperatorSession, tenant: Annotated[str, Quer
 async def drift(request: Request, app: AppDep, _: OperatorSession) -> Response:
     report = await app.ctx.drift_reports.latest()
     return render(request, "drift.html", section="drift", report=report)
+
+
+@router.post("/drift/repair", name="console.drift_repair")
+async def drift_repair(request: Request, app: AppDep, session: OperatorSession, form: CsrfForm) -> Response:
+    """Scan and plan the safe repairs (``action=plan``) or apply them (``action=apply``, with the
+    confirmation box ticked); orphan servers/domains are deleted only for the ids typed in."""
+    try:
+        servers, domains = _ids(form.get("servers", "")), _ids(form.get("domains", ""))
+    except ValueError:
+        return await _drift_page(request, app, 400, "Orphan ids are numbers, separated by commas or spaces.")
+    apply = form.get("action") == "apply"
+    if apply and form.get("confirm") != "yes":
+        return await _drift_page(request, app, 400, "Tick the confirmation box to apply the repairs.")
+    result = await repair_drift(app.ctx, apply=apply, author=session.author,
+                                delete_orphan_server_ids=servers, delete_orphan_domain_ids=domains)
+    return render(request, "drift.html", section="drift", report=result.report, repair=result,
+                  servers=form.get("servers", ""), domains=form.get("domains", ""))
+
+
+def _ids(text: str) -> list[int]:
+    return [int(part) for part in text.replace(",", " ").split()]
+
+
+async def _drift_page(request: Request, app: AppDep, status: int, refusal: str) -> Response:
+    report = await app.ctx.drift_reports.latest()
+    return render(request, "drift.html", http_status=status, section="drift", report=report, refusal=refusal)
 
 
 router.include_router(configuration_pages.router)

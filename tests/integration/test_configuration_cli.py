@@ -61,3 +61,25 @@ async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_
     ]
     _, error = await config_cli(app_container, "unlock", e_id, ok=False)
     assert "IllegalSignal" in error and "REMOVED" in error
+
+
+async def test_domain_authentication_allow_list_and_migration_from_the_cli(app_container: App) -> None:
+    slug = f"cli{uuid.uuid4().hex[:8]}"
+    created, _ = await config_cli(app_container, "create", "--slug", slug, "--from-name", "Acme",
+                                  "--from-local-part", "billing", "--authentication", "domain",
+                                  "--allow-from", "billing", "--allow-from", "orders")
+    assert (created["payload"]["authentication"], created["payload"]["allowedFromLocalParts"]) == (
+        "domain", ["billing", "orders"])
+    edited, _ = await config_cli(app_container, "edit", created["eId"], "--allow-from", "billing",
+                                 "--author", "ops:dan")
+    assert (edited["payload"]["allowedFromLocalParts"], edited["metadata"]["author"]) == (["billing"], "ops:dan")
+    _, error = await config_cli(app_container, "edit", created["eId"], "--allow-from", "orders", ok=False)
+    assert "must include" in error
+
+    signature, _ = await config_cli(app_container, "create", "--slug", f"s{slug}", "--from-name", "Acme")
+    await config_cli(app_container, "provision", signature["eId"])
+    await provision_claimed(app_container.ctx)
+    await check_verification(app_container.ctx, "tenant-a", signature["eId"])
+    migrated, _ = await config_cli(app_container, "re-provision", signature["eId"], "--authentication", "domain")
+    assert (migrated["payload"]["authentication"], migrated["payload"]["operationalStatus"]) == (
+        "domain", "PROVISIONING")

@@ -16,9 +16,11 @@ from tenantmail.domain.drift import (
     RunStatus,
     check_configuration,
     index_records,
+    orphan_domains,
     orphan_servers,
     run_status,
 )
+from tenantmail.domain.drift_repair import RepairAction, plan_repairs, unmatched_confirmations
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 DKIM = ("20250101._domainkey.acme.dev.ardamails.com", "TXT", "k=rsa; p=MIGf")
@@ -112,3 +114,45 @@ def test_report_counts_every_enabled_assertion_and_status_prefers_error() -> Non
     assert run_status([], None) is RunStatus.CLEAN
     assert run_status([finding], None) is RunStatus.DRIFT
     assert run_status([], "postmark listing failed") is RunStatus.ERROR
+
+
+def test_a_recorded_domain_missing_from_postmark_is_an_orphan_db_row_only_when_domains_were_listed() -> None:
+    config = configuration()
+    config.domain_id = 9
+    [finding] = check_configuration(config, "v1", healthy(domain_ids=frozenset({8})), ALL_TAGS)
+    assert (finding.tag, finding.subject) == (DriftTag.POSTMARK_ORPHAN_DB_ROW, "domain 9")
+    assert check_configuration(config, "v1", healthy(domain_ids=None), ALL_TAGS) == []
+    assert check_configuration(config, "v1", healthy(domain_ids=frozenset({9})), ALL_TAGS) == []
+
+
+def test_orphan_domains_are_those_of_the_zone_that_no_configuration_holds_or_sends_from() -> None:
+    domains = {1: "acme.dev.ardamails.com", 2: "gone.dev.ardamails.com", 3: "held.dev.ardamails.com"}
+    found = orphan_domains(domains, claimed_ids=[3], claimed_names=["ACME.dev.ardamails.com"])
+    assert [(d.tag, d.subject, d.actual) for d in found] == [
+        (DriftTag.POSTMARK_ORPHAN_DOMAIN, "2", "gone.dev.ardamails.com")]
+
+
+def _finding(tag: DriftTag, subject: str, actual: str | None = None) -> Discrepancy:
+    return Discrepancy(tag, subject, None if tag.value.endswith(("server", "domain")) else "cfg", "t", None, actual)
+
+
+def test_the_repair_plan_is_safe_by_construction() -> None:
+    findings = [
+        _finding(DriftTag.DNS_MISSING_RECORD, "TXT x"), _finding(DriftTag.DNS_VALUE_MISMATCH, "CNAME y"),
+        _finding(DriftTag.POSTMARK_ORPHAN_DB_ROW, "7"),
+        _finding(DriftTag.POSTMARK_ORPHAN_SERVER, "41", "ardamails-dev-stray"),
+        _finding(DriftTag.POSTMARK_ORPHAN_SERVER, "42", "ardamails-dev-other"),
+        _finding(DriftTag.POSTMARK_ORPHAN_SERVER, "43", "someone-else"),
+        _finding(DriftTag.POSTMARK_ORPHAN_DOMAIN, "5", "gone.dev.ardamails.com"),
+        _finding(DriftTag.REGISTRY_MISSING_KEY, "cfg", "k7"),
+    ]
+    plan = plan_repairs(findings, server_prefix="ardamails-dev-", zone="dev.ardamails.com",
+                        delete_server_ids=[41, 43, 99], delete_domain_ids=[])
+    assert [(r.action.value, r.status.value) for r in plan] == [
+        ("upsert_dns", "planned"), ("upsert_dns", "planned"), ("mark_missing", "planned"),
+        ("delete_orphan_server", "planned"), ("delete_orphan_server", "needs_confirmation"),
+        ("delete_orphan_server", "manual"), ("delete_orphan_domain", "needs_confirmation"),
+        ("restore_key", "manual"),
+    ]
+    assert "k7" in plan[-1].detail and "--delete-orphan-domain 5" in plan[6].detail
+    assert unmatched_confirmations(plan, RepairAction.DELETE_ORPHAN_SERVER, [41, 43, 99]) == [99]

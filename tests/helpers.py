@@ -90,6 +90,25 @@ async def sandbox_control(app: App, method: str, path: str, body: Any = None) ->
     return response.json()
 
 
+def domain_of(slug: str) -> str:
+    """The sending domain of ``slug`` in the tests' partition (dev)."""
+    return f"{slug}.dev.ardamails.com"
+
+
+async def configuration_payload(api: Any, e_id: str) -> dict[str, Any]:
+    """``GET /configuration/{eId}``'s payload."""
+    payload: dict[str, Any] = (await api.get(f"/configuration/{e_id}")).json()["payload"]
+    return payload
+
+
+async def send_signal(api: Any, e_id: str, signal: str, status: int = 200, **body: Any) -> dict[str, Any]:
+    """``POST /configuration/{eId}/{signal}`` (with ``body`` as JSON when given); fails unless ``status``."""
+    response = await api.post(f"/configuration/{e_id}/{signal}", json=body or None)
+    assert response.status_code == status, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 async def create_configuration_via_api(api: Any, slug: str, **signature: Any) -> dict[str, Any]:
     """``POST /configuration`` for ``slug``; returns the envelope (fails the test unless 201)."""
     response = await api.post("/configuration", json={

@@ -17,7 +17,15 @@ from tenantmail.services.configuration_store import load
 from tenantmail.services.dispatch_jobs import dispatch_jobs
 from tenantmail.services.poll_verification import check_verification
 from tenantmail.services.provision_configuration import provision_claimed
-from tests.helpers import eventually, postmark_leftovers, sandbox_control, send_body
+from tests.helpers import (
+    configuration_payload as _payload,
+    domain_of,
+    eventually,
+    postmark_leftovers,
+    sandbox_control,
+    send_body,
+    send_signal as _signal,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
 TENANT = "tenant-a"
@@ -26,20 +34,6 @@ TENANT = "tenant-a"
 @pytest.fixture
 def slug() -> str:
     return f"dom{uuid.uuid4().hex[:8]}"
-
-
-def domain_of(slug: str) -> str:
-    return f"{slug}.dev.ardamails.com"
-
-
-async def _payload(api: httpx.AsyncClient, e_id: str) -> dict[str, Any]:
-    return (await api.get(f"/configuration/{e_id}")).json()["payload"]
-
-
-async def _signal(api: httpx.AsyncClient, e_id: str, signal: str, status: int = 200, **body: Any) -> dict[str, Any]:
-    response = await api.post(f"/configuration/{e_id}/{signal}", json=body or None)
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 async def _create(api: httpx.AsyncClient, slug: str, **fields: Any) -> str:

@@ -18,7 +18,15 @@ from tenantmail.services.configuration_resources import dns_records
 from tenantmail.services.configuration_store import load
 from tenantmail.services.poll_verification import check_verification
 from tenantmail.services.provision_configuration import provision_claimed
-from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, sandbox_control
+from tests.helpers import (
+    configuration_payload as _payload,
+    create_configuration_via_api,
+    domain_of,
+    eventually,
+    postmark_leftovers,
+    sandbox_control,
+    send_signal as _signal,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
 TENANT = "tenant-a"
@@ -28,20 +36,6 @@ TENANT = "tenant-a"
 def slug() -> str:
     """A slug of its own per test: moto keeps one Route 53 state for the whole test process."""
     return f"acme{uuid.uuid4().hex[:8]}"
-
-
-def domain_of(slug: str) -> str:
-    return f"{slug}.dev.ardamails.com"
-
-
-async def _payload(api: httpx.AsyncClient, e_id: str) -> dict[str, Any]:
-    return (await api.get(f"/configuration/{e_id}")).json()["payload"]
-
-
-async def _signal(api: httpx.AsyncClient, e_id: str, signal: str, status: int = 200) -> dict[str, Any]:
-    response = await api.post(f"/configuration/{e_id}/{signal}")
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 async def _provisioned(app: App, api: httpx.AsyncClient, slug: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from tenantmail.adapters.keyregistry import remove_version, rotate_registry_file
 from tenantmail.bootstrap import App
-from tenantmail.domain.configuration import Authentication
+from tenantmail.domain.configuration import Authentication, EmailConfiguration
 from tenantmail.domain.naming import server_name
 from tenantmail.services.configuration_store import load
 from tenantmail.services.detect_drift import detect_drift
@@ -44,6 +44,19 @@ async def history(app: App, config_e_id: str, tenant: str = "tenant-a") -> list[
     async with app.ctx.uow(tenant) as uow:
         versions, _ = await uow.configurations.versions(config_e_id)
     return [(v.cause, v.author) for v in versions]
+
+
+async def domain_configuration(app: App, api: httpx.AsyncClient, slug: str) -> EmailConfiguration:
+    """A configuration authenticated by a Postmark Domain, provisioned and verified for real."""
+    created = await api.post("/configuration", json={
+        "sendingDomainSlug": slug, "signature": {"fromName": slug.title()}, "authentication": "domain"})
+    e_id = created.json()["eId"]
+    await api.post(f"/configuration/{e_id}/provision")
+    await provision_claimed(app.ctx)
+    await check_verification(app.ctx, "tenant-a", e_id)
+    config = await load(app.ctx, "tenant-a", e_id)
+    assert config.authentication is Authentication.DOMAIN and config.operational.value == "OK"
+    return config
 
 
 async def test_a_deleted_dkim_record_and_a_changed_return_path_are_repaired_once(
@@ -81,14 +94,7 @@ async def test_a_deleted_dkim_record_and_a_changed_return_path_are_repaired_once
 async def test_a_domain_configurations_records_are_repaired_from_the_domains_values(
     app_container: App, api: httpx.AsyncClient,
 ) -> None:
-    created = await api.post("/configuration", json={
-        "sendingDomainSlug": "initech", "signature": {"fromName": "Initech"}, "authentication": "domain"})
-    e_id = created.json()["eId"]
-    await api.post(f"/configuration/{e_id}/provision")
-    await provision_claimed(app_container.ctx)
-    await check_verification(app_container.ctx, "tenant-a", e_id)
-    config = await load(app_container.ctx, "tenant-a", e_id)
-    assert config.authentication is Authentication.DOMAIN and config.operational.value == "OK"
+    config = await domain_configuration(app_container, api, "initech")
     domain = await app_container.ctx.postmark.account.get_domain(config.domain_id or 0)
     await app_container.ctx.dns.delete_records(expected_records(config))
 
@@ -156,13 +162,7 @@ async def test_a_configuration_whose_server_is_gone_moves_to_missing(app_contain
 
 
 async def test_a_domain_deleted_in_postmark_is_an_orphan_db_row(app_container: App, api: httpx.AsyncClient) -> None:
-    created = await api.post("/configuration", json={
-        "sendingDomainSlug": "hooli", "signature": {"fromName": "Hooli"}, "authentication": "domain"})
-    e_id = created.json()["eId"]
-    await api.post(f"/configuration/{e_id}/provision")
-    await provision_claimed(app_container.ctx)
-    await check_verification(app_container.ctx, "tenant-a", e_id)
-    config = await load(app_container.ctx, "tenant-a", e_id)
+    config = await domain_configuration(app_container, api, "hooli")
     await app_container.ctx.postmark.account.delete_domain(config.domain_id or 0)
 
     report = await detect_drift(app_container.ctx)

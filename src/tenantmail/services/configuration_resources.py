@@ -240,26 +240,28 @@ async def _delete_webhook(ctx: ServiceContext, config: EmailConfiguration, repor
         report.failures.append(f"webhook {webhook_id}: {_describe(exc)}")
 
 
-async def _delete_signature(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:
-    signature_id = config.signature_id
-    if signature_id is None:
+async def _delete_account_resource(
+    what: str, resource_id: int | None, delete: Callable[[int], Awaitable[object]],
+    forget: Callable[[], None], report: TeardownReport,
+) -> None:
+    """Delete a sender signature or Postmark Domain by id; forget it once gone (404 too)."""
+    if resource_id is None:
         return
-    exc = await _attempt(lambda: ctx.postmark.account.delete_signature(signature_id))
+    exc = await _attempt(lambda: delete(resource_id))
     if exc is None:
-        config.forget_signature()
+        forget()
     else:
-        report.failures.append(f"signature {signature_id}: {_describe(exc)}")
+        report.failures.append(f"{what} {resource_id}: {_describe(exc)}")
+
+
+async def _delete_signature(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:
+    await _delete_account_resource("signature", config.signature_id, ctx.postmark.account.delete_signature,
+                                   config.forget_signature, report)
 
 
 async def _delete_domain(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:
-    domain_id = config.domain_id
-    if domain_id is None:
-        return
-    exc = await _attempt(lambda: ctx.postmark.account.delete_domain(domain_id))
-    if exc is None:
-        config.forget_domain()
-    else:
-        report.failures.append(f"domain {domain_id}: {_describe(exc)}")
+    await _delete_account_resource("domain", config.domain_id, ctx.postmark.account.delete_domain,
+                                   config.forget_domain, report)
 
 
 async def _delete_server(ctx: ServiceContext, config: EmailConfiguration, report: TeardownReport) -> None:

@@ -19,8 +19,9 @@ answer are its record.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenantmail.domain.configuration import EmailConfiguration, LastError
 from tenantmail.domain.drift import SETTLED, DriftReport, DriftTag
@@ -158,34 +159,36 @@ async def _mark_missing(ctx: ServiceContext, repair: Repair, author: str) -> Rep
     return repair.done("moved to MISSING; re-provision it")
 
 
-async def _delete_orphan_server(ctx: ServiceContext, repair: Repair, author: str) -> Repair:
-    server_id = int(repair.finding.subject)
-    account = ctx.postmark.account
+async def _delete_orphan(
+    repair: Repair, what: str, read: Callable[[int], Awaitable[Any]], delete: Callable[[int], Awaitable[None]],
+    ours: Callable[[str], bool],
+) -> Repair:
+    """Read the orphan again, delete it only while its name is still this partition's."""
+    resource_id = int(repair.finding.subject)
     try:
-        server = await account.get_server(server_id)
+        name = (await read(resource_id)).name
     except Exception as exc:
         if is_gone(exc):
-            return repair.done(f"server {server_id} is already gone")
+            return repair.done(f"{what} {resource_id} is already gone")
         raise
-    if not server.name.startswith(server_name_prefix(ctx.settings.effective_mail_zone_name)):
-        return repair.failed(f"server {server_id} is now named {server.name}: not this partition's; kept")
-    await account.delete_server(server_id)
-    return repair.done(f"deleted server {server_id} ({server.name})")
+    if not ours(name):
+        return repair.failed(f"{what} {resource_id} is now {name}: not this partition's; kept")
+    await delete(resource_id)
+    return repair.done(f"deleted {what} {resource_id} ({name})")
+
+
+async def _delete_orphan_server(ctx: ServiceContext, repair: Repair, author: str) -> Repair:
+    prefix = server_name_prefix(ctx.settings.effective_mail_zone_name)
+    account = ctx.postmark.account
+    return await _delete_orphan(repair, "server", account.get_server, account.delete_server,
+                                lambda name: name.startswith(prefix))
 
 
 async def _delete_orphan_domain(ctx: ServiceContext, repair: Repair, author: str) -> Repair:
-    domain_id = int(repair.finding.subject)
+    suffix = "." + ctx.settings.effective_mail_zone_name.lower()
     account = ctx.postmark.account
-    try:
-        domain = await account.get_domain(domain_id)
-    except Exception as exc:
-        if is_gone(exc):
-            return repair.done(f"domain {domain_id} is already gone")
-        raise
-    if not domain.name.lower().endswith("." + ctx.settings.effective_mail_zone_name.lower()):
-        return repair.failed(f"domain {domain_id} ({domain.name}) is not under this partition's zone; kept")
-    await account.delete_domain(domain_id)
-    return repair.done(f"deleted domain {domain_id} ({domain.name})")
+    return await _delete_orphan(repair, "domain", account.get_domain, account.delete_domain,
+                                lambda name: name.lower().endswith(suffix))
 
 
 async def _never(ctx: ServiceContext, repair: Repair, author: str) -> Repair:

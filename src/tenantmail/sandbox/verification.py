@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,15 +57,26 @@ def _txt_value(raw: str) -> str:
 
 
 class DnsChecker:
-    """Reads records from Route 53; ``endpoint_url=None`` means no DNS: nothing ever verifies."""
+    """Reads records from Route 53; ``endpoint_url=None`` means no DNS: nothing ever verifies.
+
+    One boto3 client for the emulator's life (clients are thread-safe; building one costs tens of
+    milliseconds of CPU, which every signature read used to pay twice)."""
 
     def __init__(self, endpoint_url: str | None) -> None:
         self.endpoint_url = endpoint_url
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _route53(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = route53_client(self.endpoint_url or "")
+            return self._client
 
     def values(self, name: str, record_type: str) -> set[str]:
         if not self.endpoint_url:
             return set()
-        client = route53_client(self.endpoint_url)
+        client = self._route53()
         zone_id = self._zone_for(client, _normalise(name))
         if zone_id is None:
             return set()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tenantmail.adapters.db.direct_pool import DirectPool
+from tenantmail.adapters.postmark.client import PostmarkClient
 from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.naming import return_path_host, server_name
@@ -36,6 +37,27 @@ async def eventually(probe: Callable[[], T | Awaitable[T]], timeout: float = 10.
         await asyncio.sleep(interval)
 
 
+SETUP_TIMEOUT_SECONDS = 30.0  #: for a test's set-up calls to the sandbox (see setup_postmark)
+
+
+@contextlib.asynccontextmanager
+async def setup_postmark(app: App) -> AsyncIterator[Any]:
+    """The Postmark client for a test's own set-up calls: the app's sandbox with a generous timeout.
+
+    Tests of the send path give the app a short Postmark timeout so that injected faults resolve in
+    seconds; the set-up must not inherit it (a signature read asks moto's Route 53, which can take
+    over a second on a loaded machine). Without a sandbox (an in-process transport) the app's own.
+    """
+    if app.sandbox is None:
+        yield app.ctx.postmark
+        return
+    client = PostmarkClient(app.sandbox.base_url, app.sandbox.account_token, timeout=SETUP_TIMEOUT_SECONDS)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 async def sendable_configuration(
     app: App, tenant: str, slug: str, *, from_name: str = "Acme Shop", reply_to: str | None = None,
 ) -> EmailConfiguration:
@@ -50,16 +72,17 @@ async def sendable_configuration(
         tenant_id=tenant, slug=slug, mail_zone_name=app.settings.effective_mail_zone_name,
         signature=Signature("noreply", from_name, reply_to), now=now,
     )
-    server = await ctx.postmark.account.create_server(f"test-{slug}-{config.e_id[:8]}", delivery_type="Sandbox")
-    signature = await ctx.postmark.account.create_signature(
-        from_email=config.from_email, name=from_name, reply_to=reply_to,
-        return_path_domain=return_path_host(config.sending_domain),
-    )
-    await ctx.dns.upsert_records([
-        DnsRecord(signature.dkim_host, "TXT", signature.dkim_value),
-        DnsRecord(signature.return_path_domain, "CNAME", signature.return_path_cname_value),
-    ])
-    verified = await ctx.postmark.account.get_signature(signature.signature_id)
+    async with setup_postmark(app) as postmark:
+        server = await postmark.account.create_server(f"test-{slug}-{config.e_id[:8]}", delivery_type="Sandbox")
+        signature = await postmark.account.create_signature(
+            from_email=config.from_email, name=from_name, reply_to=reply_to,
+            return_path_domain=return_path_host(config.sending_domain),
+        )
+        await ctx.dns.upsert_records([
+            DnsRecord(signature.dkim_host, "TXT", signature.dkim_value),
+            DnsRecord(signature.return_path_domain, "CNAME", signature.return_path_cname_value),
+        ])
+        verified = await postmark.account.get_signature(signature.signature_id)
     assert verified.dkim_verified and verified.return_path_verified, "the sandbox did not verify the DNS"
     config.server_id, config.signature_id = server.server_id, signature.signature_id
     config.server_token_ciphertext = ctx.cipher.encrypt(server.api_token, aad=config.e_id)

@@ -9,10 +9,10 @@ import typer
 from tenantmail.domain.job import EmailJob, JobStatus
 from tenantmail.domain.send_request import valid_address
 from tenantmail.entrypoints.api.schemas_job import job_envelope
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, tenant_option, print_json, print_record, print_table, run
 
 app = typer.Typer(help="Email jobs: what was queued, sent, failed.", no_args_is_help=True)
-TenantOption = typer.Option(..., "--tenant", help="The tenant whose jobs to read.")
+TenantOption = tenant_option("The tenant whose jobs to read.")
 
 
 def _row(job: EmailJob) -> tuple[Any, ...]:

@@ -48,7 +48,7 @@ async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_cont
 async def test_drift_exits_2_when_it_cannot_run(app_container: App) -> None:
     unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     code, output = await tenantmail(app_container, "drift", "--json", **unreachable)
-    assert code == 2 and "drift scan could not run" in output
+    assert code == 2 and json.loads(output.splitlines()[0])["error"] == "DatabaseUnavailable"
 
 
 async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:

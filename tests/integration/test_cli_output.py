@@ -188,3 +188,23 @@ async def test_provision_wait_gives_up_after_its_timeout_with_exit_5(app_contain
 
 async def _is(app: App, e_id: str, state: Operational) -> bool:
     return await _state(app, e_id) is state
+
+
+@pytest.mark.usefixtures("worker")
+async def test_jobs_send_queues_through_the_same_gates_as_the_api(app_container: App) -> None:
+    config = await sendable_configuration(app_container, TENANT, "clisend")
+    sent = await tenantmail(app_container, "jobs", "send", "--tenant", TENANT, "--configuration", config.e_id,
+                            "--to", "Customer@Example.com", "--subject", "Your order", "--text", "Thanks.", "--json")
+    assert sent.code == 0, sent.err
+    job = sent.json["eId"]
+    assert sent.json["payload"]["recipient"] == "customer@example.com"
+
+    async def status() -> str | None:
+        found = (await tenantmail(app_container, "jobs", "show", job, "--tenant", TENANT, "--json")).json
+        return found["payload"]["status"] if found["payload"]["status"] not in ("QUEUED", "SENDING") else None
+
+    assert await eventually(status, timeout=60) in ("SENT", "DELIVERED")
+    await tenantmail(app_container, "suppression", "add", "blocked@example.com", "--tenant", TENANT)
+    refused = await tenantmail(app_container, "jobs", "send", "--tenant", TENANT, "--configuration", config.e_id,
+                               "--to", "blocked@example.com", "--subject", "Hi", "--text", "x", "--json")
+    assert (refused.code, refused.json["error"]) == (1, "RecipientSuppressed")

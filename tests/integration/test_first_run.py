@@ -8,6 +8,7 @@ that does not answer, or a missing production setting, is one line with a hint, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,3 +198,47 @@ def test_a_production_setting_missing_or_wrong_is_one_line_never_a_traceback(
         lines = stderr_lines(done)
         assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {expected}"), done.stderr
         assert "Traceback" not in done.stdout
+
+
+@dataclasses.dataclass
+class SilentDatabase:
+    port: int
+    connected: threading.Event
+
+
+@pytest.fixture
+def silent_database() -> Iterator[SilentDatabase]:
+    """A port that takes connections and never answers: a database stuck before its handshake."""
+    held: list[socket.socket] = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        silent = SilentDatabase(int(sock.getsockname()[1]), threading.Event())
+
+        def accept() -> None:
+            while True:
+                try:
+                    held.append(sock.accept()[0])
+                except OSError:  # closed at the end of the test
+                    return
+                silent.connected.set()
+
+        threading.Thread(target=accept, daemon=True).start()
+        yield silent
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_stop_signal_during_start_up_stops_it_too(
+    command: str, silent_database: SilentDatabase, tmp_path: Path,
+) -> None:
+    env = _production(tmp_path, DATABASE_URL=f"postgresql://tenantmail@127.0.0.1:{silent_database.port}/tenantmail")
+    proc = subprocess.Popen([CLI, command], env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert silent_database.connected.wait(timeout=60)  # start-up now waits for the database
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # our handler's exit, not a kill
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")

@@ -24,7 +24,7 @@ import pytest
 from tests.app_fixtures import free_port
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test builds the venv (pip, a wheel)
 REPO = Path(__file__).resolve().parents[2]
 #: what the Dockerfile COPYs into its build stage: the install must need nothing else
 BUILD_CONTEXT = ("pyproject.toml", "README.md", "requirements.lock", "src", "deploy")

@@ -242,3 +242,13 @@ def test_a_stop_signal_during_start_up_stops_it_too(
         proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # our handler's exit, not a kill
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_commands_that_need_no_dns_work_with_no_serve_running(tmp_path: Path) -> None:
+    """Nothing listens on the sandbox's ports: creating and listing never ask Route 53 or Postmark."""
+    env = newcomer(tmp_path, SANDBOX_POSTMARK_PORT=str(free_port()), SANDBOX_ROUTE53_PORT=str(free_port()))
+    created = subprocess.run([CLI, "config", "create", "--tenant", "acme", "--slug", "acme", "--from-name", "Acme",
+                              "--json"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["payload"]["operationalStatus"] == "PENDING"
+    assert created.stderr == ""  # no traceback, not even a warning

@@ -94,11 +94,6 @@ def error(kind: str, message: str, code: int = EXIT_REFUSED, *, name_kind: bool 
     raise typer.Exit(code)
 
 
-def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
-    """A command's own refusal, as :func:`error` (kind ``CommandFailed``)."""
-    error("CommandFailed", message, code)
-
-
 def settings_errors(lines: Sequence[str]) -> NoReturn:
     """Bad settings: one line each (one JSON object naming them all under ``--json``), exit 2."""
     if _json_errors:

@@ -100,6 +100,13 @@ def test_without_the_sandbox_extra_the_embedded_default_says_what_to_install(
 
 
 @pytest.fixture
+def production_database(backend: str, fresh_database_url: str) -> str:
+    if backend != "postgresql":
+        pytest.skip("production runs on PostgreSQL")
+    return fresh_database_url
+
+
+@pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[dict[str, str]]:
     """``tenantmail sandbox`` from the development venv, on free ports, as its own process."""
     proc = subprocess.Popen(
@@ -123,14 +130,12 @@ def _run(tenantmail: str, *args: str, env: dict[str, str]) -> str:
 
 
 async def test_the_runtime_venv_migrates_serves_works_and_sends(
-    runtime_venv: Path, backend: str, fresh_database_url: str, sandbox: dict[str, str], tmp_path: Path,
+    runtime_venv: Path, production_database: str, sandbox: dict[str, str], tmp_path: Path,
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("production runs on PostgreSQL")
     tenantmail = str(runtime_venv / "bin" / "tenantmail")
     api_port, worker_port = free_port(), free_port()
     env = _clean_env(
-        TENANTMAIL_DATABASE_URL=fresh_database_url, TENANTMAIL_API_KEYS=API_KEY,
+        TENANTMAIL_DATABASE_URL=production_database, TENANTMAIL_API_KEYS=API_KEY,
         TENANTMAIL_POSTMARK_BASE_URL=sandbox["postmark_base_url"],
         TENANTMAIL_POSTMARK_ACCOUNT_TOKEN=sandbox["account_token"],
         TENANTMAIL_ROUTE53_ENDPOINT_URL=sandbox["route53_endpoint_url"],  # the zone is looked up by name

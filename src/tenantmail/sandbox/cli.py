@@ -72,17 +72,17 @@ def run_sandbox(
     except PortInUse as exc:
         _fail("PortInUse", f"port {exc.port} on {exc.host} is taken ({exc.reason}): choose another with "
               f"{PORT_OPTIONS[exc.role]} (0 picks a free one)", as_json)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with running:
-        info = _describe(running)
-        if as_json:
-            typer.echo(json.dumps(info))
-        else:
-            for key, value in info.items():
-                typer.echo(f"{key:22} {value}")
-            typer.echo("Running; press Ctrl-C to stop.")
-        sys.stdout.flush()
-        try:
+        try:  # a stop from here on, even while the endpoints are printed, is a clean stop
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+            info = _describe(running)
+            if as_json:
+                typer.echo(json.dumps(info))
+            else:
+                for key, value in info.items():
+                    typer.echo(f"{key:22} {value}")
+                typer.echo("Running; press Ctrl-C to stop.")
+            sys.stdout.flush()
             threading.Event().wait()
         except KeyboardInterrupt:
             typer.echo("Stopping.", err=as_json)

@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-sqlite test-postgres api-test lint bench openapi lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+# the development environment: runtime + the sandbox extra + test tools (requirements-dev.lock)
+$(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.lock
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -40,11 +41,17 @@ bench: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m tenantmail.entrypoints.api.openapi_export docs/openapi.json
 
-## lock: re-resolve pinned dependencies into requirements.lock
+## lock: re-resolve the pinned dependencies: requirements.lock (runtime, what production installs)
+##       and requirements-dev.lock (runtime + sandbox + test, the same runtime pins)
 lock:
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -e '.[test]' \
-	  && (echo "# Locked, fully pinned dependency set (runtime + test). Regenerate with \`make lock\`."; \
-	      .lockenv/bin/pip freeze --exclude-editable) > requirements.lock && rm -rf .lockenv
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q . \
+	  && (echo "# Runtime dependencies only (what production installs; Dockerfile, deploy/install-runtime.sh)."; \
+	      echo "# Regenerate with \`make lock\`."; \
+	      .lockenv/bin/pip freeze --exclude tenantmail) > requirements.lock \
+	  && .lockenv/bin/pip install -q -c requirements.lock '.[sandbox,test]' setuptools wheel \
+	  && (echo "# Runtime + the sandbox extra + test tools (make run, make test, CI). Regenerate with \`make lock\`."; \
+	      .lockenv/bin/pip freeze --all --exclude tenantmail --exclude pip) > requirements-dev.lock \
+	  && rm -rf .lockenv
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

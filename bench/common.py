@@ -54,6 +54,13 @@ class Stack:
         return subprocess.Popen([TENANTMAIL, *args], env={**self.env, **extra_env},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    async def delay_sends(self, seconds: float) -> None:
+        """From now on every send to the sandbox (``/email*``) takes ``seconds`` (its fault API)."""
+        async with httpx.AsyncClient(base_url=f"{self.sandbox.base_url}/_sandbox", timeout=60,
+                                     headers={"X-Postmark-Account-Token": self.sandbox.account_token}) as client:
+            fault = {"kind": "delay", "path": "/email*", "count": None, "delay_seconds": seconds}
+            (await client.post("/faults", json=fault)).raise_for_status()
+
     async def messages(self, server_id: int) -> list[dict[str, Any]]:
         """Every message the sandbox stored for a server (its control API)."""
         async with httpx.AsyncClient(base_url=f"{self.sandbox.base_url}/_sandbox", timeout=60,

@@ -37,7 +37,7 @@ def settings(database_url: str, tmp_path: Path, api_port: int) -> Settings:
         sandbox_route53_port=0,
         verification_poll_seconds=0.2,
         worker_poll_seconds=0.05,
-        log_json=True,
+        log_format="json",
         public_base_url=f"http://127.0.0.1:{api_port}",
     )
 

@@ -7,13 +7,18 @@ import contextlib
 import inspect
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tenantmail.adapters.db.direct_pool import DirectPool
 from tenantmail.adapters.postmark.client import PostmarkClient
+from tenantmail.adapters.db.tables import jobs
 from tenantmail.bootstrap import App
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.naming import return_path_host, server_name
@@ -182,3 +187,10 @@ async def pool_with_table(database_url: str, table: str, columns: str, *, max_si
         async with pool.connection() as conn:
             await conn.execute(f"DROP TABLE {table}")
         await pool.close()
+
+
+async def job_statuses(engine: AsyncEngine) -> Counter[str]:
+    """How many jobs are in each status, across tenants (the reliability and worker tests)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+        return Counter({status: count for status, count in rows})

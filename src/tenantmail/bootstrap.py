@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import boto3
 import httpx
 import structlog
 from prometheus_client import CollectorRegistry
@@ -36,14 +36,17 @@ from tenantmail.adapters.db.send_intake import PostgresSendIntake, UnitOfWorkSen
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.adapters.db.work_queue import WorkQueue
 from tenantmail.adapters.keyregistry import KeyRegistry, generate_registry_file
+from tenantmail.adapters.local_endpoints import LocalEndpoints
 from tenantmail.adapters.postmark.client import PostmarkClient
-from tenantmail.adapters.route53 import Route53DnsGateway
+from tenantmail.adapters.route53 import DnsError, Route53DnsGateway
 from tenantmail.adapters.telemetry import Telemetry, init_sentry
 from tenantmail.adapters.webhook_secrets import DerivedWebhookSecrets
-from tenantmail.sandbox.runner import RunningSandbox, start_sandbox
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import EventIntake, SendIntake
-from tenantmail.settings import Settings, SettingsError
+from tenantmail.settings import Settings, SettingsError, port_taken
+
+if TYPE_CHECKING:  # the sandbox (and moto) are the `tenantmail[sandbox]` extra: imported only to run it
+    from tenantmail.sandbox.runner import RunningSandbox
 
 log = structlog.get_logger("tenantmail.bootstrap")
 
@@ -65,7 +68,7 @@ class App:
     registry: KeyRegistry
     metrics_registry: CollectorRegistry
     postmark: PostmarkClient
-    zone_id: str
+    zone_id: str | None  #: None: looked up by name on the first DNS call
     sandbox: RunningSandbox | None = None
     generated_api_key: str | None = field(default=None, repr=False)
     direct_pool: DirectPool | None = field(default=None, repr=False)  #: PostgreSQL hot paths' connections
@@ -159,6 +162,30 @@ class Endpoints:
     route53_url: str | None
     aws_credentials: dict[str, str]
     sandbox: RunningSandbox | None = None
+    zone_id: str | None = None  #: known without asking Route 53 (the sandbox created it)
+
+
+SANDBOX_EXTRA_MISSING = (
+    "the embedded default runs the built-in Postmark sandbox, which is not installed: "
+    "pip install 'tenantmail[sandbox]', or set TENANTMAIL_POSTMARK_BASE_URL (and the production settings)"
+)
+PORT_SETTINGS = {"Postmark": "TENANTMAIL_SANDBOX_POSTMARK_PORT", "Route 53": "TENANTMAIL_SANDBOX_ROUTE53_PORT"}
+
+
+def _start_sandbox(settings: Settings, token: str) -> RunningSandbox:
+    """Start the sandbox of the embedded default: one line (as a SettingsError) when it cannot."""
+    try:
+        from tenantmail.sandbox.runner import PortInUse, start_sandbox
+    except ImportError:
+        raise SettingsError([SANDBOX_EXTRA_MISSING]) from None
+    try:
+        return start_sandbox(
+            host=settings.host, postmark_port=settings.sandbox_postmark_port,
+            route53_port=settings.sandbox_route53_port, account_token=token,
+            state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
+        )
+    except PortInUse as exc:
+        raise port_taken(exc.host, exc.port, exc.reason, f"{PORT_SETTINGS[exc.role]} (0 picks one)") from None
 
 
 async def _endpoints(settings: Settings, *, start: bool) -> Endpoints:
@@ -175,52 +202,61 @@ async def _endpoints(settings: Settings, *, start: bool) -> Endpoints:
         )
     token = _local_secret(settings.var_dir / SANDBOX_TOKEN_FILE, "sandbox-")
     if not start:
+        running = LocalEndpoints.read(settings.var_dir)  # the `serve` of this var dir, wherever it listens
         return Endpoints(
-            f"http://{settings.host}:{settings.sandbox_postmark_port}", token,
-            settings.route53_endpoint_url or f"http://{settings.host}:{settings.sandbox_route53_port}",
-            SANDBOX_AWS_CREDENTIALS,
+            running.postmark if running else f"http://{settings.host}:{settings.sandbox_postmark_port}",
+            token,
+            settings.route53_endpoint_url or (
+                running.route53 if running else f"http://{settings.host}:{settings.sandbox_route53_port}"),
+            SANDBOX_AWS_CREDENTIALS, zone_id=running.zone_id if running else None,
         )
-    sandbox = await asyncio.to_thread(
-        start_sandbox, host=settings.host, postmark_port=settings.sandbox_postmark_port,
-        route53_port=settings.sandbox_route53_port, account_token=token,
-        state_dir=settings.var_dir / SANDBOX_STATE_DIR, zone_name=settings.effective_mail_zone_name,
-    )
+    sandbox = await asyncio.to_thread(_start_sandbox, settings, token)
     return Endpoints(
         sandbox.base_url, token, settings.route53_endpoint_url or sandbox.route53_endpoint_url,
         SANDBOX_AWS_CREDENTIALS, sandbox,
     )
 
 
-def _zone_id(settings: Settings, endpoints: Endpoints) -> str:
+def _known_zone_id(settings: Settings, endpoints: Endpoints) -> str | None:
     if settings.mail_zone_id:
         return settings.mail_zone_id
     if endpoints.sandbox is not None:
         return endpoints.sandbox.zone_id
-    zone = settings.effective_mail_zone_name
-    client = boto3.client(
-        "route53", endpoint_url=endpoints.route53_url, region_name=settings.aws_region,
-        **endpoints.aws_credentials,
-    )
-    for hosted in client.list_hosted_zones_by_name(DNSName=zone).get("HostedZones", []):
-        if hosted["Name"].rstrip(".") == zone:
-            return str(hosted["Id"]).rsplit("/", 1)[-1]
-    raise SettingsError([f"invalid setting TENANTMAIL_MAIL_ZONE_ID: no hosted zone named {zone} found"])
+    return endpoints.zone_id
+
+
+def _check_zone(settings: Settings, dns: Route53DnsGateway) -> str:
+    try:
+        return dns.zone_id
+    except DnsError as exc:
+        raise SettingsError([
+            f"invalid setting TENANTMAIL_MAIL_ZONE_ID: not given, and looking up "
+            f"{settings.effective_mail_zone_name} failed ({exc})"
+        ]) from None
 
 
 async def _engine(settings: Settings, migrate: bool | None) -> AsyncEngine:
     engine = create_engine(settings.effective_database_url)
-    if migrate if migrate is not None else is_embedded(settings):
-        await upgrade(engine)
-    else:
-        await ensure_up_to_date(engine)
+    try:
+        if migrate if migrate is not None else is_embedded(settings):
+            await upgrade(engine)
+        else:
+            await ensure_up_to_date(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     return engine
 
 
 async def bootstrap(
     settings: Settings, *, migrate: bool | None = None, with_sandbox: bool = True,
     postmark_transport: httpx.AsyncBaseTransport | None = None, metrics_registry: CollectorRegistry | None = None,
+    resolve_zone: bool = True,
 ) -> App:
-    """Build the process's App. ``migrate`` None: migrate in the embedded default, else require it."""
+    """Build the process's App. ``migrate`` None: migrate in the embedded default, else require it.
+
+    ``resolve_zone`` False: a mail zone not known by id is looked up on the first DNS call rather
+    than now (CLI commands, most of which never touch DNS)."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     api_keys, generated = _api_keys(settings)
     metrics = metrics_registry or CollectorRegistry()
@@ -231,14 +267,21 @@ async def bootstrap(
     telemetry = Telemetry(metrics, sentry_enabled=settings.sentry_dsn is not None, environment=settings.partition)
     registry = KeyRegistry(_registry_path(settings), telemetry)
     engine = await _engine(settings, migrate)
-    endpoints = await _endpoints(settings, start=with_sandbox and postmark_transport is None)
+    try:
+        endpoints = await _endpoints(settings, start=with_sandbox and postmark_transport is None)
+        zone_id = _known_zone_id(settings, endpoints)
+        dns = Route53DnsGateway(
+            zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region,
+            zone_name=settings.effective_mail_zone_name, **endpoints.aws_credentials,
+        )
+        if zone_id is None and resolve_zone:
+            zone_id = await asyncio.to_thread(_check_zone, settings, dns)
+    except BaseException:
+        await engine.dispose()
+        raise
     postmark = PostmarkClient(
         endpoints.postmark_url, endpoints.account_token,
         timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
-    )
-    zone_id = await asyncio.to_thread(_zone_id, settings, endpoints)
-    dns = Route53DnsGateway(
-        zone_id, endpoint_url=endpoints.route53_url, region=settings.aws_region, **endpoints.aws_credentials,
     )
     direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url, max_size=LANES)
     hot = GroupCommit(direct, lanes=LANES, telemetry=telemetry) if direct is not None else None

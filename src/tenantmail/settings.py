@@ -6,9 +6,10 @@ Secrets are ``SecretStr`` so they never show in logs, errors or ``repr``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,7 +28,8 @@ class Settings(BaseSettings):
     """Every knob of tenantmail. Names are fixed by SPEC §1; all carry the ``TENANTMAIL_`` prefix."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TENANTMAIL_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="TENANTMAIL_", env_file=".env", extra="ignore", validate_default=True,
+        env_ignore_empty=True,  # VAR= (as compose writes an unset ${VAR:-}) means "not set"
     )
 
     # --- process and storage -------------------------------------------------------------
@@ -60,7 +62,7 @@ class Settings(BaseSettings):
     # --- telemetry -------------------------------------------------------------------------
     sentry_dsn: SecretStr | None = None
     log_level: str = "INFO"
-    log_json: bool = True
+    log_format: Literal["console", "json"] | None = None  # None: console on a terminal, json otherwise
 
     # --- background work -------------------------------------------------------------------
     verification_poll_seconds: float = Field(30.0, gt=0)
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     send_give_up_hours: float = Field(24.0, gt=0)
     dispatch_batch_size: int = Field(500, ge=1, le=500)
     worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_port: int = Field(8001, ge=0, le=65535)  # a worker's /healthz, /readyz, /metrics (0: any free)
     lease_seconds: float = Field(60.0, gt=0)
     idempotency_ttl_hours: float = Field(24.0, gt=0)
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
@@ -185,6 +188,11 @@ class Settings(BaseSettings):
         return self.public_base_url or f"http://{self.host}:{self.port}"
 
     @property
+    def log_json(self) -> bool | None:
+        """JSON log lines or not; None (no format given): JSON unless the log stream is a terminal."""
+        return None if self.log_format is None else self.log_format == "json"
+
+    @property
     def runs_embedded_worker(self) -> bool:
         return self.uses_sandbox if self.embedded_worker is None else self.embedded_worker
 
@@ -201,10 +209,22 @@ class SettingsError(Exception):
         self.lines = lines
 
 
+def port_taken(host: str, port: int, reason: str, setting: str) -> SettingsError:
+    """The one line for a port that cannot be listened on, naming the setting that moves it."""
+    return SettingsError([f"port {port} on {host} is taken ({reason}): set {setting} to a free port"])
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build Settings, turning pydantic's report into one clear line per bad variable."""
+    """Build Settings, turning pydantic's report into one clear line per bad variable.
+
+    ``TENANTMAIL_SECRETS_DIR`` (e.g. ``/run/secrets``): any setting may also come from a file there
+    named after its variable in lower case (``tenantmail_api_keys``...), as container secrets are
+    mounted; the environment wins over a file."""
+    secrets_dir = os.environ.get("TENANTMAIL_SECRETS_DIR")
+    if secrets_dir and not Path(secrets_dir).is_dir():
+        raise SettingsError([f"invalid setting TENANTMAIL_SECRETS_DIR: {secrets_dir} is not a directory"])
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_secrets_dir=secrets_dir or None, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -207,7 +207,7 @@ async def test_configuration_page_shows_history_and_only_allowed_signals(
     assert config.sending_domain in page and "test-setup" in page and "seed" in page
     assert "PENDING → MISSING" in page  # the history row shows what changed
     buttons = re.findall(r"/signal/([a-z-]+)\"", page)
-    assert sorted(buttons) == ["force-lock", "lock", "re-provision", "remove", "unlock"]
+    assert sorted(buttons) == ["force-lock", "re-provision", "remove", "unlock"]  # LOCKED: lock would change nothing
 
 
 async def test_tenant_supplied_text_is_escaped_everywhere(

@@ -21,7 +21,8 @@ CLI = str(Path(sys.executable).with_name("tenantmail"))
 
 
 async def config_cli(app: App, *args: str, ok: bool = True) -> tuple[Any, str]:
-    """Run ``tenantmail config <args> --tenant tenant-a --json``; return (JSON or None, stderr)."""
+    """Run ``tenantmail config <args> --tenant tenant-a --json``; return (its JSON, stderr).
+    Under ``--json`` an error is JSON too: ``{"error", "message"}`` on stdout."""
     proc = await asyncio.create_subprocess_exec(
         CLI, "config", *args, "--tenant", "tenant-a", "--json", env=process_env(app),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -29,7 +30,7 @@ async def config_cli(app: App, *args: str, ok: bool = True) -> tuple[Any, str]:
     out, err = await proc.communicate()
     assert (proc.returncode == 0) is ok, err.decode()
     text = out.decode()
-    return (json.loads(text[text.index("{"):]) if ok else None), err.decode()
+    return json.loads(text[text.index("{"):]), err.decode()
 
 
 async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_cli(app_container: App) -> None:
@@ -59,8 +60,8 @@ async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_
         "provisioning:installWebhook", "provisioning:writeRecords", "verification:verified",
         "unlock", "lock", "remove",
     ]
-    _, error = await config_cli(app_container, "unlock", e_id, ok=False)
-    assert "IllegalSignal" in error and "REMOVED" in error
+    error, _ = await config_cli(app_container, "unlock", e_id, ok=False)
+    assert error["error"] == "IllegalSignal" and "REMOVED" in error["message"]
 
 
 async def test_domain_authentication_allow_list_and_migration_from_the_cli(app_container: App) -> None:
@@ -73,8 +74,8 @@ async def test_domain_authentication_allow_list_and_migration_from_the_cli(app_c
     edited, _ = await config_cli(app_container, "edit", created["eId"], "--allow-from", "billing",
                                  "--author", "ops:dan")
     assert (edited["payload"]["allowedFromLocalParts"], edited["metadata"]["author"]) == (["billing"], "ops:dan")
-    _, error = await config_cli(app_container, "edit", created["eId"], "--allow-from", "orders", ok=False)
-    assert "must include" in error
+    error, _ = await config_cli(app_container, "edit", created["eId"], "--allow-from", "orders", ok=False)
+    assert "must include" in error["message"]
 
     signature, _ = await config_cli(app_container, "create", "--slug", f"s{slug}", "--from-name", "Acme")
     await config_cli(app_container, "provision", signature["eId"])

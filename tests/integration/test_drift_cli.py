@@ -48,7 +48,7 @@ async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_cont
 async def test_drift_exits_2_when_it_cannot_run(app_container: App) -> None:
     unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     code, output = await tenantmail(app_container, "drift", "--json", **unreachable)
-    assert code == 2 and "drift scan could not run" in output
+    assert code == 2 and json.loads(output.splitlines()[0])["error"] == "DatabaseUnavailable"
 
 
 async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:
@@ -73,7 +73,7 @@ async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_not
     dkim, _ = expected_records(config)
     await app_container.ctx.dns.delete_records([dkim])
 
-    code, output = await tenantmail(app_container, "drift", "repair")
+    code, output = await tenantmail(app_container, "drift", "repair", COLUMNS="200")  # a wide terminal: no folded cells
     assert code == 1 and "upsert_dns" in output and "planned" in output and "--yes" in output
     assert (dkim.name, "TXT") not in {(r.name, r.type) for r in await app_container.ctx.dns.list_records()}
 
@@ -90,4 +90,4 @@ async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_not
 async def test_drift_repair_exits_2_when_it_cannot_run(app_container: App) -> None:
     unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     code, output = await tenantmail(app_container, "drift", "repair", "--yes", **unreachable)
-    assert code == 2 and "drift repair could not run" in output
+    assert code == 2 and "cannot use the database" in output and "TENANTMAIL_DATABASE_URL" in output

@@ -119,7 +119,8 @@ async def test_the_create_envelope_is_the_documented_one(api: httpx.AsyncClient)
 async def test_reads_as_of_an_epoch_ms_answer_the_version_then_or_404(api: httpx.AsyncClient, parameter: str) -> None:
     created = await create_configuration_via_api(api, "asof")
     e_id, at_create = created["eId"], created["asOf"]["recordedFrom"]
-    locked = await api.post(f"/configuration/{e_id}/lock")  # allowed while LOCKED: a second version
+    # a second version: force-lock is allowed while LOCKED (lock is not: it would change nothing, D15)
+    locked = await api.post(f"/configuration/{e_id}/force-lock")
     assert locked.status_code == 200, locked.text
     at_lock = locked.json()["asOf"]["recordedFrom"]
     then = (await api.get(f"/configuration/{e_id}", params={parameter: at_create})).json()

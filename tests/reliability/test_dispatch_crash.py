@@ -15,14 +15,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import Stack, queue_jobs, start_stack
-from tenantmail.adapters.db.tables import jobs
-from tests.helpers import sendable_configuration
+from tests.helpers import job_statuses, sendable_configuration
 
 pytestmark = pytest.mark.slow
 JOBS = 1_000
@@ -39,12 +36,6 @@ async def stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: 
     await started.close()
 
 
-async def statuses(engine: AsyncEngine) -> Counter[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
-        return Counter({status: count for status, count in rows})
-
-
 def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.kill()
     proc.wait(timeout=10)
@@ -54,15 +45,12 @@ async def test_sigkilled_workers_neither_lose_nor_duplicate_a_message(stack: Sta
     config = await sendable_configuration(stack.app, "tenant-crash", "crash")
     await queue_jobs(stack.app, config, JOBS)
     await stack.app.postmark.account.get_server(config.server_id or 0)  # the sandbox is up
-    control = {"kind": "delay", "path": "/email*", "count": None, "delay_seconds": 0.1}
-    async with httpx.AsyncClient(base_url=f"{stack.sandbox.base_url}/_sandbox",
-                                               headers={"X-Postmark-Account-Token": stack.sandbox.account_token}) as c:
-        (await c.post("/faults", json=control)).raise_for_status()
+    await stack.delay_sends(0.1)
 
     steady, victim = stack.spawn("worker"), stack.spawn("worker")
     mid_dispatch_kills, deadline, rng = 0, time.monotonic() + DEADLINE_SECONDS, random.Random(7)
     try:
-        while (sent := (await statuses(engine))["SENT"]) < JOBS and time.monotonic() < deadline:
+        while (sent := (await job_statuses(engine))["SENT"]) < JOBS and time.monotonic() < deadline:
             await asyncio.sleep(rng.uniform(1.2, 2.5))  # start-up (~1 s) plus some dispatching
             kill(victim)
             mid_dispatch_kills += 0 < sent
@@ -71,7 +59,7 @@ async def test_sigkilled_workers_neither_lose_nor_duplicate_a_message(stack: Sta
         for proc in (steady, victim):
             kill(proc)
 
-    assert (await statuses(engine)) == Counter({"SENT": JOBS})
+    assert (await job_statuses(engine)) == Counter({"SENT": JOBS})
     messages = await stack.messages(config.server_id or 0)
     per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
     assert len(messages) == JOBS and len(per_job) == JOBS and max(per_job.values()) == 1

@@ -30,7 +30,7 @@ def allowed(signal: Signal, op: Operational, admin: Administrative) -> bool:
         Signal.PROVISION: op is O.PENDING,
         Signal.RE_PROVISION: op is O.MISSING,
         Signal.RE_VERIFY: op in (O.UNVERIFIED, O.FAILURE),
-        Signal.LOCK: op is not O.REMOVED,
+        Signal.LOCK: op is not O.REMOVED and admin is A.UNLOCKED,  # never an empty version
         Signal.FORCE_LOCK: op is not O.REMOVED,
         Signal.UNLOCK: op is not O.REMOVED and admin is A.LOCKED,
         # remove also waits while the provisioning job owns the row (docs/decisions-lifecycle.md)

@@ -86,3 +86,47 @@ def test_a_lease_shorter_than_a_dispatch_pass_is_refused() -> None:
         "TENANTMAIL_POSTMARK_TIMEOUT_SECONDS (30)"
     ]
     assert _settings(lease_seconds=30, postmark_timeout_seconds=10).lease_seconds == 30
+
+
+@pytest.mark.parametrize(("env", "value", "fragment"), [
+    ("TENANTMAIL_LOG_FORMAT", "xml", "Input should be 'console' or 'json'"),
+    ("TENANTMAIL_WORKER_PORT", "65536", "TENANTMAIL_WORKER_PORT"),
+])
+def test_deployment_settings_are_checked_like_the_others(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, fragment: str,
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError) as info:
+        _settings()
+    assert len(info.value.lines) == 1 and info.value.lines[0].startswith(f"invalid setting {env}")
+    assert fragment in info.value.lines[0]
+
+
+def test_log_format_decides_json_and_leaves_it_to_the_terminal_when_unset() -> None:
+    assert _settings().log_json is None  # console on a terminal, JSON elsewhere (configure_logging)
+    assert _settings(log_format="json").log_json is True
+    assert _settings(log_format="console").log_json is False
+    assert _settings().worker_port == 8001
+
+
+def test_an_empty_variable_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What compose writes for an unset ``${VAR:-}``."""
+    monkeypatch.setenv("TENANTMAIL_SENTRY_DSN", "")
+    monkeypatch.setenv("TENANTMAIL_PORT", "")
+    s = _settings()
+    assert s.sentry_dsn is None and s.port == 8000
+
+
+def test_settings_come_from_mounted_secret_files_too(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tenantmail_api_keys").write_text("first-key-0123456789,second-key-0123456789\n")
+    (tmp_path / "tenantmail_database_url").write_text("postgresql://tm:pw@db/tm\n")
+    monkeypatch.setenv("TENANTMAIL_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("TENANTMAIL_DATABASE_URL", "postgresql://tm:other@db/tm")  # the environment wins
+    s = _settings()
+    assert [k.get_secret_value() for k in s.api_keys] == ["first-key-0123456789", "second-key-0123456789"]
+    assert s.database_url == "postgresql://tm:other@db/tm"
+
+    monkeypatch.setenv("TENANTMAIL_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError) as info:
+        _settings()
+    assert info.value.lines == [f"invalid setting TENANTMAIL_SECRETS_DIR: {tmp_path / 'missing'} is not a directory"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,3 +244,42 @@ def test_sentry_client_sends_no_default_pii(sentry_events: list[dict[str, Any]])
 def test_init_sentry_without_dsn_starts_no_client() -> None:
     assert init_sentry(None, environment="dev", release="test") is False
     assert not sentry_sdk.get_client().is_active()
+
+
+# --- formats and noisy libraries (SPEC §15) ------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    yield
+    structlog.configure(**saved_config)
+    root.handlers, root.level = saved_handlers, saved_level
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_unset_format_is_console_on_a_terminal_and_json_elsewhere(telemetry: Telemetry) -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+    configure_logging("INFO", json=None, stream=terminal)
+    telemetry.emit("email.test.format", job_id="j1")
+    configure_logging("INFO", json=None, stream=pipe)
+    telemetry.emit("email.test.format", job_id="j1")
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())  # coloured, for a person
+    assert "[info     ] email.test.format" in shown and "job_id=j1" in shown
+    with pytest.raises(ValueError):
+        json.loads(shown.splitlines()[0])
+    assert json.loads(pipe.getvalue())["job_id"] == "j1"
+
+
+def test_http_clients_speak_only_from_warning_up(log_stream: io.StringIO) -> None:
+    for name in ("httpx", "httpcore", "botocore", "uvicorn.access"):
+        logging.getLogger(name).info("HTTP Request: POST https://api.postmarkapp.com/email 200 OK")
+    logging.getLogger("httpx").warning("a retry")
+    assert [(line["logger"], line["event"]) for line in lines(log_stream)] == [("httpx", "a retry")]

@@ -96,18 +96,25 @@ def records_from_set(record_set: dict[str, Any]) -> Iterator[DnsRecord]:
 
 
 class Route53DnsGateway:
-    """One hosted zone. Credentials come from the usual AWS chain unless given explicitly."""
+    """One hosted zone. Credentials come from the usual AWS chain unless given explicitly.
+
+    ``zone_id`` None: the zone is looked up by ``zone_name`` on first use, so a process that never
+    touches DNS (most CLI commands) never needs Route 53 to answer.
+    """
 
     def __init__(
         self,
-        zone_id: str,
+        zone_id: str | None,
         *,
         endpoint_url: str | None,
         region: str = "us-east-1",
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
+        zone_name: str | None = None,
     ):
-        self._zone_id = zone_id
+        if zone_id is None and not zone_name:
+            raise ValueError("a zone id or a zone name is needed")
+        self._known_zone_id, self._zone_name = zone_id, zone_name
         self._client = boto3.client(
             "route53",
             endpoint_url=endpoint_url or None,
@@ -117,7 +124,24 @@ class Route53DnsGateway:
         )
 
     def __repr__(self) -> str:
-        return f"Route53DnsGateway(zone_id={self._zone_id!r})"
+        return f"Route53DnsGateway(zone_id={self._known_zone_id!r}, zone_name={self._zone_name!r})"
+
+    @property
+    def zone_id(self) -> str:
+        """The hosted zone's id, looked up by name the first time it is needed (blocking;
+        :class:`DnsError` when there is no such zone or Route 53 does not answer)."""
+        if self._known_zone_id is None:
+            self._known_zone_id = self._find_zone_id()
+        return self._known_zone_id
+
+    def _find_zone_id(self) -> str:
+        wanted = _fqdn(self._zone_name or "").lower()
+        with _as_dns_error():
+            answer = self._client.list_hosted_zones_by_name(DNSName=wanted)
+        for hosted in answer.get("HostedZones", []):
+            if hosted["Name"].lower() == wanted:
+                return str(hosted["Id"]).rsplit("/", 1)[-1]
+        raise DnsError(f"Route 53: no hosted zone named {self._zone_name}")
 
     async def upsert_records(self, records: Sequence[DnsRecord]) -> None:
         changes = [
@@ -143,7 +167,7 @@ class Route53DnsGateway:
     def _current_set(self, name: str, record_type: str) -> dict[str, Any] | None:
         with _as_dns_error():
             answer = self._client.list_resource_record_sets(
-                HostedZoneId=self._zone_id,
+                HostedZoneId=self.zone_id,
                 StartRecordName=_fqdn(name),
                 StartRecordType=record_type,
                 MaxItems="1",
@@ -158,13 +182,13 @@ class Route53DnsGateway:
             return
         with _as_dns_error():
             self._client.change_resource_record_sets(
-                HostedZoneId=self._zone_id, ChangeBatch={"Changes": changes}
+                HostedZoneId=self.zone_id, ChangeBatch={"Changes": changes}
             )
 
     def _list(self) -> list[DnsRecord]:
         paginator = self._client.get_paginator("list_resource_record_sets")
         with _as_dns_error():
-            pages = list(paginator.paginate(HostedZoneId=self._zone_id))
+            pages = list(paginator.paginate(HostedZoneId=self.zone_id))
         return [
             record
             for page in pages

@@ -98,23 +98,27 @@ def redact_processor(
 _enabled_from = logging.NOTSET
 
 
-def configure_logging(level: str, json: bool, *, stream: TextIO | None = None) -> None:
+def configure_logging(level: str, json: bool | None, *, stream: TextIO | None = None) -> None:
     """Send structlog and stdlib logging (uvicorn included) as one stream of redacted lines.
 
-    JSON lines with ISO-8601 UTC timestamps when ``json``, a readable console format otherwise.
+    JSON lines with ISO-8601 UTC timestamps when ``json``, a readable console format otherwise;
+    ``json=None`` picks the console format on a terminal and JSON elsewhere (a log collector).
     Calling it again replaces the previous set-up (tests pass their own ``stream``).
     """
     global _enabled_from
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     _enabled_from = numeric_level
     output = stream or sys.stdout
+    if json is None:
+        json = not _is_terminal(output)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_processor,
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    renderer = (structlog.processors.JSONRenderer() if json
+                else structlog.dev.ConsoleRenderer(colors=_is_terminal(output)))
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
@@ -137,8 +141,21 @@ def _route_stdlib_logging(level: int, output: TextIO, shared: list[Any], rendere
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
-    # One line per HTTP request is noise next to our own request events.
-    logging.getLogger("uvicorn.access").setLevel(max(level, logging.WARNING))
+    # One line per HTTP request (served, or made to Postmark and Route 53) is noise next to our
+    # own events, which already say what each call was for and how it ended.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+#: Libraries that log every request at INFO; they speak from WARNING up.
+QUIET_LOGGERS = ("uvicorn.access", "httpx", "httpcore", "botocore", "urllib3")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or file-like stream without a terminal
+        return False
 
 
 def init_sentry(

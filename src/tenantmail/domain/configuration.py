@@ -84,7 +84,10 @@ TRANSITIONS: dict[Signal, Rule] = {
     Signal.RE_PROVISION: Rule(frozenset({Operational.MISSING}), to=Operational.PROVISIONING),
     # UNVERIFIED → AWAITING_VERIFICATION; FAILURE → health check → DEGRADED (decided by the service)
     Signal.RE_VERIFY: Rule(frozenset({Operational.UNVERIFIED, Operational.FAILURE})),
-    Signal.LOCK: Rule(ALL_BUT_REMOVED),
+    # A signal that would change nothing is refused (409) rather than recorded as an empty version:
+    # lock only from UNLOCKED. force-lock stays allowed from LOCKED: it also cancels the queued jobs
+    # a plain lock lets drain.
+    Signal.LOCK: Rule(ALL_BUT_REMOVED, needs_admin=Administrative.UNLOCKED),
     Signal.FORCE_LOCK: Rule(ALL_BUT_REMOVED),
     Signal.UNLOCK: Rule(ALL_BUT_REMOVED, needs_admin=Administrative.LOCKED),
     Signal.REMOVE: Rule(REMOVABLE, to=Operational.REMOVED, needs_admin=Administrative.LOCKED),

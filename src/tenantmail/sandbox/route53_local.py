@@ -10,14 +10,42 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from threading import Thread
+
 from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from tenantmail.sandbox.verification import route53_client
+
+
+class _BoundMotoServer(ThreadedMotoServer):
+    """moto's threaded server, bound in the caller's thread.
+
+    moto's own ``start`` binds inside its thread and waits for a ready signal that never comes
+    when the bind fails (a busy port would hang the caller forever), and werkzeug answers a failed
+    bind with ``sys.exit``. Here our own socket is bound first, so the bind's ``OSError`` reaches
+    the caller at once; werkzeug serves on that socket and only ``serve_forever`` runs in the thread.
+    """
+
+    def start(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._ip_address, self._port))
+            sock.listen(128)
+            self._server = make_server(  # werkzeug keeps a duplicate of the socket's descriptor
+                self._ip_address, self._port, DomainDispatcherApplication(create_backend_app), True,
+                request_handler=MotoRequestHandler, fd=sock.fileno(),
+            )
+        self._server_ready_event.set()
+        self._thread = Thread(target=self._server.serve_forever, daemon=True, name=f"moto-{self._port}")
+        self._thread.start()
 
 
 @dataclass
@@ -32,7 +60,7 @@ class LocalRoute53:
 def start_route53(host: str = "127.0.0.1", port: int = 0) -> LocalRoute53:
     """Start moto's threaded server; ``port=0`` picks a free port."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = _BoundMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return LocalRoute53(server, f"http://{bound_host}:{bound_port}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -30,13 +32,33 @@ STATE_FILE = "postmark.sqlite3"
 RECORDS_FILE = "route53-records.json"
 
 
+class PortInUse(OSError):
+    """A port the sandbox was told to listen on is taken (or cannot be bound)."""
+
+    def __init__(self, role: str, host: str, port: int, reason: str):
+        super().__init__(f"the sandbox's {role} port {host}:{port} is not free ({reason})")
+        self.role, self.host, self.port, self.reason = role, host, port, reason
+
+
+@contextmanager
+def _binding(role: str, host: str, port: int) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise PortInUse(role, host, port, exc.strerror or str(exc)) from exc
+
+
 class ThreadedUvicorn:
     """An ASGI app served by uvicorn on a loopback port (0 = free) in a background thread."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         self._server = uvicorn.Server(config)
@@ -93,8 +115,11 @@ def start_sandbox(
     route53_port: int = 0, state_dir: str | Path | None = None,
     zone_name: str = "dev.ardamails.com", config: SandboxConfig | None = None,
 ) -> RunningSandbox:
-    """Start moto (with the mail zone) and the emulator; ``state_dir=None`` keeps state in memory."""
-    route53 = start_route53(host, route53_port)
+    """Start moto (with the mail zone) and the emulator; ``state_dir=None`` keeps state in memory.
+
+    Raises :class:`PortInUse` at once when either port cannot be bound."""
+    with _binding("Route 53", host, route53_port):
+        route53 = start_route53(host, route53_port)
     try:
         zone_id = ensure_zone(route53.endpoint_url, zone_name)
         state_path = None if state_dir is None else Path(state_dir) / STATE_FILE
@@ -102,7 +127,9 @@ def start_sandbox(
             restore_records(route53.endpoint_url, zone_id, Path(state_dir) / RECORDS_FILE)
         app = create_app(state_path, account_token=account_token,
                          route53_endpoint_url=route53.endpoint_url, config=config)
-        http = ThreadedUvicorn(app, host, postmark_port).start()
+        with _binding("Postmark", host, postmark_port):
+            http = ThreadedUvicorn(app, host, postmark_port)
+        http.start()
     except BaseException:
         route53.stop()
         raise

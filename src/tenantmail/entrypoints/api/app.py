@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+import structlog
 
 from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantmail import __version__
+from tenantmail.adapters.local_endpoints import LocalEndpoints
 from tenantmail.adapters.telemetry import bind_context, clear_context
 from tenantmail.bootstrap import App, bootstrap
-from tenantmail.entrypoints.api import errors
+from tenantmail.entrypoints.api import docs, errors
 from tenantmail.entrypoints.api.deps import require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, webhooks
@@ -85,15 +89,60 @@ class TenantmailAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _announce(app: App) -> None:
-    """Tell a newcomer what they need: where the API is and, when generated, the API key."""
+log = structlog.get_logger("tenantmail.api")
+
+
+def urls(app: App) -> dict[str, str]:
+    """Where this process's API, docs and console are, and (embedded default) its sandbox."""
     s = app.settings
-    lines = [f"tenantmail {__version__} on http://{s.host}:{s.port}{s.api_prefix} (partition {s.partition})"]
+    base = f"http://{s.host}:{s.port}"
+    found = {"api": f"{base}{s.api_prefix}", "docs": f"{base}{s.api_prefix}/docs", "console": f"{base}/console/"}
     if app.sandbox is not None:
-        lines.append(f"  Postmark sandbox: {app.sandbox.base_url}   Route 53 (moto): {app.sandbox.route53_endpoint_url}")
+        found |= {"postmark": app.sandbox.base_url, "route53": app.sandbox.route53_endpoint_url}
+    return found
+
+
+def _announce(app: App, where: dict[str, str]) -> None:
+    """Tell a newcomer what they need, as a block of its own on stderr: the URLs and, when
+    generated, the API key (never logged). The log stream gets the same URLs as one event."""
+    s = app.settings
+    database = "SQLite" if app.engine.dialect.name == "sqlite" else "PostgreSQL"
+    lines = [f"tenantmail {__version__} · partition {s.partition} · {database}",
+             f"  API       {where['api']}", f"  docs      {where['docs']}", f"  console   {where['console']}"]
+    if "postmark" in where:
+        lines += [f"  sandbox   Postmark {where['postmark']} · Route 53 {where['route53']}"
+                  f" · endpoints in {s.var_dir}/endpoints.json"]
     if app.generated_api_key:
-        lines.append(f"  API key (generated, stored in {s.var_dir}/api-key): {app.generated_api_key}")
-    print("\n".join(lines), file=sys.stderr, flush=True)
+        lines.append(f"  API key   {app.generated_api_key}   (generated, kept in {s.var_dir}/api-key)")
+    print("\n" + "\n".join(lines) + "\n", file=sys.stderr, flush=True)
+    log.info("tenantmail.started", version=__version__, partition=s.partition, **where)
+
+
+@asynccontextmanager
+async def serving(app: App) -> AsyncIterator[None]:
+    """What runs around a process serving the API: the key-registry watch, the banner, the
+    endpoints file (embedded default), and the embedded worker, stopped after its in-flight pass."""
+    app.watch_registry()
+    where = urls(app)
+    local = None
+    if app.sandbox is not None:  # the CLI of this var dir finds this sandbox through it
+        local = LocalEndpoints(
+            api=where["api"], docs=where["docs"], console=where["console"], postmark=where["postmark"],
+            route53=where["route53"], zone_id=app.sandbox.zone_id, pid=os.getpid(),
+        )
+        local.write(app.settings.var_dir)
+    _announce(app, where)
+    _settle_garbage_collector()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(app.ctx, stop)) if app.settings.runs_embedded_worker else None
+    try:
+        yield
+    finally:
+        stop.set()
+        if worker is not None:
+            await worker
+        if local is not None:
+            local.remove(app.settings.var_dir)
 
 
 #: Allocations between young-generation collections, and the older generations' ratios (CPython's
@@ -127,22 +176,15 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
             return
         app = await bootstrap(settings)
         api.state.tenantmail = app
-        app.watch_registry()
-        _announce(app)
-        _settle_garbage_collector()
-        stop = asyncio.Event()
-        worker = asyncio.create_task(run_worker(app.ctx, stop)) if settings.runs_embedded_worker else None
         try:
-            yield
+            async with serving(app):
+                yield
         finally:
-            stop.set()
-            if worker is not None:
-                await worker
             await app.aclose()
 
     api = TenantmailAPI(
         title="tenantmail", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=f"{settings.api_prefix}/docs", openapi_url=f"{settings.api_prefix}/openapi.json",
+        docs_url=None, openapi_url=f"{settings.api_prefix}/openapi.json",
         redoc_url=None, telemetry=NO_OPENTELEMETRY,
     )
     if container is not None:
@@ -162,4 +204,19 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
     api.include_router(console.router, prefix="/console")
+    docs.install(api, settings.api_prefix, "tenantmail")
     return api
+
+
+def create_probe_app(container: App) -> FastAPI:
+    """A worker's HTTP face on ``TENANTMAIL_WORKER_PORT``: the API's own ``/healthz``, ``/readyz``
+    and ``/metrics`` (the worker's registry: dispatch, drift, lifecycle...) and nothing else."""
+    probe = FastAPI(
+        title="tenantmail worker", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+        telemetry=NO_OPENTELEMETRY,
+    )
+    probe.state.tenantmail = container
+    probe.add_middleware(RequestIdMiddleware)
+    errors.install(probe)
+    probe.include_router(health.router)
+    return probe

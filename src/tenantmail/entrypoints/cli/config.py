@@ -9,11 +9,15 @@ envelopes as the API.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tenantmail.domain.configuration import (
     Administrative,
@@ -23,7 +27,16 @@ from tenantmail.domain.configuration import (
     Signal,
 )
 from tenantmail.entrypoints.api.schemas_configuration import configuration_envelope, version_entry
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run
+from tenantmail.entrypoints.cli.output import (
+    JsonOption,
+    cli_app,
+    err_console,
+    print_json,
+    print_record,
+    print_table,
+    run,
+    tenant_option,
+)
 from tenantmail.services.apply_signal import apply_signal
 from tenantmail.services.configuration_queries import (
     VersionPage,
@@ -37,7 +50,7 @@ from tenantmail.services.edit_configuration import edit_allowed_from_local_parts
 
 T = TypeVar("T")
 app = typer.Typer(help="Email configurations: create, inspect, and send lifecycle signals.", no_args_is_help=True)
-TenantOption = typer.Option(..., "--tenant", help="The tenant the configuration belongs to.")
+TenantOption = tenant_option("The tenant the configuration belongs to.")
 AuthorOption = typer.Option(None, "--author", help="Recorded in history (default: cli:<login>).")
 AllowedOption = typer.Option(
     None, "--allow-from", help="A local part sends may choose (fromLocalPart); repeat for several. "
@@ -171,21 +184,117 @@ def edit(
           as_json)
 
 
+#: Where provisioning ends, and the exit code ``--wait`` gives each (0 only for OK).
+WAIT_OUTCOMES = {Operational.OK: 0, Operational.DEGRADED: 0, Operational.MISSING: 3, Operational.UNVERIFIED: 4}
+WAIT_TIMED_OUT = 5
+WAIT_OTHER = 1  #: it left the provisioning path another way (removed meanwhile, FAILURE, ...)
+IN_PROGRESS = frozenset({Operational.PROVISIONING, Operational.AWAITING_VERIFICATION})
+WAITING_SIGNALS = (Signal.PROVISION, Signal.RE_PROVISION, Signal.RE_VERIFY)
+WORKER_HINT_SECONDS = 10.0
+
+WaitOption = typer.Option(
+    False, "--wait", help="Wait until provisioning ends, showing progress: exit 0 OK, 3 MISSING, "
+    f"4 UNVERIFIED, {WAIT_TIMED_OUT} still in progress after --timeout.")
+TimeoutOption = typer.Option(900.0, "--timeout", min=0, help="With --wait: give up after this many seconds (0: never).")
+
+
+async def _wait(ctx: ServiceContext, tenant: str, version: ConfigurationVersion, timeout: float,
+                progress: Callable[[ConfigurationVersion, float], None]) -> ConfigurationVersion:
+    """Poll the configuration until it leaves PROVISIONING / AWAITING_VERIFICATION (or time is up)."""
+    started = time.monotonic()
+    while version.config.operational in IN_PROGRESS:
+        elapsed = time.monotonic() - started
+        progress(version, elapsed)
+        if timeout and elapsed >= timeout:
+            break
+        await asyncio.sleep(min(1.0, max(ctx.settings.worker_poll_seconds, 0.2)))
+        version = await get_configuration(ctx, tenant, version.config.e_id)
+    return version
+
+
+def _progress_line(version: ConfigurationVersion, elapsed: float) -> str:
+    config = version.config
+    if config.operational is Operational.PROVISIONING:
+        step = config.next_provisioning_step
+        text = f"PROVISIONING: {step.value if step else 'starting'}"
+    else:
+        text = "AWAITING_VERIFICATION: waiting for Postmark to see the DKIM and Return-Path records"
+    if elapsed >= WORKER_HINT_SECONDS and config.operational is Operational.PROVISIONING:
+        text += " (no progress? a worker does this: `tenantmail serve` runs one in the embedded default)"
+    return escape(text)
+
+
+def _signal_and_wait(tenant: str, e_id: str, signal: Signal, author: str, timeout: float,
+                     as_json: bool, authentication: Authentication | None = None) -> ConfigurationVersion:
+    async def body() -> ConfigurationVersion:
+        async with cli_app() as container:
+            ctx = container.ctx
+            version = await apply_signal(ctx, tenant, e_id, signal, author=author, authentication=authentication)
+            if as_json:
+                return await _wait(ctx, tenant, version, timeout, lambda *_: None)
+            seen: list[Operational] = []
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=err_console, transient=True) as bar:
+                task = bar.add_task("")
+
+                def show(current: ConfigurationVersion, elapsed: float) -> None:
+                    if not seen or seen[-1] is not current.config.operational:
+                        seen.append(current.config.operational)
+                        bar.console.print(f"→ {current.config.operational.value}", highlight=False)
+                    bar.update(task, description=_progress_line(current, elapsed))
+
+                final = await _wait(ctx, tenant, version, timeout, show)
+                if seen and seen[-1] is not final.config.operational:
+                    bar.console.print(f"→ {final.config.operational.value}", highlight=False)
+                return final
+
+    return run(body)
+
+
+def _exit_code(version: ConfigurationVersion) -> int:
+    state = version.config.operational
+    if state in IN_PROGRESS:
+        return WAIT_TIMED_OUT
+    return WAIT_OUTCOMES.get(state, WAIT_OTHER)
+
+
+def _send_signal(e_id: str, tenant: str, signal: Signal, author: str | None, *, wait: bool, timeout: float,
+            as_json: bool, authentication: Authentication | None = None) -> None:
+    """Send ``signal``; with ``wait``, follow provisioning to its end and exit with its code."""
+    if not wait:
+        _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author),
+                                             authentication=authentication)), as_json)
+        return
+    version = _signal_and_wait(tenant, e_id, signal, _author(author), timeout, as_json, authentication)
+    _show(version, as_json)
+    code = _exit_code(version)
+    if code == WAIT_TIMED_OUT and not as_json:
+        err_console.print(f"still {version.config.operational.value} after {timeout:g} s; it goes on in the "
+                          f"background: `tenantmail config show {e_id} --tenant {tenant}`", highlight=False,
+                          markup=False)
+    raise typer.Exit(code)
+
+
 def _register_signal(signal: Signal) -> None:
     def command(e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
                 as_json: bool = JsonOption) -> None:
         _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author))), as_json)
 
+    def waiting_command(e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
+                        wait: bool = WaitOption, timeout: float = TimeoutOption, as_json: bool = JsonOption) -> None:
+        _send_signal(e_id, tenant, signal, author, wait=wait, timeout=timeout, as_json=as_json)
+
     def re_provision(
         e_id: str = EIdArgument, tenant: str = TenantOption, author: str = AuthorOption,
         authentication: Authentication = typer.Option(
             None, "--authentication", help="domain: migrate a signature configuration to a Postmark Domain."),
-        as_json: bool = JsonOption,
+        wait: bool = WaitOption, timeout: float = TimeoutOption, as_json: bool = JsonOption,
     ) -> None:
-        _show(_call(lambda ctx: apply_signal(ctx, tenant, e_id, signal, author=_author(author),
-                                             authentication=authentication)), as_json)
+        _send_signal(e_id, tenant, signal, author, wait=wait, timeout=timeout, as_json=as_json,
+                authentication=authentication)
 
-    chosen = re_provision if signal is Signal.RE_PROVISION else command
+    chosen = re_provision if signal is Signal.RE_PROVISION else (
+        waiting_command if signal in WAITING_SIGNALS else command)
     chosen.__doc__ = SIGNAL_HELP[signal]
     app.command(signal.value)(chosen)
 

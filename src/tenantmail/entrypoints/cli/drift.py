@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 import getpass
 
 from tenantmail.domain.drift import DriftReport, RunStatus
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, console, err_console, fail, print_json, print_table, run
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, console, err_console, error, print_json, print_table, run
 from tenantmail.services import detect_drift
 from tenantmail.services.repair_drift import RepairRun, repair_drift
 
@@ -44,8 +45,9 @@ def scan(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 
 
 @app.command()
-def last(as_json: bool = JsonOption) -> None:
+def last(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Show the report of the latest run (by a worker or this command)."""
+    as_json = as_json or bool(ctx.parent and ctx.parent.params.get("as_json"))  # `drift --json last`
 
     async def body() -> DriftReport | None:
         async with cli_app() as container:
@@ -53,7 +55,7 @@ def last(as_json: bool = JsonOption) -> None:
 
     report = _guarded(body)
     if report is None:
-        fail("no drift report yet: run `tenantmail drift` or start a worker", code=2)
+        error("NoDriftReport", "no drift report yet: run `tenantmail drift` or start a worker", code=2)
     _show(report, as_json)
 
 
@@ -126,7 +128,7 @@ def _guarded(body: Callable[[], Awaitable[DriftReport | None]]) -> DriftReport |
     except typer.Exit:
         raise
     except Exception as exc:  # the one-line message is the operator's answer; 2 says "unknown"
-        fail(f"drift scan could not run: {type(exc).__name__}: {exc}", code=2)
+        error("DriftScanFailed", f"drift scan could not run: {type(exc).__name__}: {exc}", code=2)
 
 
 def _show(report: DriftReport | None, as_json: bool) -> None:
@@ -156,7 +158,7 @@ def _print_report(report: DriftReport) -> None:
     console.print(f"[{colour}]{report.status.value}[/{colour}]: {len(report.discrepancies)} finding(s) in "
                   f"{report.configurations_checked} configuration(s), {report.duration_seconds:.1f} s")
     if report.error:
-        err_console.print(f"[red]could not check everything:[/red] {report.error}", highlight=False)
+        err_console.print(f"[red]could not check everything:[/red] {escape(report.error)}", highlight=False)
 
 
 def _cut(value: str | None) -> str | None:

@@ -6,7 +6,7 @@ import typer
 
 from tenantmail.domain.delivery_event import StoredEvent
 from tenantmail.entrypoints.api.schemas_events import EventOut
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_table, run
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, tenant_option, print_json, print_table, run
 from tenantmail.services.read_events import list_events
 
 app = typer.Typer(help="Delivery events received from Postmark webhooks.")
@@ -14,7 +14,7 @@ app = typer.Typer(help="Delivery events received from Postmark webhooks.")
 
 @app.callback(invoke_without_command=True)
 def events(
-    tenant: str = typer.Option(..., "--tenant", help="The tenant whose events to read."),
+    tenant: str = tenant_option("The tenant whose events to read."),
     job: str = typer.Option(None, "--job", help="Only this job's events (eId)."),
     limit: int = typer.Option(100, min=1, max=500),
     offset: int = typer.Option(0, min=0),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import getpass
+import uuid
 from typing import Any
 
 import typer
 
 from tenantmail.domain.job import EmailJob, JobStatus
-from tenantmail.domain.send_request import valid_address
+from tenantmail.domain.send_request import SendRequest, valid_address, validate_idempotency_key
 from tenantmail.entrypoints.api.schemas_job import job_envelope
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, print_json, print_record, print_table, run, tenant_option
+from tenantmail.services.submit_send import submit_send
 
-app = typer.Typer(help="Email jobs: what was queued, sent, failed.", no_args_is_help=True)
-TenantOption = typer.Option(..., "--tenant", help="The tenant whose jobs to read.")
+app = typer.Typer(help="Email jobs: send one, see what was queued, sent, failed.", no_args_is_help=True)
+TenantOption = tenant_option("The tenant whose jobs to read.")
 
 
 def _row(job: EmailJob) -> tuple[Any, ...]:
@@ -48,6 +51,39 @@ def list_jobs(
     print_table(f"jobs of {tenant} ({len(jobs)} of {total})",
                 ("eId", "status", "recipient", "attempts", "messageId", "lastError", "createdAt"),
                 (_row(j) for j in jobs))
+
+
+@app.command("send")
+def send(
+    tenant: str = TenantOption,
+    configuration: str = typer.Option(..., "--configuration", help="The configuration eId to send with (UNLOCKED, OK)."),
+    to: str = typer.Option(..., "--to", help="The recipient."),
+    subject: str = typer.Option(..., "--subject"),
+    text: str = typer.Option(None, "--text", help="Plain-text body."),
+    html: str = typer.Option(None, "--html", help="HTML body."),
+    reply_to: str = typer.Option(None, "--reply-to"),
+    idempotency_key: str = typer.Option(None, "--idempotency-key", help="Default: a new one (never a replay)."),
+    author: str = typer.Option(None, "--author", help="Recorded on the job (default: cli:<login>)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Queue one email, as ``POST /job`` does (same gates); a worker sends it on its next pass."""
+
+    async def body() -> EmailJob:
+        request = SendRequest.parse(configuration_e_id=configuration, recipient=to, subject=subject,
+                                    reply_to_email=reply_to, html_body=html, text_body=text)
+        key = validate_idempotency_key(idempotency_key or f"cli-{uuid.uuid4()}")
+        async with cli_app() as container:
+            submitted = await submit_send(container.ctx, tenant, idempotency_key=key, request=request,
+                                          author=author or f"cli:{getpass.getuser()}", render=job_envelope)
+            async with container.ctx.uow(tenant) as uow:
+                return await uow.jobs.get(submitted.body["eId"])
+
+    job = run(body)
+    if as_json:
+        print_json(job_envelope(job))
+    else:
+        print_record(f"job {job.e_id}", {"eId": job.e_id, "status": job.status.value, "recipient": job.recipient,
+                                         "idempotencyKey": job.idempotency_key})
 
 
 @app.command("show")

@@ -8,16 +8,49 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from tenantmail.adapters.keyregistry import generate_registry_file, rotate_registry_file
 from tenantmail.adapters.keyregistry import remove_version as remove_from_file
-from tenantmail.adapters.keyregistry import rotate_registry_file
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, console, err_console, print_json, print_table, run
+from tenantmail.entrypoints.cli.output import (
+    EXIT_CANNOT_RUN,
+    EXIT_REFUSED,
+    JsonOption,
+    cli_app,
+    console,
+    err_console,
+    error,
+    print_json,
+    print_table,
+    run,
+)
 from tenantmail.services import rotate_keys
 
 app = typer.Typer(help="Encryption keys: status, rotate, sweep (re-encrypt + re-install webhooks), remove-version.")
+
+
+@app.command()
+def init(path: Path = typer.Argument(..., help="Where to write the new registry (must not exist)."),
+         as_json: bool = JsonOption) -> None:
+    """Write a new key registry with one random version (mode 0600), e.g. for a secret store.
+
+    Needs no database: run it once per partition and hand the file to the service
+    (TENANTMAIL_KEY_REGISTRY_FILE, or the mounted secret).
+    """
+    try:
+        version = generate_registry_file(path)
+    except FileExistsError:
+        error("FileExists", f"{path} exists already; a registry is never overwritten", EXIT_REFUSED)
+    except OSError as exc:
+        error("CannotWrite", f"cannot write {path}: {exc.strerror or exc}", EXIT_CANNOT_RUN)
+    if as_json:
+        print_json({"path": str(path), "current": version})
+    else:
+        console.print(f"key registry written to {escape(str(path))} (current version {version})")
 
 
 @app.command()
@@ -46,7 +79,7 @@ def rotate(as_json: bool = JsonOption) -> None:
 
     result = run(body)
     if not as_json:
-        console.print(f"new current version [bold]{result.current}[/bold]; run `tenantmail keys sweep` next")
+        console.print(f"new current version [bold]{escape(result.current)}[/bold]; run `tenantmail keys sweep` next")
     _print_status(result, as_json)
 
 
@@ -67,7 +100,7 @@ def sweep(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json(result.to_json())
         return
-    console.print(f"current version {result.current}: {result.reencrypted} token(s) re-encrypted, "
+    console.print(f"current version {escape(result.current)}: {result.reencrypted} token(s) re-encrypted, "
                   f"{result.webhooks_reinstalled} webhook(s) re-installed")
     if result.skipped:
         print_table("Left for the next sweep", ("configuration", "reason"), result.skipped.items())
@@ -87,7 +120,7 @@ def remove_version(version: str, as_json: bool = JsonOption) -> None:
 
     result = run(body)
     if not as_json:
-        console.print(f"version {version} removed")
+        console.print(f"version {escape(version)} removed")
     _print_status(result, as_json)
 
 

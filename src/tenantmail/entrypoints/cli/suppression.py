@@ -6,18 +6,19 @@ import typer
 
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionReason
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionOut
-from tenantmail.entrypoints.cli.output import JsonOption, cli_app, console, print_json, print_table, run
+from tenantmail.entrypoints.cli.output import JsonOption, cli_app, tenant_option, console, print_json, print_table, run
 from tenantmail.services import manage_suppression
 
 app = typer.Typer(help="Suppressed recipients: sends to them are refused (403).", no_args_is_help=True)
-TenantOption = typer.Option(..., "--tenant", help="The tenant whose suppression list to use.")
+TenantOption = tenant_option("The tenant whose suppression list to use.")
 
 
 def _print_entry(entry: SuppressionEntry, verb: str, as_json: bool) -> None:
     if as_json:
         print_json(SuppressionOut.of(entry).model_dump(mode="json"))
     else:
-        console.print(f"{entry.recipient} {verb} ({entry.reason.value}, origin {entry.origin.value})")
+        console.print(f"{entry.recipient} {verb} ({entry.reason.value}, origin {entry.origin.value})",
+                      markup=False, highlight=False)
 
 
 @app.command("list")

@@ -10,7 +10,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request, Response
 
-from tenantmail.entrypoints.api.deps import TENANT_PATTERN, AppDep
+from tenantmail.domain.tenant import is_tenant_id
+from tenantmail.entrypoints.api.deps import AppDep
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.session import Session
 from tenantmail.entrypoints.console.web import LoginRequired, PageError
@@ -32,7 +33,7 @@ OperatorSession = Annotated[Session, Depends(current_session)]
 
 def path_tenant(tenant: str, _: OperatorSession) -> str:
     """The tenant the page is about; the same shape rule as the API's ``X-Tenant-Id``."""
-    if not TENANT_PATTERN.match(tenant):
+    if not is_tenant_id(tenant):
         raise PageError(400, "a tenant id is 1-128 characters of [A-Za-z0-9._:@-]")
     return tenant
 

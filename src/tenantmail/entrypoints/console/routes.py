@@ -12,7 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from tenantmail.entrypoints.api.deps import TENANT_PATTERN, AppDep
+from tenantmail.domain.tenant import is_tenant_id
+from tenantmail.entrypoints.api.deps import AppDep
 from tenantmail.entrypoints.console import configuration_pages, delivery_pages
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.auth import (
@@ -58,7 +59,7 @@ async def logout(request: Request, _: CsrfForm) -> Response:
 async def home(request: Request, _: OperatorSession, tenant: Annotated[str, Query()] = "") -> Response:
     """The tenant picker; a picked tenant goes straight to its configurations."""
     tenant = tenant.strip()
-    if tenant and TENANT_PATTERN.match(tenant):
+    if tenant and is_tenant_id(tenant):
         return redirect(request.url_for("console.configurations", tenant=tenant).path)
     error = "A tenant id is 1-128 characters of [A-Za-z0-9._:@-]." if tenant else None
     return render(request, "home.html", http_status=400 if error else 200, picked=tenant, error=error)

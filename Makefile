@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres api-test lint bench openapi lock clean
+.PHONY: run test test-unit test-sqlite test-postgres api-test lint bench openapi lock clean
 
 # the development environment: runtime + the sandbox extra + test tools (requirements-dev.lock)
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## test: the whole suite, on SQLite and on PostgreSQL (skipped with a notice when unreachable, never under CI=true)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-unit: the rules without I/O — domain, and services over in-memory fakes (tests/fakes.py); seconds
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
 	TENANTMAIL_TEST_BACKENDS=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)

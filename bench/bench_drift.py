@@ -32,7 +32,7 @@ from sqlalchemy import insert
 from tenantmail.adapters.db.repositories.configurations import to_row
 from tenantmail.adapters.db.tables import configurations
 from tenantmail.adapters.keyregistry import generate_registry_file
-from tenantmail.bootstrap import App, bootstrap
+from tenantmail.bootstrap import Container, bootstrap
 from tenantmail.domain.configuration import DnsRecords, EmailConfiguration, Operational, Signature
 from tenantmail.domain.naming import return_path_host, server_name
 from tenantmail.sandbox.app import create_app
@@ -62,7 +62,7 @@ def seed_servers(state: SandboxState, count: int) -> dict[str, tuple[int, str]]:
     return servers
 
 
-def configuration(app: App, slug: str, server: tuple[int, str], now: datetime) -> EmailConfiguration:
+def configuration(app: Container, slug: str, server: tuple[int, str], now: datetime) -> EmailConfiguration:
     config = EmailConfiguration.create(tenant_id=f"tenant-{slug}", slug=slug, mail_zone_name=ZONE,
                                        signature=Signature(from_name=slug), now=now)
     domain = config.sending_domain
@@ -74,7 +74,7 @@ def configuration(app: App, slug: str, server: tuple[int, str], now: datetime) -
     return config
 
 
-async def seed_rows(app: App, configs: list[EmailConfiguration]) -> None:
+async def seed_rows(app: Container, configs: list[EmailConfiguration]) -> None:
     async with app.engine.begin() as conn:
         for start in range(0, len(configs), ROWS_PER_INSERT):
             await conn.execute(insert(configurations), [to_row(c) for c in configs[start:start + ROWS_PER_INSERT]])

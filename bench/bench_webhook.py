@@ -29,7 +29,7 @@ from bench.common import Stack, fresh_database, machine, start_stack
 from bench.loadgen import Target, closed_loop, metered, open_loop, run
 from tenantmail.adapters.db.repositories.jobs import to_row
 from tenantmail.adapters.db.tables import jobs
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.job import EmailJob, JobStatus
 
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def seed(app: App, count: int) -> tuple[EmailConfiguration, list[tuple[str, str]]]:
+async def seed(app: Container, count: int) -> tuple[EmailConfiguration, list[tuple[str, str]]]:
     """A configuration on SERVER_ID and ``count`` SENT jobs; returns it and (job eId, MessageID)s."""
     ctx, now = app.ctx, app.ctx.clock()
     config = EmailConfiguration.create(tenant_id=TENANT, slug="bench-hooks", mail_zone_name="dev.ardamails.com",

@@ -1,7 +1,7 @@
 """What the benchmarks and the reliability suite share: a real stack on loopback.
 
 :func:`start_stack` starts the Postmark sandbox (+ local Route 53) in this process, writes a key
-registry, bootstraps an :class:`App` wired to them as production would be (explicit URLs, no
+registry, bootstraps an :class:`Container` wired to them as production would be (explicit URLs, no
 embedded anything) and returns the ``TENANTMAIL_*`` environment that ``tenantmail serve`` /
 ``tenantmail worker`` subprocesses need to join the same stack.
 """
@@ -27,7 +27,7 @@ import psycopg
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import upgrade
 from tenantmail.adapters.keyregistry import generate_registry_file
-from tenantmail.bootstrap import App, bootstrap
+from tenantmail.bootstrap import Container, bootstrap
 from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.job import EmailJob
 from tenantmail.sandbox.runner import RunningSandbox, start_sandbox
@@ -41,7 +41,7 @@ TENANTMAIL = str(Path(sys.executable).with_name("tenantmail"))
 
 @dataclass
 class Stack:
-    app: App
+    app: Container
     sandbox: RunningSandbox
     env: dict[str, str]  #: environment for tenantmail subprocesses joining this stack
 
@@ -71,7 +71,7 @@ class Stack:
 
 
 async def start_stack(database_url: str, var_dir: Path, **overrides: Any) -> Stack:
-    """Sandbox + App on ``database_url`` (already migrated); ``overrides`` go into Settings."""
+    """Sandbox + Container on ``database_url`` (already migrated); ``overrides`` go into Settings."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # moto accepts any credentials
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ async def start_stack(database_url: str, var_dir: Path, **overrides: Any) -> Sta
     return Stack(app, sandbox, {**os.environ, **env})
 
 
-async def queue_jobs(app: App, config: EmailConfiguration, count: int, *, chunk: int = 500) -> list[str]:
+async def queue_jobs(app: Container, config: EmailConfiguration, count: int, *, chunk: int = 500) -> list[str]:
     """Put ``count`` QUEUED jobs for ``config`` straight into the outbox."""
     ids: list[str] = []
     now = app.ctx.clock()

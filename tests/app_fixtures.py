@@ -1,4 +1,4 @@
-"""Fixtures that build tenantmail itself: settings for a test, and the running App."""
+"""Fixtures that build tenantmail itself: settings for a test, and the running Container."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from tenantmail.adapters.telemetry import init_sentry
-from tenantmail.bootstrap import App, bootstrap
+from tenantmail.bootstrap import Container, bootstrap
 from tenantmail.entrypoints.api.app import create_app
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
@@ -68,8 +68,8 @@ def api_port(api_socket: socket.socket) -> int:
 
 
 @pytest.fixture
-async def app_container(settings: Settings) -> AsyncIterator[App]:
-    """The whole App: database, key registry, and the Postmark sandbox + moto on free ports."""
+async def app_container(settings: Settings) -> AsyncIterator[Container]:
+    """The whole Container: database, key registry, and the Postmark sandbox + moto on free ports."""
     app = await bootstrap(settings, migrate=False)
     try:
         yield app
@@ -77,7 +77,7 @@ async def app_container(settings: Settings) -> AsyncIterator[App]:
         await app.aclose()
 
 
-def _client(app: App, transport: httpx.AsyncBaseTransport | None, base: str, tenant: str) -> httpx.AsyncClient:
+def _client(app: Container, transport: httpx.AsyncBaseTransport | None, base: str, tenant: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=transport, base_url=base + app.settings.api_prefix, timeout=30,
         headers={"Authorization": f"Bearer {TEST_API_KEY}", "X-Tenant-Id": tenant, "X-Author": "tests"},
@@ -85,7 +85,7 @@ def _client(app: App, transport: httpx.AsyncBaseTransport | None, base: str, ten
 
 
 @pytest.fixture
-async def api(app_container: App) -> AsyncIterator[httpx.AsyncClient]:
+async def api(app_container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client bound to the API in-process (ASGI), as tenant ``tenant-a``."""
     transport = httpx.ASGITransport(app=create_app(container=app_container))
     async with _client(app_container, transport, "http://tenantmail.test", "tenant-a") as client:
@@ -93,14 +93,14 @@ async def api(app_container: App) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def client_for(app_container: App) -> Callable[[str], httpx.AsyncClient]:
+def client_for(app_container: Container) -> Callable[[str], httpx.AsyncClient]:
     """Another tenant's client: ``async with client_for("tenant-b") as other: ...``."""
     asgi = create_app(container=app_container)
     return lambda tenant: _client(app_container, httpx.ASGITransport(app=asgi), "http://tenantmail.test", tenant)
 
 
 @pytest.fixture
-async def live_api(app_container: App, api_socket: socket.socket, api_port: int) -> AsyncIterator[str]:
+async def live_api(app_container: Container, api_socket: socket.socket, api_port: int) -> AsyncIterator[str]:
     """The API served over real HTTP on ``settings.public_base_url`` so the sandbox's webhooks reach it."""
     config = uvicorn.Config(create_app(container=app_container), log_config=None, lifespan="on")
     server = uvicorn.Server(config)
@@ -117,7 +117,7 @@ async def live_api(app_container: App, api_socket: socket.socket, api_port: int)
 
 
 @pytest.fixture
-async def worker(app_container: App) -> AsyncIterator[None]:
+async def worker(app_container: Container) -> AsyncIterator[None]:
     """The worker's default loops running in the background of the test."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(app_container.ctx, stop))

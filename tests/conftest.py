@@ -141,13 +141,18 @@ def database_url(backend: str, migrated_urls: dict[str, str]) -> str:
     return migrated_urls[backend]
 
 
+async def emptied(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` after deleting every row of every table (the session's database is shared)."""
+    async with engine.begin() as conn:
+        for table in reversed(ALL_TABLES):
+            await conn.execute(delete(table))
+    return engine
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated, empty database of the test's backend."""
-    eng = create_engine(database_url)
-    async with eng.begin() as conn:
-        for table in reversed(ALL_TABLES):
-            await conn.execute(delete(table))
+    eng = await emptied(create_engine(database_url))
     try:
         yield eng
     finally:

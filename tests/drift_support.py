@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import DnsRecords, EmailConfiguration, Signal, Signature
 from tenantmail.domain.naming import return_path_host, server_name
 from tenantmail.services.ports import DnsRecord
@@ -20,7 +20,7 @@ from tenantmail.services.ports import DnsRecord
 TRIGGERS = frozenset({"Delivery", "Bounce", "SpamComplaint"})
 
 
-async def provisioned(app: App, slug: str, tenant: str = "tenant-a", *, unlocked: bool = False) -> EmailConfiguration:
+async def provisioned(app: Container, slug: str, tenant: str = "tenant-a", *, unlocked: bool = False) -> EmailConfiguration:
     ctx = app.ctx
     now = ctx.clock()
     config = EmailConfiguration.create(
@@ -59,17 +59,17 @@ def expected_records(config: EmailConfiguration) -> list[DnsRecord]:
             DnsRecord(config.dns.return_path_host, "CNAME", config.dns.return_path_value)]
 
 
-async def reload(app: App, config: EmailConfiguration) -> EmailConfiguration:
+async def reload(app: Container, config: EmailConfiguration) -> EmailConfiguration:
     async with app.ctx.uow(config.tenant_id) as uow:
         return await uow.configurations.get(config.e_id)
 
 
-def server_token(app: App, config: EmailConfiguration) -> str:
+def server_token(app: Container, config: EmailConfiguration) -> str:
     assert config.server_token_ciphertext is not None
     return app.ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id)
 
 
-async def installed_webhook(app: App, config: EmailConfiguration) -> dict[str, Any]:
+async def installed_webhook(app: Container, config: EmailConfiguration) -> dict[str, Any]:
     """The webhook as Postmark serves it (with its HttpAuth), read over the real API."""
     assert app.sandbox is not None
     async with httpx.AsyncClient(base_url=app.sandbox.base_url, headers={
@@ -80,7 +80,7 @@ async def installed_webhook(app: App, config: EmailConfiguration) -> dict[str, A
     return dict(answer.json())
 
 
-async def sandbox_control(app: App, method: str, path: str, **kwargs: Any) -> Any:
+async def sandbox_control(app: Container, method: str, path: str, **kwargs: Any) -> Any:
     """The sandbox's control API (``/_sandbox``), e.g. deleting a server behind our back."""
     assert app.sandbox is not None
     async with httpx.AsyncClient(base_url=f"{app.sandbox.base_url}/_sandbox",

@@ -16,10 +16,9 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.adapters.db.direct_pool import DirectPool
-from tenantmail.adapters.postmark.client import PostmarkClient
 from tenantmail.adapters.db.tables import jobs
-from tenantmail.bootstrap import App
+from tenantmail.adapters.postmark.client import PostmarkClient
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.naming import return_path_host, server_name
 from tenantmail.services.ports import DnsRecord
@@ -46,7 +45,7 @@ SETUP_TIMEOUT_SECONDS = 30.0  #: for a test's set-up calls to the sandbox (see s
 
 
 @contextlib.asynccontextmanager
-async def setup_postmark(app: App) -> AsyncIterator[Any]:
+async def setup_postmark(app: Container) -> AsyncIterator[Any]:
     """The Postmark client for a test's own set-up calls: the app's sandbox with a generous timeout.
 
     Tests of the send path give the app a short Postmark timeout so that injected faults resolve in
@@ -64,7 +63,7 @@ async def setup_postmark(app: App) -> AsyncIterator[Any]:
 
 
 async def sendable_configuration(
-    app: App, tenant: str, slug: str, *, from_name: str = "Acme Shop", reply_to: str | None = None,
+    app: Container, tenant: str, slug: str, *, from_name: str = "Acme Shop", reply_to: str | None = None,
 ) -> EmailConfiguration:
     """A configuration as provisioning + verification would leave it: OK ∥ UNLOCKED.
 
@@ -107,9 +106,9 @@ def send_body(config_eid: str, recipient: str = "customer@example.com", **extra:
 # --- configuration lifecycle (tests/integration/test_configuration_*.py, tests/e2e/test_lifecycle_*.py) ---
 
 
-async def sandbox_control(app: App, method: str, path: str, body: Any = None) -> Any:
-    """Call the Postmark sandbox's ``/_sandbox`` control API (faults, settings) of the test's App."""
-    assert app.sandbox is not None, "the App runs no sandbox"
+async def sandbox_control(app: Container, method: str, path: str, body: Any = None) -> Any:
+    """Call the Postmark sandbox's ``/_sandbox`` control API (faults, settings) of the test's Container."""
+    assert app.sandbox is not None, "the Container runs no sandbox"
     async with httpx.AsyncClient(base_url=f"{app.sandbox.base_url}/_sandbox", timeout=10) as client:
         response = await client.request(
             method, path, json=body, headers={"X-Postmark-Account-Token": app.sandbox.account_token},
@@ -145,7 +144,7 @@ async def create_configuration_via_api(api: Any, slug: str, **signature: Any) ->
     return response.json()
 
 
-async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[Any]]:
+async def postmark_leftovers(app: Container, sending_domain: str) -> dict[str, list[Any]]:
     """What Postmark and the zone hold for a sending domain: servers (by name), signatures, records."""
     name = server_name(sending_domain)
     account = app.ctx.postmark.account
@@ -156,8 +155,8 @@ async def postmark_leftovers(app: App, sending_domain: str) -> dict[str, list[An
     }
 
 
-def process_env(app: App) -> dict[str, str]:
-    """Environment for a ``tenantmail`` subprocess (worker, CLI) sharing the test App's database,
+def process_env(app: Container) -> dict[str, str]:
+    """Environment for a ``tenantmail`` subprocess (worker, CLI) sharing the test Container's database,
     key registry and running sandbox, configured as production would be (explicit endpoints)."""
     s, sandbox = app.settings, app.sandbox
     assert sandbox is not None
@@ -172,21 +171,6 @@ def process_env(app: App) -> dict[str, str]:
         "TENANTMAIL_WORKER_POLL_SECONDS": "0.05", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.2",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     }
-
-
-@contextlib.asynccontextmanager
-async def pool_with_table(database_url: str, table: str, columns: str, *, max_size: int) -> AsyncIterator[DirectPool]:
-    """A :class:`DirectPool` with a fresh scratch table ``table (columns)``, dropped afterwards."""
-    pool = DirectPool(database_url, max_size=max_size)
-    async with pool.connection() as conn:
-        await conn.execute(f"DROP TABLE IF EXISTS {table}")
-        await conn.execute(f"CREATE TABLE {table} ({columns})")
-    try:
-        yield pool
-    finally:
-        async with pool.connection() as conn:
-            await conn.execute(f"DROP TABLE {table}")
-        await pool.close()
 
 
 async def job_statuses(engine: AsyncEngine) -> Counter[str]:

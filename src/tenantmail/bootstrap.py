@@ -11,7 +11,6 @@ import os
 import secrets
 import socket
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,17 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail import __version__
 from tenantmail.adapters.cipher import AesGcmTokenCipher
-from tenantmail.adapters.db.direct_pool import DirectPool
-from tenantmail.adapters.db.engine import create_engine, is_sqlite
-from tenantmail.adapters.db.event_intake import PostgresEventIntake, UnitOfWorkEventIntake
-from tenantmail.adapters.db.group_commit import LANES, GroupCommit
+from tenantmail.adapters.db.engine import create_engine
+from tenantmail.adapters.db.intake import Intake, open_intake
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
 from tenantmail.adapters.db.scans import ConfigurationScans
-from tenantmail.adapters.db.send_intake import PostgresSendIntake, UnitOfWorkSendIntake
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
-from tenantmail.adapters.db.work_queue import WorkQueue
+from tenantmail.adapters.db.work_queue import DatabaseWorkQueue
 from tenantmail.adapters.keyregistry import KeyRegistry, generate_registry_file
 from tenantmail.adapters.local_endpoints import LocalEndpoints
 from tenantmail.adapters.postmark.client import PostmarkClient
@@ -42,7 +38,6 @@ from tenantmail.adapters.route53 import DnsError, Route53DnsGateway
 from tenantmail.adapters.telemetry import Telemetry, init_sentry
 from tenantmail.adapters.webhook_secrets import DerivedWebhookSecrets
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import EventIntake, SendIntake
 from tenantmail.settings import Settings, SettingsError, port_taken
 
 if TYPE_CHECKING:  # the sandbox (and moto) are the `tenantmail[sandbox]` extra: imported only to run it
@@ -58,8 +53,9 @@ REGISTRY_WATCH_SECONDS = 5.0
 
 
 @dataclass
-class App:
-    """Everything a running process holds. Entry points use ``ctx`` for services."""
+class Container:
+    """Everything a running process holds (the dependency container; FastAPI's app is another
+    thing). Entry points use ``ctx`` for services."""
 
     settings: Settings
     engine: AsyncEngine
@@ -71,7 +67,7 @@ class App:
     zone_id: str | None  #: None: looked up by name on the first DNS call
     sandbox: RunningSandbox | None = None
     generated_api_key: str | None = field(default=None, repr=False)
-    direct_pool: DirectPool | None = field(default=None, repr=False)  #: PostgreSQL hot paths' connections
+    intake: Intake | None = field(default=None, repr=False)  #: the hot paths' group commit and its connections
     _registry_watch: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def watch_registry(self) -> None:
@@ -91,8 +87,8 @@ class App:
         if self._registry_watch is not None:
             self._registry_watch.cancel()
         await self.postmark.aclose()
-        if self.direct_pool is not None:
-            await self.direct_pool.close()
+        if self.intake is not None:
+            await self.intake.close()
         await self.engine.dispose()
         if self.sandbox is not None:
             await asyncio.to_thread(self.sandbox.stop)
@@ -252,8 +248,8 @@ async def bootstrap(
     settings: Settings, *, migrate: bool | None = None, with_sandbox: bool = True,
     postmark_transport: httpx.AsyncBaseTransport | None = None, metrics_registry: CollectorRegistry | None = None,
     resolve_zone: bool = True,
-) -> App:
-    """Build the process's App. ``migrate`` None: migrate in the embedded default, else require it.
+) -> Container:
+    """Build the process's Container. ``migrate`` None: migrate in the embedded default, else require it.
 
     ``resolve_zone`` False: a mail zone not known by id is looked up on the first DNS call rather
     than now (CLI commands, most of which never touch DNS)."""
@@ -283,39 +279,24 @@ async def bootstrap(
         endpoints.postmark_url, endpoints.account_token,
         timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
     )
-    direct = None if is_sqlite(engine) else DirectPool(settings.effective_database_url, max_size=LANES)
-    hot = GroupCommit(direct, lanes=LANES, telemetry=telemetry) if direct is not None else None
+    intake = open_intake(engine, settings.effective_database_url, telemetry)
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
-        send_intake=_send_intakes(engine, hot),
-        event_intake=_event_intakes(engine, hot),
+        send_store=intake.sends,
+        event_store=intake.events,
         postmark=postmark,
         dns=dns,
         cipher=AesGcmTokenCipher(registry),
         webhook_secrets=DerivedWebhookSecrets(registry),
         telemetry=telemetry,
-        work=WorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
+        work=DatabaseWorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
         scans=ConfigurationScans(engine),
         drift_reports=DriftReportRepository(engine),
         housekeeping=DatabaseHousekeeping(engine),
     )
-    return App(
+    return Container(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,
         metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=endpoints.sandbox,
-        generated_api_key=generated, direct_pool=direct,
+        generated_api_key=generated, intake=intake,
     )
-
-
-def _send_intakes(engine: AsyncEngine, hot: GroupCommit | None) -> Callable[[str], SendIntake]:
-    """PostgreSQL: the hot paths' group commit; SQLite: one unit of work per request."""
-    if hot is not None:
-        return lambda tenant: PostgresSendIntake(hot, tenant)
-    return lambda tenant: UnitOfWorkSendIntake(UnitOfWork(engine, tenant))
-
-
-def _event_intakes(engine: AsyncEngine, hot: GroupCommit | None) -> Callable[[str], EventIntake]:
-    """As :func:`_send_intakes`, for the webhook's transaction."""
-    if hot is not None:
-        return lambda tenant: PostgresEventIntake(hot, tenant)
-    return lambda tenant: UnitOfWorkEventIntake(UnitOfWork(engine, tenant))

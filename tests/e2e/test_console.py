@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind
 from tenantmail.domain.drift import Discrepancy, DriftReport, DriftTag, RunStatus
@@ -27,7 +27,7 @@ XSS_SUBJECT = "<img src=x onerror=alert(1)> & more"
 
 
 @pytest.fixture
-async def browser(app_container: App, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def browser(app_container: Container, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client on the console, against an emptied database (``engine`` cleans it)."""
     transport = httpx.ASGITransport(app=create_app(container=app_container))
     async with httpx.AsyncClient(transport=transport, base_url="http://console.test", timeout=30) as client:
@@ -50,7 +50,7 @@ def csrf_of(page: str) -> str:
 
 
 async def seed_configuration(
-    app: App, tenant: str, *, operational: Operational = Operational.PENDING,
+    app: Container, tenant: str, *, operational: Operational = Operational.PENDING,
     administrative: Administrative = Administrative.LOCKED, from_name: str = "Acme Shop",
 ) -> EmailConfiguration:
     config = EmailConfiguration.create(
@@ -66,7 +66,7 @@ async def seed_configuration(
     return config
 
 
-async def seed_job(app: App, config: EmailConfiguration, *, subject: str = "Your order",
+async def seed_job(app: Container, config: EmailConfiguration, *, subject: str = "Your order",
                    status: JobStatus = JobStatus.QUEUED) -> EmailJob:
     job = EmailJob.queue(
         tenant_id=config.tenant_id, configuration_e_id=config.e_id, recipient="buyer@example.com",
@@ -79,7 +79,7 @@ async def seed_job(app: App, config: EmailConfiguration, *, subject: str = "Your
     return job
 
 
-async def seed_suppressions(app: App, tenant: str) -> None:
+async def seed_suppressions(app: Container, tenant: str) -> None:
     """A hard bounce (removable) and a spam complaint (permanent)."""
     async with app.ctx.uow(tenant) as uow:
         for recipient, reason in (("gone@example.com", SuppressionReason.HARD_BOUNCE),
@@ -91,7 +91,7 @@ async def seed_suppressions(app: App, tenant: str) -> None:
         await uow.commit()
 
 
-async def configuration_states(app: App, tenant: str, e_id: str) -> tuple[Operational, Administrative]:
+async def configuration_states(app: Container, tenant: str, e_id: str) -> tuple[Operational, Administrative]:
     async with app.ctx.uow(tenant) as uow:
         config = await uow.configurations.get(e_id)
     return config.operational, config.administrative
@@ -138,7 +138,7 @@ async def test_a_tampered_session_cookie_is_not_accepted(browser: httpx.AsyncCli
     assert (await browser.get("/console/")).status_code == 303
 
 
-async def test_a_session_expires_after_its_lifetime(browser: httpx.AsyncClient, app_container: App) -> None:
+async def test_a_session_expires_after_its_lifetime(browser: httpx.AsyncClient, app_container: Container) -> None:
     await login(browser)
     later = app_container.ctx.clock() + timedelta(hours=9)
     object.__setattr__(app_container.ctx, "clock", lambda: later)
@@ -169,7 +169,7 @@ async def test_the_tenant_picker_opens_the_tenants_configurations(browser: httpx
 
 
 async def test_configurations_page_counts_states_and_filters(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     pending = await seed_configuration(app_container, tenant)
     missing = await seed_configuration(app_container, tenant, operational=Operational.MISSING)
@@ -185,7 +185,7 @@ async def test_configurations_page_counts_states_and_filters(
     assert unknown.status_code == 400
 
 
-async def test_configurations_page_paginates(browser: httpx.AsyncClient, app_container: App, tenant: str) -> None:
+async def test_configurations_page_paginates(browser: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
     for _ in range(51):
         await seed_configuration(app_container, tenant)
     await login(browser)
@@ -197,7 +197,7 @@ async def test_configurations_page_paginates(browser: httpx.AsyncClient, app_con
 
 
 async def test_configuration_page_shows_history_and_only_allowed_signals(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant, operational=Operational.MISSING)
     await login(browser)
@@ -211,7 +211,7 @@ async def test_configuration_page_shows_history_and_only_allowed_signals(
 
 
 async def test_tenant_supplied_text_is_escaped_everywhere(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant, from_name=XSS_NAME)
     job = await seed_job(app_container, config, subject=XSS_SUBJECT)
@@ -239,7 +239,7 @@ async def test_pages_forbid_scripts_and_framing(browser: httpx.AsyncClient) -> N
 
 
 async def test_jobs_filter_by_status_and_a_job_page_shows_its_events(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     delivered = await seed_job(app_container, config, subject="Delivered one", status=JobStatus.DELIVERED)
@@ -261,7 +261,7 @@ async def test_jobs_filter_by_status_and_a_job_page_shows_its_events(
 
 
 async def test_another_tenants_records_are_404_pages(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     job = await seed_job(app_container, config)
@@ -273,7 +273,7 @@ async def test_another_tenants_records_are_404_pages(
         assert "not found" in response.text and config.sending_domain not in response.text
 
 
-async def test_suppressions_page_lists_live_entries(browser: httpx.AsyncClient, app_container: App, tenant: str) -> None:
+async def test_suppressions_page_lists_live_entries(browser: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
     await seed_suppressions(app_container, tenant)
     await login(browser)
 
@@ -284,7 +284,7 @@ async def test_suppressions_page_lists_live_entries(browser: httpx.AsyncClient, 
     assert "spam complaint: permanent" in page
 
 
-async def test_drift_page_shows_the_latest_report(browser: httpx.AsyncClient, app_container: App, tenant: str) -> None:
+async def test_drift_page_shows_the_latest_report(browser: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
     now = app_container.ctx.clock()
     finding = Discrepancy(DriftTag.DNS_MISSING_RECORD, "pm-bounces.x.dev.ardamails.com", "cfg-1", tenant,
                           expected="CNAME pm.mtasv.net", actual=None)
@@ -306,7 +306,7 @@ async def test_drift_page_shows_the_latest_report(browser: httpx.AsyncClient, ap
 
 
 async def test_a_signal_without_the_csrf_token_is_refused_and_changes_nothing(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     await login(browser)
@@ -323,7 +323,7 @@ async def test_a_signal_without_the_csrf_token_is_refused_and_changes_nothing(
 
 
 async def test_a_signal_with_the_csrf_token_goes_through_the_lifecycle_service(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     await login(browser)
@@ -341,7 +341,7 @@ async def test_a_signal_with_the_csrf_token_goes_through_the_lifecycle_service(
 
 
 async def test_a_refused_signal_shows_the_409_message(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     await login(browser)
@@ -358,7 +358,7 @@ async def test_a_refused_signal_shows_the_409_message(
 
 
 async def test_an_irreversible_signal_needs_the_confirmation_tick(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     config = await seed_configuration(app_container, tenant)
     await login(browser)
@@ -374,7 +374,7 @@ async def test_an_irreversible_signal_needs_the_confirmation_tick(
 
 
 async def test_removing_a_suppression_lifts_it_but_a_spam_complaint_stays(
-    browser: httpx.AsyncClient, app_container: App, tenant: str,
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
 ) -> None:
     await seed_suppressions(app_container, tenant)
     await login(browser)
@@ -399,7 +399,7 @@ async def test_login_never_redirects_outside_the_console(browser: httpx.AsyncCli
 
 
 async def test_the_drift_page_plans_and_applies_repairs_with_the_operator_as_author(
-    browser: httpx.AsyncClient, app_container: App,
+    browser: httpx.AsyncClient, app_container: Container,
 ) -> None:
     config = await provisioned(app_container, f"s{uuid.uuid4().hex[:10]}")
     dkim, _ = expected_records(config)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.services.configuration_resources import adopt_server
 from tenantmail.services.configuration_store import load
 from tenantmail.services.dispatch_jobs import dispatch_jobs
@@ -43,7 +43,7 @@ async def _create(api: httpx.AsyncClient, slug: str, **fields: Any) -> str:
     return str(response.json()["eId"])
 
 
-async def _ok(app: App, api: httpx.AsyncClient, e_id: str) -> dict[str, Any]:
+async def _ok(app: Container, api: httpx.AsyncClient, e_id: str) -> dict[str, Any]:
     """Run the provisioning step and one verification poll; the configuration is then OK."""
     assert await provision_claimed(app.ctx) == 1
     await check_verification(app.ctx, TENANT, e_id)
@@ -56,7 +56,7 @@ async def _send(api: httpx.AsyncClient, e_id: str, key: str, **fields: Any) -> h
     return await api.post("/job", json=send_body(e_id, **fields), headers={"Idempotency-Key": key})
 
 
-async def _from_addresses(app: App, server_id: int) -> list[str]:
+async def _from_addresses(app: Container, server_id: int) -> list[str]:
     messages = await sandbox_control(app, "GET", f"/servers/{server_id}/messages")
     return sorted(m["From"] for m in messages)
 
@@ -66,7 +66,7 @@ async def _history(api: httpx.AsyncClient, e_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_domain_configuration_sends_from_two_allowed_local_parts_and_refuses_a_third(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _create(api, slug, authentication="domain", allowedFromLocalParts=["billing", "orders"])
     created = await _payload(api, e_id)
@@ -102,7 +102,7 @@ async def test_a_domain_configuration_sends_from_two_allowed_local_parts_and_ref
 
 
 async def test_the_allow_list_is_edited_by_an_operator_audited_and_enforced_at_dispatch(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _create(api, slug, authentication="domain", allowedFromLocalParts=["billing", "orders"])
     await _signal(api, e_id, "provision")
@@ -135,7 +135,7 @@ async def test_the_allow_list_is_edited_by_an_operator_audited_and_enforced_at_d
 
 
 async def test_a_signature_configuration_allows_only_its_own_local_part(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _create(api, slug)
     assert (await _payload(api, e_id))["allowedFromLocalParts"] == ["billing"]
@@ -148,7 +148,7 @@ async def test_a_signature_configuration_allows_only_its_own_local_part(
 
 
 async def test_re_provision_migrates_a_signature_configuration_to_a_domain(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _create(api, slug)
     await _signal(api, e_id, "provision")
@@ -184,7 +184,7 @@ async def test_re_provision_migrates_a_signature_configuration_to_a_domain(
 
 
 async def test_a_failing_create_domain_compensates_and_re_provision_succeeds(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     await sandbox_control(app_container, "POST", "/faults",
                           {"kind": "status", "status": 500, "method": "POST", "path": "/domains"})
@@ -200,7 +200,7 @@ async def test_a_failing_create_domain_compensates_and_re_provision_succeeds(
 
 
 async def test_a_domain_left_by_a_crash_or_an_earlier_attempt_is_adopted_not_duplicated(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     ctx = app_container.ctx
     e_id = await _create(api, slug, authentication="domain")
@@ -215,7 +215,7 @@ async def test_a_domain_left_by_a_crash_or_an_earlier_attempt_is_adopted_not_dup
 
 
 async def test_an_in_flight_create_domain_is_adopted_after_a_crash(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     ctx = app_container.ctx
     e_id = await _create(api, slug, authentication="domain")
@@ -237,7 +237,7 @@ async def test_an_in_flight_create_domain_is_adopted_after_a_crash(
 
 
 async def test_removing_a_domain_configuration_deletes_its_domain(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _create(api, slug, authentication="domain")
     await _signal(api, e_id, "provision")
@@ -249,7 +249,7 @@ async def test_removing_a_domain_configuration_deletes_its_domain(
 
 
 async def test_a_domain_configuration_is_provisioned_by_the_worker(
-    app_container: App, api: httpx.AsyncClient, slug: str, worker: None,
+    app_container: Container, api: httpx.AsyncClient, slug: str, worker: None,
 ) -> None:
     e_id = await _create(api, slug, authentication="domain")
     await _signal(api, e_id, "provision")

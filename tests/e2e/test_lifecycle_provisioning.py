@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tenantmail.adapters.route53 import Route53DnsGateway
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Operational
 from tenantmail.services.configuration_resources import dns_records
 from tenantmail.services.configuration_store import load
@@ -38,7 +38,7 @@ def slug() -> str:
     return f"acme{uuid.uuid4().hex[:8]}"
 
 
-async def _provisioned(app: App, api: httpx.AsyncClient, slug: str) -> str:
+async def _provisioned(app: Container, api: httpx.AsyncClient, slug: str) -> str:
     """A configuration taken through provision by one direct pass of the provisioning step."""
     e_id = (await create_configuration_via_api(api, slug))["eId"]
     await _signal(api, e_id, "provision")
@@ -47,7 +47,7 @@ async def _provisioned(app: App, api: httpx.AsyncClient, slug: str) -> str:
 
 
 async def test_create_provision_verify_unlock_lock_remove_against_the_sandbox_and_route53(
-    app_container: App, api: httpx.AsyncClient, slug: str, worker: None,
+    app_container: Container, api: httpx.AsyncClient, slug: str, worker: None,
 ) -> None:
     e_id = (await create_configuration_via_api(api, slug))["eId"]
     assert (await _signal(api, e_id, "provision"))["payload"]["operationalStatus"] == "PROVISIONING"
@@ -96,7 +96,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("step", [*FAULTS, "writeRecords"])
 async def test_a_failing_step_compensates_lands_in_missing_and_re_provision_succeeds(
-    app_container: App, api: httpx.AsyncClient, slug: str, step: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str, step: str,
 ) -> None:
     ctx = app_container.ctx
     if step in FAULTS:
@@ -121,7 +121,7 @@ async def test_a_failing_step_compensates_lands_in_missing_and_re_provision_succ
 
 
 async def test_a_server_name_taken_by_a_server_we_did_not_create_is_an_orphan(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     stranger = await app_container.ctx.postmark.account.create_server(f"ardamails-dev-{slug}", delivery_type="Sandbox")
     e_id = (await create_configuration_via_api(api, slug))["eId"]
@@ -134,7 +134,7 @@ async def test_a_server_name_taken_by_a_server_we_did_not_create_is_an_orphan(
 
 
 async def test_a_server_left_by_a_crash_during_create_server_is_adopted_not_duplicated(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     """The crash window: Postmark created the server, the worker died before recording it."""
     ctx = app_container.ctx
@@ -155,7 +155,7 @@ async def test_a_server_left_by_a_crash_during_create_server_is_adopted_not_dupl
 
 
 async def test_remove_reports_a_server_postmark_refuses_to_delete_as_an_orphan(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _provisioned(app_container, api, slug)
     server_id = (await _payload(api, e_id))["postmark"]["serverId"]
@@ -169,7 +169,7 @@ async def test_remove_reports_a_server_postmark_refuses_to_delete_as_an_orphan(
 
 
 async def test_remove_that_cannot_reach_postmark_answers_503_changes_nothing_and_can_be_repeated(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     e_id = await _provisioned(app_container, api, slug)
     await sandbox_control(app_container, "POST", "/faults", {"kind": "status", "method": "DELETE", "path": "/senders/*", "status": 503})
@@ -181,7 +181,7 @@ async def test_remove_that_cannot_reach_postmark_answers_503_changes_nothing_and
 
 
 async def test_verification_times_out_to_unverified_and_re_verify_starts_a_fresh_window(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     ctx = app_container.ctx
     e_id = await _provisioned(app_container, api, slug)
@@ -206,7 +206,7 @@ async def test_verification_times_out_to_unverified_and_re_verify_starts_a_fresh
 
 
 async def test_re_verify_from_failure_runs_a_health_check_before_degraded(
-    app_container: App, api: httpx.AsyncClient, slug: str,
+    app_container: Container, api: httpx.AsyncClient, slug: str,
 ) -> None:
     ctx = app_container.ctx
     e_id = await _provisioned(app_container, api, slug)

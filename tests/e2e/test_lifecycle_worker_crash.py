@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.naming import server_name
 from tenantmail.services.configuration_store import load
 from tests.helpers import create_configuration_via_api, eventually, postmark_leftovers, process_env, sandbox_control
@@ -24,7 +24,7 @@ POSTMARK_TIMEOUT_SECONDS = "2"  # ... which needs a short call timeout (lease â‰
 
 
 @pytest.fixture
-def start_worker(app_container: App, tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
+def start_worker(app_container: Container, tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
     """Start ``tenantmail worker`` processes; any still running at the end are stopped."""
     started: list[subprocess.Popen[bytes]] = []
 
@@ -50,7 +50,7 @@ def start_worker(app_container: App, tmp_path: Path) -> Iterator[callable]:  # t
 
 @pytest.mark.parametrize("route", ["/servers", "/senders"])
 async def test_a_worker_killed_mid_provisioning_is_finished_by_the_next_with_no_duplicates(
-    app_container: App, api: httpx.AsyncClient, start_worker, route: str,  # type: ignore[no-untyped-def]
+    app_container: Container, api: httpx.AsyncClient, start_worker, route: str,  # type: ignore[no-untyped-def]
 ) -> None:
     slug = f"crash{uuid.uuid4().hex[:8]}"
     domain = f"{slug}.dev.ardamails.com"

@@ -11,7 +11,7 @@ import pytest
 
 from tenantmail.adapters.keyregistry import remove_version as remove_from_file
 from tenantmail.adapters.keyregistry import rotate_registry_file
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.services import rotate_keys
 from tenantmail.services.detect_drift import detect_drift
@@ -21,7 +21,7 @@ from tests.helpers import eventually, send_body
 pytestmark = pytest.mark.usefixtures("engine")  # engine: empty tables
 
 
-async def delivered(api: httpx.AsyncClient, app: App, config: EmailConfiguration, key: str) -> None:
+async def delivered(api: httpx.AsyncClient, app: Container, config: EmailConfiguration, key: str) -> None:
     """Postmark accepted the send (job SENT or later) and its Delivery webhook was answered 200."""
     accepted = await api.post("/job", json=send_body(config.e_id), headers={"Idempotency-Key": key})
     assert accepted.status_code == 202, accepted.text
@@ -39,7 +39,7 @@ async def delivered(api: httpx.AsyncClient, app: App, config: EmailConfiguration
 
 
 async def test_sends_and_webhooks_work_through_rotation_sweep_and_removal(
-    api: httpx.AsyncClient, app_container: App, live_api: str, worker: None,
+    api: httpx.AsyncClient, app_container: Container, live_api: str, worker: None,
 ) -> None:
     ctx, registry = app_container.ctx, app_container.registry
     config = await provisioned(app_container, "acme", unlocked=True)

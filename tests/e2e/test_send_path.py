@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.services import dispatch_jobs
 from tenantmail.settings import Settings
 from tests.helpers import eventually, send_body, sendable_configuration
@@ -27,20 +27,20 @@ def settings(settings: Settings, engine: AsyncEngine) -> Settings:
     })
 
 
-def control(app: App) -> httpx.AsyncClient:
+def control(app: Container) -> httpx.AsyncClient:
     assert app.sandbox is not None
     return httpx.AsyncClient(base_url=f"{app.sandbox.base_url}/_sandbox",
                              headers={"X-Postmark-Account-Token": app.sandbox.account_token})
 
 
-async def messages_of(app: App, server_id: int) -> list[dict[str, Any]]:
+async def messages_of(app: Container, server_id: int) -> list[dict[str, Any]]:
     async with control(app) as sandbox:
         response = await sandbox.get(f"/servers/{server_id}/messages")
         response.raise_for_status()
         return response.json()
 
 
-async def inject(app: App, *faults: dict[str, Any]) -> None:
+async def inject(app: Container, *faults: dict[str, Any]) -> None:
     async with control(app) as sandbox:
         (await sandbox.post("/faults", json=list(faults))).raise_for_status()
 
@@ -55,7 +55,7 @@ async def submit(api: httpx.AsyncClient, body: dict[str, Any], key: str) -> http
 
 
 async def test_a_queued_send_reaches_postmark_from_the_configuration_address(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "acme", reply_to="help@acme.example")
     accepted = await submit(api, send_body(config.e_id, recipient="  Customer@Example.COM "), "order-1")
@@ -74,7 +74,7 @@ async def test_a_queued_send_reaches_postmark_from_the_configuration_address(
 
 
 async def test_429_and_503_bursts_end_in_exactly_one_message(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "bursty")
     await inject(app_container, {"kind": "status", "status": 429, "path": "/email*", "count": 2},
@@ -87,7 +87,7 @@ async def test_429_and_503_bursts_end_in_exactly_one_message(
 
 
 async def test_a_dropped_response_is_resolved_by_metadata_search_not_a_second_send(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "dropped")
     await inject(app_container, {"kind": "drop", "path": "/email", "count": 1, "hold_seconds": 5})
@@ -99,7 +99,7 @@ async def test_a_dropped_response_is_resolved_by_metadata_search_not_a_second_se
 
 
 async def test_an_inactive_recipient_fails_the_job_and_blocks_the_next_send_locally(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "inactive")
     await inject(app_container, {"kind": "error_code", "error_code": 406, "path": "/email", "count": 1})
@@ -115,7 +115,7 @@ async def test_an_inactive_recipient_fails_the_job_and_blocks_the_next_send_loca
 
 
 async def test_configuration_errors_hold_the_job_and_enter_failure_at_the_threshold(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "broken")
     threshold = app_container.settings.failure_threshold
@@ -147,7 +147,7 @@ async def test_configuration_errors_hold_the_job_and_enter_failure_at_the_thresh
 
 
 async def test_twenty_parallel_requests_with_one_key_make_one_job_and_one_email(
-    api: httpx.AsyncClient, app_container: App, worker: None,
+    api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "racy")
     answers = await asyncio.gather(*(submit(api, send_body(config.e_id), "same-key") for _ in range(20)))
@@ -164,7 +164,7 @@ async def test_twenty_parallel_requests_with_one_key_make_one_job_and_one_email(
 
 
 async def test_jobs_claimed_while_their_configuration_recovered_are_not_parked(
-    api: httpx.AsyncClient, app_container: App,
+    api: httpx.AsyncClient, app_container: Container,
 ) -> None:
     """The pass read the configuration as unable to send, and it recovered before the pass parked
     its jobs: the recovery released only the jobs then QUEUED, so parking re-reads the

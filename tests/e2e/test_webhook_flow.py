@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tests.helpers import create_configuration_via_api, eventually, sandbox_control, send_body
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
@@ -19,7 +19,7 @@ BOUNCING = "HardBounce@bounce-testing.postmarkapp.com"
 
 
 @pytest.fixture
-async def configuration(api: httpx.AsyncClient, app_container: App, live_api: str, worker: None) -> str:
+async def configuration(api: httpx.AsyncClient, app_container: Container, live_api: str, worker: None) -> str:
     """Provisioned, verified and unlocked through the API and the worker; returns its eId."""
     e_id = (await create_configuration_via_api(api, "hooks"))["eId"]
     assert (await api.post(f"/configuration/{e_id}/provision")).status_code == 200

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import DatabaseNotMigrated
 from tenantmail.adapters.telemetry import configure_logging
-from tenantmail.bootstrap import App, bootstrap
-from tenantmail.entrypoints.api.app import create_app
+from tenantmail.bootstrap import Container, bootstrap
+from tenantmail.entrypoints.api.app import create_api, create_app
 from tenantmail.settings import Settings
 from tests.app_fixtures import TEST_API_KEY
 
@@ -29,7 +29,7 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def raw(app_container: App) -> AsyncIterator[httpx.AsyncClient]:
+async def raw(app_container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """A client with no credentials or tenant: each test sets what it checks."""
     transport = httpx.ASGITransport(app=create_app(container=app_container))
     async with httpx.AsyncClient(transport=transport, base_url="http://tenantmail.test") as client:
@@ -50,14 +50,14 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "X-Tenant-Id": "tenant-a"}
 
 
-async def test_missing_bearer_key_is_401_with_the_error_body(raw: httpx.AsyncClient, app_container: App) -> None:
+async def test_missing_bearer_key_is_401_with_the_error_body(raw: httpx.AsyncClient, app_container: Container) -> None:
     response = await raw.get(f"{app_container.settings.api_prefix}/configuration", headers={"X-Tenant-Id": "t"})
     _assert_error_body(response, 401, "Unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("header", ["Bearer not-a-key", "Basic dXNlcjpwYXNz", "Bearer", TEST_API_KEY])
-async def test_wrong_or_malformed_credentials_are_401(raw: httpx.AsyncClient, app_container: App, header: str) -> None:
+async def test_wrong_or_malformed_credentials_are_401(raw: httpx.AsyncClient, app_container: Container, header: str) -> None:
     response = await raw.get(
         f"{app_container.settings.api_prefix}/configuration",
         headers={"Authorization": header, "X-Tenant-Id": "tenant-a"},
@@ -66,12 +66,12 @@ async def test_wrong_or_malformed_credentials_are_401(raw: httpx.AsyncClient, ap
 
 
 @pytest.mark.parametrize("key", [TEST_API_KEY, SECOND_KEY])
-async def test_every_configured_key_is_accepted(raw: httpx.AsyncClient, app_container: App, key: str) -> None:
+async def test_every_configured_key_is_accepted(raw: httpx.AsyncClient, app_container: Container, key: str) -> None:
     response = await raw.get(f"{app_container.settings.api_prefix}/configuration", headers=_auth(key))
     assert response.status_code == 200, response.text
 
 
-async def test_missing_tenant_header_is_400(raw: httpx.AsyncClient, app_container: App) -> None:
+async def test_missing_tenant_header_is_400(raw: httpx.AsyncClient, app_container: Container) -> None:
     response = await raw.get(
         f"{app_container.settings.api_prefix}/configuration", headers={"Authorization": f"Bearer {TEST_API_KEY}"}
     )
@@ -80,7 +80,7 @@ async def test_missing_tenant_header_is_400(raw: httpx.AsyncClient, app_containe
 
 
 @pytest.mark.parametrize("tenant", ["has space", "x" * 129, "-leading-dash", "semi;colon"])
-async def test_malformed_tenant_header_is_400(raw: httpx.AsyncClient, app_container: App, tenant: str) -> None:
+async def test_malformed_tenant_header_is_400(raw: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
     response = await raw.get(
         f"{app_container.settings.api_prefix}/configuration",
         headers={"Authorization": f"Bearer {TEST_API_KEY}", "X-Tenant-Id": tenant},
@@ -104,13 +104,13 @@ async def test_wrong_method_gets_the_error_body(raw: httpx.AsyncClient) -> None:
     _assert_error_body(await raw.delete("/healthz"), 405, "MethodNotAllowed")
 
 
-async def test_query_validation_errors_are_400_with_the_field_named(raw: httpx.AsyncClient, app_container: App) -> None:
+async def test_query_validation_errors_are_400_with_the_field_named(raw: httpx.AsyncClient, app_container: Container) -> None:
     response = await raw.get(f"{app_container.settings.api_prefix}/configuration?limit=0", headers=_auth(TEST_API_KEY))
     body = _assert_error_body(response, 400, "ValidationError")
     assert "limit" in str(body["message"])
 
 
-async def test_health_readiness_and_metrics(raw: httpx.AsyncClient, app_container: App) -> None:
+async def test_health_readiness_and_metrics(raw: httpx.AsyncClient, app_container: Container) -> None:
     assert (await raw.get("/healthz")).json() == {"status": "ok"}
     ready = await raw.get("/readyz")
     assert ready.status_code == 200
@@ -121,7 +121,7 @@ async def test_health_readiness_and_metrics(raw: httpx.AsyncClient, app_containe
 
 
 async def test_readiness_is_503_when_the_database_is_unreachable(
-    raw: httpx.AsyncClient, app_container: App
+    raw: httpx.AsyncClient, app_container: Container
 ) -> None:
     unreachable = (
         "sqlite:////nonexistent-dir/db.sqlite3" if app_container.engine.dialect.name == "sqlite"
@@ -142,9 +142,9 @@ async def test_serving_refuses_an_unmigrated_database(fresh_database_url: str, s
 
 
 async def test_an_unexpected_error_is_a_500_body_and_a_sentry_event(
-    app_container: App, sentry_events: list[dict[str, object]]
+    app_container: Container, sentry_events: list[dict[str, object]]
 ) -> None:
-    api = create_app(container=app_container)
+    api = create_api(container=app_container)
 
     async def broken() -> None:
         raise RuntimeError("the disk is on fire")
@@ -161,7 +161,7 @@ async def test_an_unexpected_error_is_a_500_body_and_a_sentry_event(
 
 
 async def test_log_lines_of_a_request_carry_its_request_id_and_tenant(
-    app_container: App, api: httpx.AsyncClient
+    app_container: Container, api: httpx.AsyncClient
 ) -> None:
     stream = io.StringIO()
     configure_logging("DEBUG", True, stream=stream)

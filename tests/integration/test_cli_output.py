@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bench.common import queue_jobs
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Operational
 from tenantmail.services.configuration_resources import dns_records
 from tenantmail.services.configuration_store import load
@@ -42,19 +42,19 @@ class Ran:
         return json.loads(self.out)
 
 
-async def tenantmail(app: App, *args: str, columns: int = 120) -> Ran:
+async def tenantmail(app: Container, *args: str, columns: int = 120) -> Ran:
     proc = await start(app, *args, columns=columns)
     out, err = await proc.communicate()
     return Ran(proc.returncode or 0, out.decode(), err.decode())
 
 
-async def start(app: App, *args: str, columns: int = 120) -> asyncio.subprocess.Process:
+async def start(app: Container, *args: str, columns: int = 120) -> asyncio.subprocess.Process:
     env = {**process_env(app), "COLUMNS": str(columns), "TENANTMAIL_LOG_LEVEL": "ERROR"}
     return await asyncio.create_subprocess_exec(CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
 
 
-async def test_outside_text_is_printed_literally_never_as_markup(app_container: App) -> None:
+async def test_outside_text_is_printed_literally_never_as_markup(app_container: Container) -> None:
     name = "[bold]Acme[/bold] [a-z] [/]"
     shown = await tenantmail(app_container, "config", "create", "--tenant", TENANT, "--slug", "literal",
                              "--from-name", name)
@@ -69,7 +69,7 @@ async def test_outside_text_is_printed_literally_never_as_markup(app_container: 
 
 
 @pytest.mark.parametrize("columns", [50, 80])
-async def test_ids_are_never_wrapped_other_columns_fold_first(app_container: App, columns: int) -> None:
+async def test_ids_are_never_wrapped_other_columns_fold_first(app_container: Container, columns: int) -> None:
     config = await sendable_configuration(app_container, TENANT, f"wide{columns}", from_name="A rather long name")
     [job] = await queue_jobs(app_container, config, 1)
 
@@ -82,7 +82,7 @@ async def test_ids_are_never_wrapped_other_columns_fold_first(app_container: App
         assert max(len(line) for line in listed.out.splitlines()) <= 80
 
 
-async def test_json_errors_are_json_on_stdout_with_a_non_zero_exit(app_container: App) -> None:
+async def test_json_errors_are_json_on_stdout_with_a_non_zero_exit(app_container: Container) -> None:
     created = await tenantmail(app_container, "config", "create", "--tenant", TENANT, "--slug", "errs",
                                "--from-name", "Acme", "--json")
     e_id = created.json["eId"]
@@ -101,7 +101,7 @@ async def test_json_errors_are_json_on_stdout_with_a_non_zero_exit(app_container
         assert set(ran.json) == {"error", "message"} and ran.json["message"]
 
 
-async def test_drift_last_honours_json(app_container: App) -> None:
+async def test_drift_last_honours_json(app_container: Container) -> None:
     assert (await tenantmail(app_container, "drift", "--json")).code == 0  # keeps a (clean) report
     for args in (("drift", "last", "--json"), ("drift", "--json", "last")):
         ran = await tenantmail(app_container, *args)
@@ -110,7 +110,7 @@ async def test_drift_last_honours_json(app_container: App) -> None:
 
 @pytest.mark.parametrize("tenant", ["acme corp", "-acme", "a" * 129, "acme/eu", "ünïcode"])
 async def test_the_cli_refuses_exactly_the_tenant_ids_the_api_refuses(
-    app_container: App, api: httpx.AsyncClient, tenant: str,
+    app_container: Container, api: httpx.AsyncClient, tenant: str,
 ) -> None:
     through_api = await api.get("/configuration", headers={"X-Tenant-Id": tenant.encode()})
     assert (through_api.status_code, through_api.json()["error"]) == (400, "InvalidTenant")
@@ -119,13 +119,13 @@ async def test_the_cli_refuses_exactly_the_tenant_ids_the_api_refuses(
     assert "a tenant id must be 1-128 characters of [A-Za-z0-9._:@-]" in through_cli.err
 
 
-async def test_a_tenant_id_the_api_accepts_the_cli_accepts(app_container: App) -> None:
+async def test_a_tenant_id_the_api_accepts_the_cli_accepts(app_container: Container) -> None:
     ran = await tenantmail(app_container, "config", "list", "--tenant", "Acme.EU:shop@1_x-y", "--json")
     assert ran.code == 0 and ran.json["total"] == 0, ran.out + ran.err
 
 
 async def test_a_signal_that_changes_nothing_is_refused_and_writes_no_version(
-    app_container: App, api: httpx.AsyncClient,
+    app_container: Container, api: httpx.AsyncClient,
 ) -> None:
     e_id = (await create_configuration_via_api(api, "noop"))["eId"]  # PENDING ∥ LOCKED
     refused = await api.post(f"/configuration/{e_id}/lock")
@@ -138,11 +138,11 @@ async def test_a_signal_that_changes_nothing_is_refused_and_writes_no_version(
     assert (await api.post(f"/configuration/{e_id}/force-lock")).status_code == 200
 
 
-async def _state(app: App, e_id: str) -> Operational:
+async def _state(app: Container, e_id: str) -> Operational:
     return (await load(app.ctx, TENANT, e_id)).operational
 
 
-async def test_provision_wait_shows_progress_and_exits_3_on_missing(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_provision_wait_shows_progress_and_exits_3_on_missing(app_container: Container, api: httpx.AsyncClient) -> None:
     e_id = (await create_configuration_via_api(api, "waitmissing"))["eId"]
     await sandbox_control(app_container, "POST", "/faults",
                           {"kind": "error_code", "method": "POST", "path": "/senders", "error_code": 400})
@@ -155,7 +155,7 @@ async def test_provision_wait_shows_progress_and_exits_3_on_missing(app_containe
     assert "MISSING" in out.decode() and "createSignature" in out.decode()
 
 
-async def test_re_verify_wait_exits_4_on_unverified(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_re_verify_wait_exits_4_on_unverified(app_container: Container, api: httpx.AsyncClient) -> None:
     ctx = app_container.ctx
     e_id = (await create_configuration_via_api(api, "waitunverified"))["eId"]
     assert (await api.post(f"/configuration/{e_id}/provision")).status_code == 200
@@ -179,19 +179,19 @@ async def test_re_verify_wait_exits_4_on_unverified(app_container: App, api: htt
     assert json.loads(out)["payload"]["operationalStatus"] == "UNVERIFIED"
 
 
-async def test_provision_wait_gives_up_after_its_timeout_with_exit_5(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_provision_wait_gives_up_after_its_timeout_with_exit_5(app_container: Container, api: httpx.AsyncClient) -> None:
     e_id = (await create_configuration_via_api(api, "waitnobody"))["eId"]  # no worker provisions it
     ran = await tenantmail(app_container, "config", "provision", e_id, "--tenant", TENANT, "--wait", "--timeout", "1")
     assert ran.code == 5
     assert f"still PROVISIONING after 1 s; it goes on in the background: `tenantmail config show {e_id}" in ran.err
 
 
-async def _is(app: App, e_id: str, state: Operational) -> bool:
+async def _is(app: Container, e_id: str, state: Operational) -> bool:
     return await _state(app, e_id) is state
 
 
 @pytest.mark.usefixtures("worker")
-async def test_jobs_send_queues_through_the_same_gates_as_the_api(app_container: App) -> None:
+async def test_jobs_send_queues_through_the_same_gates_as_the_api(app_container: Container) -> None:
     config = await sendable_configuration(app_container, TENANT, "clisend")
     sent = await tenantmail(app_container, "jobs", "send", "--tenant", TENANT, "--configuration", config.e_id,
                             "--to", "Customer@Example.com", "--subject", "Your order", "--text", "Thanks.", "--json")

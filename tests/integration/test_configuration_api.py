@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.job import EmailJob, JobStatus
 from tests.helpers import create_configuration_via_api, sendable_configuration
 
@@ -145,7 +145,7 @@ async def test_list_filters_by_states_and_paginates(api: httpx.AsyncClient) -> N
     assert (await api.get("/configuration", params={"operationalStatus": "NOPE"})).status_code == 400
 
 
-async def _queue_jobs(app: App, tenant: str, config_e_id: str, n: int) -> list[str]:
+async def _queue_jobs(app: Container, tenant: str, config_e_id: str, n: int) -> list[str]:
     now = app.ctx.clock()
     jobs = [EmailJob.queue(tenant_id=tenant, configuration_e_id=config_e_id, recipient=f"r{i}@example.com",
                            subject="s", idempotency_key=f"k{i}", now=now, text_body="b") for i in range(n)]
@@ -156,13 +156,13 @@ async def _queue_jobs(app: App, tenant: str, config_e_id: str, n: int) -> list[s
     return [job.e_id for job in jobs]
 
 
-async def _statuses(app: App, tenant: str, e_ids: list[str]) -> set[JobStatus]:
+async def _statuses(app: Container, tenant: str, e_ids: list[str]) -> set[JobStatus]:
     async with app.ctx.uow(tenant) as uow:
         return {(await uow.jobs.get(e_id)).status for e_id in e_ids}
 
 
 async def test_lock_lets_queued_jobs_drain_and_force_lock_cancels_them_at_once(
-    app_container: App, api: httpx.AsyncClient,
+    app_container: Container, api: httpx.AsyncClient,
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "acme")
     jobs = await _queue_jobs(app_container, "tenant-a", config.e_id, 3)

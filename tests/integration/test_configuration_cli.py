@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.services.poll_verification import check_verification
 from tenantmail.services.provision_configuration import provision_claimed
 from tests.helpers import postmark_leftovers, process_env
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("engine")
 CLI = str(Path(sys.executable).with_name("tenantmail"))
 
 
-async def config_cli(app: App, *args: str, ok: bool = True) -> tuple[Any, str]:
+async def config_cli(app: Container, *args: str, ok: bool = True) -> tuple[Any, str]:
     """Run ``tenantmail config <args> --tenant tenant-a --json``; return (its JSON, stderr).
     Under ``--json`` an error is JSON too: ``{"error", "message"}`` on stdout."""
     proc = await asyncio.create_subprocess_exec(
@@ -33,7 +33,7 @@ async def config_cli(app: App, *args: str, ok: bool = True) -> tuple[Any, str]:
     return json.loads(text[text.index("{"):]), err.decode()
 
 
-async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_cli(app_container: App) -> None:
+async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_cli(app_container: Container) -> None:
     slug = f"cli{uuid.uuid4().hex[:8]}"
     created, _ = await config_cli(app_container, "create", "--slug", slug, "--from-name", "Acme", "--author", "ops")
     e_id = created["eId"]
@@ -64,7 +64,7 @@ async def test_an_operator_takes_a_configuration_through_its_lifecycle_from_the_
     assert error["error"] == "IllegalSignal" and "REMOVED" in error["message"]
 
 
-async def test_domain_authentication_allow_list_and_migration_from_the_cli(app_container: App) -> None:
+async def test_domain_authentication_allow_list_and_migration_from_the_cli(app_container: Container) -> None:
     slug = f"cli{uuid.uuid4().hex[:8]}"
     created, _ = await config_cli(app_container, "create", "--slug", slug, "--from-name", "Acme",
                                   "--from-local-part", "billing", "--authentication", "domain",

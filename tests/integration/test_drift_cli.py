@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tests.drift_support import expected_records, provisioned
 from tests.helpers import process_env
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.usefixtures("engine"),  # engine: empty tables
               pytest.mark.slow]  # every command is a fresh process
 
 
-async def tenantmail(app: App, *args: str, **overrides: str) -> tuple[int, str]:
+async def tenantmail(app: Container, *args: str, **overrides: str) -> tuple[int, str]:
     env = {**process_env(app), "TENANTMAIL_LOG_LEVEL": "ERROR", **overrides}
     proc = await asyncio.create_subprocess_exec(CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
@@ -30,7 +30,7 @@ def parsed(output: str) -> dict:
     return json.loads(output[output.index("{\n"):output.rindex("}") + 1])
 
 
-async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_container: App) -> None:
+async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     code, output = await tenantmail(app_container, "drift", "--json")
     assert code == 0 and parsed(output)["status"] == "clean"
@@ -45,13 +45,13 @@ async def test_drift_exits_0_when_clean_and_1_with_the_findings_in_json(app_cont
     assert code == 1 and "dns_missing_record" in output and "drift" in output
 
 
-async def test_drift_exits_2_when_it_cannot_run(app_container: App) -> None:
+async def test_drift_exits_2_when_it_cannot_run(app_container: Container) -> None:
     unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     code, output = await tenantmail(app_container, "drift", "--json", **unreachable)
     assert code == 2 and json.loads(output.splitlines()[0])["error"] == "DatabaseUnavailable"
 
 
-async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:
+async def test_keys_rotate_sweep_and_remove_version(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     old = app_container.registry.current_version
 
@@ -68,7 +68,7 @@ async def test_keys_rotate_sweep_and_remove_version(app_container: App) -> None:
     assert code == 0 and "current" in output
 
 
-async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_nothing_left(app_container: App) -> None:
+async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_nothing_left(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     dkim, _ = expected_records(config)
     await app_container.ctx.dns.delete_records([dkim])
@@ -87,7 +87,7 @@ async def test_drift_repair_prints_the_plan_applies_it_with_yes_and_then_has_not
     assert parsed(output)["author"].startswith("cli:")
 
 
-async def test_drift_repair_exits_2_when_it_cannot_run(app_container: App) -> None:
+async def test_drift_repair_exits_2_when_it_cannot_run(app_container: Container) -> None:
     unreachable = {"TENANTMAIL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     code, output = await tenantmail(app_container, "drift", "repair", "--yes", **unreachable)
     assert code == 2 and "cannot use the database" in output and "TENANTMAIL_DATABASE_URL" in output

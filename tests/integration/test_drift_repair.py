@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tenantmail.adapters.keyregistry import remove_version, rotate_registry_file
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.configuration import Authentication, EmailConfiguration
 from tenantmail.domain.naming import server_name
 from tenantmail.services.configuration_store import load
@@ -31,22 +31,22 @@ async def repair(api: httpx.AsyncClient, status: int = 200, headers: dict[str, s
     return response.json()
 
 
-def repaired_count(app: App, tag: str, action: str) -> float:
+def repaired_count(app: Container, tag: str, action: str) -> float:
     return app.metrics_registry.get_sample_value(
         "email_drift_repaired_total", {"tag": tag, "action": action}) or 0.0
 
 
-async def zone(app: App) -> dict[tuple[str, str], str]:
+async def zone(app: Container) -> dict[tuple[str, str], str]:
     return {(r.name, r.type): r.value for r in await app.ctx.dns.list_records()}
 
 
-async def history(app: App, config_e_id: str, tenant: str = "tenant-a") -> list[tuple[str, str]]:
+async def history(app: Container, config_e_id: str, tenant: str = "tenant-a") -> list[tuple[str, str]]:
     async with app.ctx.uow(tenant) as uow:
         versions, _ = await uow.configurations.versions(config_e_id)
     return [(v.cause, v.author) for v in versions]
 
 
-async def domain_configuration(app: App, api: httpx.AsyncClient, slug: str) -> EmailConfiguration:
+async def domain_configuration(app: Container, api: httpx.AsyncClient, slug: str) -> EmailConfiguration:
     """A configuration authenticated by a Postmark Domain, provisioned and verified for real."""
     created = await api.post("/configuration", json={
         "sendingDomainSlug": slug, "signature": {"fromName": slug.title()}, "authentication": "domain"})
@@ -60,7 +60,7 @@ async def domain_configuration(app: App, api: httpx.AsyncClient, slug: str) -> E
 
 
 async def test_a_deleted_dkim_record_and_a_changed_return_path_are_repaired_once(
-    app_container: App, api: httpx.AsyncClient,
+    app_container: Container, api: httpx.AsyncClient,
 ) -> None:
     missing = await provisioned(app_container, "acme")
     changed = await provisioned(app_container, "globex")
@@ -92,7 +92,7 @@ async def test_a_deleted_dkim_record_and_a_changed_return_path_are_repaired_once
 
 
 async def test_a_domain_configurations_records_are_repaired_from_the_domains_values(
-    app_container: App, api: httpx.AsyncClient,
+    app_container: Container, api: httpx.AsyncClient,
 ) -> None:
     config = await domain_configuration(app_container, api, "initech")
     domain = await app_container.ctx.postmark.account.get_domain(config.domain_id or 0)
@@ -109,7 +109,7 @@ async def test_a_domain_configurations_records_are_repaired_from_the_domains_val
     assert (await repair(api, apply=True))["repairs"] == []
 
 
-async def test_an_orphan_server_is_deleted_only_with_its_exact_id(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_an_orphan_server_is_deleted_only_with_its_exact_id(app_container: Container, api: httpx.AsyncClient) -> None:
     await provisioned(app_container, "acme")
     zone_name = app_container.settings.effective_mail_zone_name
     stray = await sandbox_control(app_container, "POST", "/servers", json={"Name": server_name(f"stray.{zone_name}")})
@@ -134,7 +134,7 @@ async def test_an_orphan_server_is_deleted_only_with_its_exact_id(app_container:
     assert (await repair(api, apply=True, deleteOrphanServerIds=[stray["ID"]]))["repairs"] == []
 
 
-async def test_an_orphan_domain_waits_for_confirmation_too(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_an_orphan_domain_waits_for_confirmation_too(app_container: Container, api: httpx.AsyncClient) -> None:
     await provisioned(app_container, "acme")
     zone_name = app_container.settings.effective_mail_zone_name
     orphan = await app_container.ctx.postmark.account.create_domain(f"gone.{zone_name}", return_path_domain="")
@@ -149,7 +149,7 @@ async def test_an_orphan_domain_waits_for_confirmation_too(app_container: App, a
     assert f"gone.{zone_name}" not in names and "elsewhere.example.org" in names
 
 
-async def test_a_configuration_whose_server_is_gone_moves_to_missing(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_a_configuration_whose_server_is_gone_moves_to_missing(app_container: Container, api: httpx.AsyncClient) -> None:
     gone = await provisioned(app_container, "acme")
     await sandbox_control(app_container, "DELETE", f"/servers/{gone.server_id}")
 
@@ -161,7 +161,7 @@ async def test_a_configuration_whose_server_is_gone_moves_to_missing(app_contain
     assert (await repair(api, apply=True))["repairs"] == []
 
 
-async def test_a_domain_deleted_in_postmark_is_an_orphan_db_row(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_a_domain_deleted_in_postmark_is_an_orphan_db_row(app_container: Container, api: httpx.AsyncClient) -> None:
     config = await domain_configuration(app_container, api, "hooli")
     await app_container.ctx.postmark.account.delete_domain(config.domain_id or 0)
 
@@ -170,7 +170,7 @@ async def test_a_domain_deleted_in_postmark_is_an_orphan_db_row(app_container: A
     assert (finding.tag.value, finding.subject) == ("postmark_orphan_db_row", f"domain {config.domain_id}")
 
 
-async def test_a_missing_registry_key_is_never_repaired(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_a_missing_registry_key_is_never_repaired(app_container: Container, api: httpx.AsyncClient) -> None:
     old = await provisioned(app_container, "acme")
     old_version = app_container.registry.current_version
     rotate_registry_file(app_container.registry.path)
@@ -186,7 +186,7 @@ async def test_a_missing_registry_key_is_never_repaired(app_container: App, api:
     assert len(await history(app_container, old.e_id)) == 1  # untouched
 
 
-async def test_repair_requires_an_author_and_a_valid_body(app_container: App, api: httpx.AsyncClient) -> None:
+async def test_repair_requires_an_author_and_a_valid_body(app_container: Container, api: httpx.AsyncClient) -> None:
     missing = await repair(api, 400, headers={"X-Author": ""})
     assert missing["error"] == "MissingAuthor" and missing["requestId"]
     await repair(api, 400, apply="yes please")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tenantmail.adapters.keyregistry import remove_version, rotate_registry_file
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.drift import DriftReport, DriftTag, RunStatus
 from tenantmail.domain.naming import server_name
 from tenantmail.services.detect_drift import detect_drift, drift_tick
@@ -28,7 +28,7 @@ def findings(report: DriftReport) -> list[tuple[str, str | None]]:
     return [(d.tag.value, d.configuration_e_id) for d in report.discrepancies]
 
 
-async def test_a_clean_partition_reports_nothing_and_keeps_the_report(app_container: App) -> None:
+async def test_a_clean_partition_reports_nothing_and_keeps_the_report(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     await provisioned(app_container, "globex", tenant="tenant-b")
 
@@ -38,7 +38,7 @@ async def test_a_clean_partition_reports_nothing_and_keeps_the_report(app_contai
     assert await app_container.ctx.drift_reports.latest() == report
 
 
-async def test_a_server_deleted_in_postmark_is_an_orphan_db_row(app_container: App) -> None:
+async def test_a_server_deleted_in_postmark_is_an_orphan_db_row(app_container: Container) -> None:
     gone = await provisioned(app_container, "acme")
     await provisioned(app_container, "globex")
     await sandbox_control(app_container, "DELETE", f"/servers/{gone.server_id}")
@@ -49,7 +49,7 @@ async def test_a_server_deleted_in_postmark_is_an_orphan_db_row(app_container: A
     assert report.status is RunStatus.DRIFT and report.discrepancies[0].tenant_id == "tenant-a"
 
 
-async def test_a_stray_server_named_for_the_partition_is_an_orphan_server(app_container: App) -> None:
+async def test_a_stray_server_named_for_the_partition_is_an_orphan_server(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     zone = app_container.settings.effective_mail_zone_name
     stray = await sandbox_control(app_container, "POST", "/servers", json={"Name": server_name(f"stray.{zone}")})
@@ -61,7 +61,7 @@ async def test_a_stray_server_named_for_the_partition_is_an_orphan_server(app_co
     assert (report.discrepancies[0].subject, report.discrepancies[0].actual) == (str(stray["ID"]), stray["Name"])
 
 
-async def test_a_key_version_removed_from_the_registry_flags_the_rows_under_it(app_container: App) -> None:
+async def test_a_key_version_removed_from_the_registry_flags_the_rows_under_it(app_container: Container) -> None:
     old = await provisioned(app_container, "acme")
     old_version = app_container.registry.current_version
     rotate_registry_file(app_container.registry.path)
@@ -76,7 +76,7 @@ async def test_a_key_version_removed_from_the_registry_flags_the_rows_under_it(a
     assert report.discrepancies[0].actual == old_version
 
 
-async def test_a_deleted_record_is_missing_and_a_changed_one_mismatches(app_container: App) -> None:
+async def test_a_deleted_record_is_missing_and_a_changed_one_mismatches(app_container: Container) -> None:
     missing = await provisioned(app_container, "acme")
     changed = await provisioned(app_container, "globex")
     dkim, _ = expected_records(missing)
@@ -91,7 +91,7 @@ async def test_a_deleted_record_is_missing_and_a_changed_one_mismatches(app_cont
     assert (mismatch.expected, mismatch.actual) == (return_path.value.lower(), "elsewhere.example.com")
 
 
-async def test_an_assertion_switched_off_in_settings_stays_silent(app_container: App) -> None:
+async def test_an_assertion_switched_off_in_settings_stays_silent(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     await app_container.ctx.dns.delete_records(expected_records(config))
     app_container.settings.drift_assertions = ["postmark_orphan_db_row", "registry_missing_key"]
@@ -115,7 +115,7 @@ class Recorder:
         raise AssertionError("drift sets no gauge")
 
 
-async def test_each_finding_is_one_event_with_sentry_fingerprint_and_the_run_is_summarised(app_container: App) -> None:
+async def test_each_finding_is_one_event_with_sentry_fingerprint_and_the_run_is_summarised(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     await app_container.ctx.dns.delete_records(expected_records(config)[:1])
     recorder = Recorder()
@@ -131,7 +131,7 @@ async def test_each_finding_is_one_event_with_sentry_fingerprint_and_the_run_is_
     assert run_fields["counts"]["dns_missing_record"] == 1 and "durationSeconds" in run_fields
 
 
-async def test_findings_reach_the_metrics(app_container: App) -> None:
+async def test_findings_reach_the_metrics(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     await sandbox_control(app_container, "DELETE", f"/servers/{config.server_id}")
 
@@ -140,7 +140,7 @@ async def test_findings_reach_the_metrics(app_container: App) -> None:
     assert app_container.metrics_registry.get_sample_value("email_drift_postmark_orphan_db_row_total") == 1
 
 
-async def test_an_unreachable_source_marks_the_run_as_error_but_other_assertions_still_run(app_container: App) -> None:
+async def test_an_unreachable_source_marks_the_run_as_error_but_other_assertions_still_run(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     await app_container.ctx.dns.delete_records(expected_records(config)[:1])
     await sandbox_control(app_container, "POST", "/faults",
@@ -152,7 +152,7 @@ async def test_an_unreachable_source_marks_the_run_as_error_but_other_assertions
     assert findings(report) == [("dns_missing_record", config.e_id)]
 
 
-async def test_the_worker_tick_scans_once_per_interval_across_the_cluster(app_container: App) -> None:
+async def test_the_worker_tick_scans_once_per_interval_across_the_cluster(app_container: Container) -> None:
     now = app_container.ctx.clock()
     at = lambda moment: dataclasses.replace(app_container.ctx, clock=lambda: moment)  # noqa: E731
 
@@ -162,7 +162,7 @@ async def test_the_worker_tick_scans_once_per_interval_across_the_cluster(app_co
     assert (await app_container.ctx.drift_reports.latest()) is not None
 
 
-async def test_records_of_other_names_in_the_zone_do_not_matter(app_container: App) -> None:
+async def test_records_of_other_names_in_the_zone_do_not_matter(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     zone = app_container.settings.effective_mail_zone_name
     await app_container.ctx.dns.upsert_records([DnsRecord(f"unrelated.{zone}", "TXT", "hello")])
@@ -170,7 +170,7 @@ async def test_records_of_other_names_in_the_zone_do_not_matter(app_container: A
     assert (await detect_drift(app_container.ctx)).status is RunStatus.CLEAN
 
 
-async def test_a_configuration_changed_after_the_listings_waits_for_the_next_run(app_container: App) -> None:
+async def test_a_configuration_changed_after_the_listings_waits_for_the_next_run(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     await app_container.ctx.dns.delete_records(expected_records(config))
     before_the_change = config.updated_at - timedelta(seconds=1)  # type: ignore[operator]

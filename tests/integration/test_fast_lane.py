@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.entrypoints.api.app import create_app
 from tests import webhook_support as pm
 from tests.app_fixtures import TEST_API_KEY
@@ -27,8 +27,8 @@ COMPARED_HEADERS = ("content-type", "www-authenticate", "idempotent-replayed", "
 
 
 @pytest.fixture
-async def lanes(engine, app_container: App) -> AsyncIterator[dict[str, httpx.AsyncClient]]:  # type: ignore[no-untyped-def]
-    """The same App behind the fast lane and behind FastAPI alone (engine: from empty tables)."""
+async def lanes(engine, app_container: Container) -> AsyncIterator[dict[str, httpx.AsyncClient]]:  # type: ignore[no-untyped-def]
+    """The same Container behind the fast lane and behind FastAPI alone (engine: from empty tables)."""
     clients = {
         name: httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container=app_container, fast_lane=on)),
                                 base_url="http://tenantmail.test" + app_container.settings.api_prefix)
@@ -101,7 +101,7 @@ def _send_cases(config_e_id: str) -> dict[str, tuple[dict[str, Any], bytes]]:
 
 
 async def test_post_job_answers_as_the_route_does_for_every_kind_of_request(
-    app_container: App, lanes: dict[str, httpx.AsyncClient],
+    app_container: Container, lanes: dict[str, httpx.AsyncClient],
 ) -> None:
     seeded = await seed(app_container.ctx, "tenant-a")
     for name, (headers, body) in _send_cases(seeded.configuration.e_id).items():
@@ -113,7 +113,7 @@ async def test_post_job_answers_as_the_route_does_for_every_kind_of_request(
 
 
 async def test_the_lane_checks_the_caller_before_it_decodes_the_body(
-    app_container: App, lanes: dict[str, httpx.AsyncClient],
+    app_container: Container, lanes: dict[str, httpx.AsyncClient],
 ) -> None:
     """The one deliberate difference: FastAPI decodes a JSON body before it runs dependencies, so
     its route answers 400 to an unauthenticated caller with broken JSON; the lane answers 401 (as
@@ -128,7 +128,7 @@ async def test_the_lane_checks_the_caller_before_it_decodes_the_body(
     assert reference.status_code == 400
 
 
-async def test_a_replay_answers_as_the_route_does(app_container: App, lanes: dict[str, httpx.AsyncClient]) -> None:
+async def test_a_replay_answers_as_the_route_does(app_container: Container, lanes: dict[str, httpx.AsyncClient]) -> None:
     seeded = await seed(app_container.ctx, "tenant-a")
     answers = {}
     for lane, client in lanes.items():
@@ -142,7 +142,7 @@ async def test_a_replay_answers_as_the_route_does(app_container: App, lanes: dic
     assert answers["lane"][0][2]["idempotent-replayed"] == "true" and answers["lane"][1][0] == 422
 
 
-async def test_the_webhook_answers_as_the_route_does(app_container: App, lanes: dict[str, httpx.AsyncClient]) -> None:
+async def test_the_webhook_answers_as_the_route_does(app_container: Container, lanes: dict[str, httpx.AsyncClient]) -> None:
     answers: dict[str, list[tuple[int, Any, dict[str, str]]]] = {}
     for lane, client in lanes.items():
         seeded = await seed(app_container.ctx, f"tenant-{lane}")  # a job each: one event twice is a duplicate

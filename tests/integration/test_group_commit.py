@@ -1,91 +1,194 @@
-"""Group commit of the hot paths' statements (adapters/db/group_commit.py), against a real server."""
+"""Group commit (adapters/db/intake/group_commit.py) on each database's lane, against real databases.
+
+Each ordering test holds the database's write path from outside (PostgreSQL: an advisory lock the
+lane's first unit waits for; SQLite: another connection's write transaction), waits until the
+units under test are queued behind it, then lets go: no sleeps, only conditions.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import make_url
 
-from tenantmail.adapters.db.direct_pool import DirectPool
-from tenantmail.adapters.db.group_commit import GroupCommit
+from tenantmail.adapters.db.intake.dialects import DIALECTS, Dialect
+from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, GroupCommit, Lane, Statement
+from tenantmail.adapters.db.intake.postgres_lane import PostgresLane
+from tenantmail.adapters.db.intake.sqlite_lane import SqliteLane
 from tenantmail.adapters.telemetry import Telemetry
-from tests.helpers import pool_with_table
+from tests.helpers import eventually
 
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+HOLD_KEY = 4242
 
-INSERT = "INSERT INTO gc_probe (id) VALUES (%(id)s) RETURNING id"
-COUNT = "SELECT count(*) AS n FROM gc_probe"
+
+def _lane(backend: str, url: str) -> Lane:
+    return PostgresLane(url) if backend == "postgresql" else SqliteLane(url, lambda: None)
+
+
+class Probe:
+    """A scratch table ``gc_probe (id)`` and the statements the tests run on it."""
+
+    def __init__(self, backend: str, url: str) -> None:
+        self.backend, self.url = backend, url
+        self.dialect: Dialect = DIALECTS[backend]
+
+    def insert(self, id_: int) -> Statement:
+        return Statement(f"INSERT INTO gc_probe (id) VALUES ({self.dialect.param('id')}) RETURNING id", {"id": id_})
+
+    def count(self) -> Statement:
+        return Statement("SELECT count(*) AS n FROM gc_probe", {})
+
+    def hold_point(self) -> Statement:
+        """A statement that waits while :meth:`held` holds the write path."""
+        if self.backend == "postgresql":
+            return Statement(f"SELECT pg_advisory_xact_lock({HOLD_KEY}) IS NULL AS waited", {})
+        return Statement("SELECT 1 AS waited", {})  # its BEGIN IMMEDIATE waits for the writer
+
+    def execute(self, sql: str) -> list[tuple[object, ...]]:
+        if self.backend == "postgresql":
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                return list(conn.execute(sql).fetchall()) if sql.lstrip().upper().startswith("SELECT") \
+                    else (conn.execute(sql), [])[1]
+        with sqlite3.connect(make_url(self.url).database or "", isolation_level=None) as conn:
+            return conn.execute(sql).fetchall()
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[Callable[[], None]]:
+        """Holds the write path until the yielded ``release`` is called (or the block ends)."""
+        if self.backend == "postgresql":
+            conn = psycopg.connect(self.url, autocommit=True)
+            conn.execute("SELECT pg_advisory_lock(%s)", (HOLD_KEY,))
+            release = lambda: conn.execute("SELECT pg_advisory_unlock(%s)", (HOLD_KEY,))  # noqa: E731
+        else:
+            conn = sqlite3.connect(make_url(self.url).database or "", isolation_level=None)  # type: ignore[assignment]
+            conn.execute("BEGIN IMMEDIATE")
+            release = lambda: conn.execute("COMMIT")  # noqa: E731
+        released = False
+
+        def let_go() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                release()
+
+        try:
+            yield let_go
+        finally:
+            let_go()
+            conn.close()
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[DirectPool]:
-    async with pool_with_table(database_url, "gc_probe", "id integer PRIMARY KEY", max_size=4) as pool:
-        yield pool
+async def probe(backend: str, database_url: str) -> AsyncIterator[Probe]:
+    probe = Probe(backend, database_url)
+    probe.execute("DROP TABLE IF EXISTS gc_probe")
+    probe.execute("CREATE TABLE gc_probe (id integer PRIMARY KEY)")
+    yield probe
+    probe.execute("DROP TABLE gc_probe")
 
 
-async def _queued_behind_a_busy_lane(commit: GroupCommit, statements: list[tuple[str, dict[str, int]]]) -> list:
-    """Occupy the one lane, queue ``statements`` meanwhile: they leave as one batch."""
-    busy = asyncio.create_task(commit.fetchone("SELECT pg_sleep(0.3) AS slept", {}))
-    await asyncio.sleep(0.05)  # the lane has taken the sleep
-    results = await asyncio.gather(*(commit.fetchone(sql, params) for sql, params in statements),
-                                   return_exceptions=True)
-    await busy
+@pytest.fixture
+async def commit(probe: Probe) -> AsyncIterator[GroupCommit]:
+    commit = GroupCommit([_lane(probe.backend, probe.url)], telemetry=Telemetry(CollectorRegistry()))
+    yield commit
+    await commit.close()
+
+
+async def _queued_behind_a_held_lane(probe: Probe, commit: GroupCommit, units: list[list[Statement]]) -> list:
+    """Occupy the one lane, queue ``units`` meanwhile: they leave as one batch when it frees."""
+    async with probe.held() as release:
+        busy = asyncio.create_task(commit.run_committed(probe.hold_point()))
+        await eventually(lambda: commit.busy_lanes == 1 and commit.queued == 0)
+        queued = [asyncio.create_task(commit.run_committed(*unit)) for unit in units]
+        await eventually(lambda: commit.queued == len(units))
+        release()
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        await busy
     return results
 
 
-async def test_statements_queued_while_the_lane_is_busy_commit_as_one_batch_in_order(pool: DirectPool) -> None:
-    telemetry = Telemetry(CollectorRegistry())
-    commit = GroupCommit(pool, lanes=1, telemetry=telemetry)
-    results = await _queued_behind_a_busy_lane(
-        commit, [(INSERT, {"id": 1}), (INSERT, {"id": 2}), (COUNT, {}), (INSERT, {"id": 3})])
+async def test_units_queued_while_the_lane_is_busy_commit_as_one_batch_in_order(
+    probe: Probe, commit: GroupCommit,
+) -> None:
+    results = await _queued_behind_a_held_lane(
+        probe, commit, [[probe.insert(1)], [probe.insert(2)], [probe.count()], [probe.insert(3)]])
     assert results == [{"id": 1}, {"id": 2}, {"n": 2}, {"id": 3}]  # each its own row; later ones see earlier writes
     assert commit.batches == 1
-    assert telemetry.registry.get_sample_value("email_db_batch_commit_total", {"statements": "2-4"}) == 1
-    async with pool.connection() as conn:
-        assert (await (await conn.execute(COUNT)).fetchone()) == {"n": 3}
+    registry = commit._telemetry.registry  # type: ignore[union-attr]
+    assert registry.get_sample_value("email_db_batch_commit_total", {"statements": "2-4"}) == 1
+    assert probe.execute("SELECT count(*) FROM gc_probe") == [(3,)]
 
 
-async def test_a_failing_statement_fails_alone_and_its_batch_mates_are_stored_once(pool: DirectPool) -> None:
-    commit = GroupCommit(pool, lanes=1)
-    results = await _queued_behind_a_busy_lane(
-        commit, [(INSERT, {"id": 1}), (INSERT, {"id": 2}), (INSERT, {"id": 1}), (INSERT, {"id": 3})])
+async def test_a_failing_unit_fails_alone_and_its_batch_mates_are_stored_once(probe: Probe, commit: GroupCommit) -> None:
+    results = await _queued_behind_a_held_lane(
+        probe, commit, [[probe.insert(1)], [probe.insert(2)], [probe.insert(1)], [probe.insert(3)]])
     assert results[0] == {"id": 1} and results[1] == {"id": 2} and results[3] == {"id": 3}
-    assert isinstance(results[2], psycopg.errors.UniqueViolation)  # the duplicate's caller, and only it
-    async with pool.connection() as conn:
-        ids = [r["id"] for r in await (await conn.execute("SELECT id FROM gc_probe ORDER BY id")).fetchall()]
-    assert ids == [1, 2, 3]
+    duplicate = psycopg.errors.UniqueViolation if probe.backend == "postgresql" else sqlite3.IntegrityError
+    assert isinstance(results[2], duplicate)  # the duplicate's caller, and only it
+    assert probe.execute("SELECT id FROM gc_probe ORDER BY id") == [(1,), (2,), (3,)]
     assert commit.batches == 1
 
 
-async def test_a_lone_statement_goes_at_once_without_a_batch(pool: DirectPool) -> None:
-    commit = GroupCommit(pool)
-    assert await commit.fetchone(INSERT, {"id": 7}) == {"id": 7}
-    assert await commit.fetchone("SELECT id FROM gc_probe WHERE id = 8", {}) is None
+async def test_a_unit_of_several_statements_answers_their_rows_merged(probe: Probe, commit: GroupCommit) -> None:
+    assert await commit.run_committed(probe.insert(5), probe.count()) == {"id": 5, "n": 1}
+    with pytest.raises(psycopg.errors.UniqueViolation if probe.backend == "postgresql" else sqlite3.IntegrityError):
+        await commit.run_committed(probe.insert(6), probe.insert(5))
+    assert probe.execute("SELECT id FROM gc_probe") == [(5,)]  # the failed unit left nothing, its first row included
+
+
+async def test_a_lone_unit_goes_at_once_without_a_batch(probe: Probe, commit: GroupCommit) -> None:
+    assert await commit.run_committed(probe.insert(7)) == {"id": 7}
+    assert await commit.run_committed(Statement("SELECT id FROM gc_probe WHERE id = 8", {})) is None
     assert commit.batches == 0
 
 
-async def test_a_caller_that_goes_away_leaves_its_batch_mates_their_rows(pool: DirectPool) -> None:
-    commit = GroupCommit(pool, lanes=1)
-    busy = asyncio.create_task(commit.fetchone("SELECT pg_sleep(0.3) AS slept", {}))
-    await asyncio.sleep(0.05)
-    leaving = asyncio.create_task(commit.fetchone(INSERT, {"id": 1}))
-    staying = asyncio.create_task(commit.fetchone(INSERT, {"id": 2}))
-    await asyncio.sleep(0.01)
-    leaving.cancel()
-    assert await staying == {"id": 2}
-    await busy
+async def test_a_caller_that_goes_away_leaves_its_batch_mates_their_rows(probe: Probe, commit: GroupCommit) -> None:
+    async with probe.held() as release:
+        busy = asyncio.create_task(commit.run_committed(probe.hold_point()))
+        await eventually(lambda: commit.busy_lanes == 1 and commit.queued == 0)
+        leaving = asyncio.create_task(commit.run_committed(probe.insert(1)))
+        staying = asyncio.create_task(commit.run_committed(probe.insert(2)))
+        await eventually(lambda: commit.queued == 2)
+        leaving.cancel()
+        release()
+        assert await staying == {"id": 2}
+        await busy
     with pytest.raises(asyncio.CancelledError):
         await leaving
-    async with pool.connection() as conn:  # the statement itself was not withdrawn: it was already queued
-        assert (await (await conn.execute(COUNT)).fetchone()) == {"n": 2}
+    assert probe.execute("SELECT count(*) FROM gc_probe") == [(2,)]  # it was queued: not withdrawn
 
 
-async def test_no_database_fails_every_waiting_caller_instead_of_hanging(backend: str) -> None:
-    dead = DirectPool("postgresql://postgres@127.0.0.1:1/nowhere")
-    commit = GroupCommit(dead, lanes=1)
+async def test_closing_mid_batch_fails_its_callers_and_the_next_batch_runs_on_a_fresh_connection(
+    probe: Probe,
+) -> None:
+    lane = _lane(probe.backend, probe.url)
+    commit = GroupCommit([lane])
+    async with probe.held():
+        waiting = asyncio.create_task(commit.run_committed(probe.hold_point(), probe.insert(1)))
+        await eventually(lambda: commit.busy_lanes == 1 and commit.queued == 0)
+        if probe.backend == "postgresql":  # PostgreSQL's batch is cancelled mid-pipeline
+            await commit.close()
+    if probe.backend == "sqlite":  # SQLite's thread finishes its batch; closing waits for it
+        await commit.close()
+    result = await asyncio.gather(waiting, return_exceptions=True)
+    assert isinstance(result[0], DatabaseUnavailable | dict)
+    again = GroupCommit([lane])
+    assert await again.run_committed(probe.count()) is not None  # the lane opens a new connection
+    await again.close()
+
+
+async def test_no_database_fails_every_waiting_caller_instead_of_hanging(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = ("postgresql://postgres@127.0.0.1:1/nowhere" if backend == "postgresql"
+           else f"sqlite:///{tmp_path}/missing-directory/db.sqlite3")
+    commit = GroupCommit([_lane(backend, url)])
     async with asyncio.timeout(10):
-        results = await asyncio.gather(*(commit.fetchone(COUNT, {}) for _ in range(5)), return_exceptions=True)
-    assert all(isinstance(r, psycopg.OperationalError) for r in results)
+        results = await asyncio.gather(*(commit.run_committed(Statement("SELECT 1 AS one", {})) for _ in range(5)),
+                                       return_exceptions=True)
+    assert all(isinstance(r, DatabaseUnavailable) for r in results), results
+    await commit.close()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.tables import idempotency_records
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.services.housekeeping import purge_tick
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ async def _keys(engine: AsyncEngine) -> set[tuple[str, str]]:
         return {(tenant, key) for tenant, key in rows}
 
 
-async def test_expired_records_of_every_tenant_go_and_live_ones_stay(engine: AsyncEngine, app_container: App) -> None:
+async def test_expired_records_of_every_tenant_go_and_live_ones_stay(engine: AsyncEngine, app_container: Container) -> None:
     for i in range(3):
         await _record(engine, f"tenant-{i}", "old", NOW - timedelta(minutes=1))
     await _record(engine, "tenant-0", "live", NOW + timedelta(hours=1))
@@ -40,7 +40,7 @@ async def test_expired_records_of_every_tenant_go_and_live_ones_stay(engine: Asy
     assert await _keys(engine) == {("tenant-0", "live")}
 
 
-async def test_the_purge_runs_once_per_hour_across_workers(engine: AsyncEngine, app_container: App) -> None:
+async def test_the_purge_runs_once_per_hour_across_workers(engine: AsyncEngine, app_container: Container) -> None:
     ctx = replace(app_container.ctx, clock=lambda: NOW)
     await _record(engine, "tenant-a", "old", NOW - timedelta(minutes=1))
     assert await purge_tick(ctx) == 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
-from tenantmail.adapters.db.work_queue import WorkQueue
+from tenantmail.adapters.db.work_queue import DatabaseWorkQueue
 from tenantmail.domain.job import EmailJob, JobError, JobStatus, project
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -21,7 +21,7 @@ async def _claimed_job(engine: AsyncEngine) -> EmailJob:
     async with UnitOfWork(engine, "tenant-a") as uow:
         await uow.jobs.add(job)
         await uow.commit()
-    [claim] = await WorkQueue(engine, owner="w", lease_seconds=60).claim_jobs(NOW, 1)
+    [claim] = await DatabaseWorkQueue(engine, owner="w", lease_seconds=60).claim_jobs(NOW, 1)
     async with UnitOfWork(engine, "tenant-a") as uow:
         return await uow.jobs.get(claim.e_id)
 

@@ -9,7 +9,7 @@ import pytest
 
 from tenantmail.adapters.keyregistry import remove_version as remove_from_file
 from tenantmail.adapters.keyregistry import rotate_registry_file
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.drift import RunStatus
 from tenantmail.services import rotate_keys
 from tenantmail.services.detect_drift import detect_drift
@@ -18,21 +18,21 @@ from tests.drift_support import installed_webhook, provisioned, reload, server_t
 pytestmark = pytest.mark.usefixtures("engine")  # engine: empty tables
 
 
-def rotate(app: App) -> tuple[str, str]:
+def rotate(app: Container) -> tuple[str, str]:
     old = app.registry.current_version
     new = rotate_registry_file(app.registry.path)
     app.registry.refresh()
     return old, new
 
 
-def remover(app: App):  # type: ignore[no-untyped-def]
+def remover(app: Container):  # type: ignore[no-untyped-def]
     def remove(version: str) -> None:
         remove_from_file(app.registry.path, version)
         app.registry.refresh()
     return remove
 
 
-async def test_status_counts_tokens_per_version_and_unknown_webhooks(app_container: App) -> None:
+async def test_status_counts_tokens_per_version_and_unknown_webhooks(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     await provisioned(app_container, "globex")
     old, new = rotate(app_container)
@@ -46,7 +46,7 @@ async def test_status_counts_tokens_per_version_and_unknown_webhooks(app_contain
     assert status.missing_versions == []
 
 
-async def test_the_sweep_moves_tokens_and_webhooks_to_the_current_version(app_container: App) -> None:
+async def test_the_sweep_moves_tokens_and_webhooks_to_the_current_version(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     token = server_token(app_container, config)
     old, new = rotate(app_container)
@@ -68,7 +68,7 @@ async def test_the_sweep_moves_tokens_and_webhooks_to_the_current_version(app_co
         assert (await uow.configurations.history(config.e_id))[-1]["cause"] == rotate_keys.CAUSE
 
 
-async def test_a_second_sweep_finds_nothing_left(app_container: App) -> None:
+async def test_a_second_sweep_finds_nothing_left(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     rotate(app_container)
     await rotate_keys.sweep(app_container.ctx)
@@ -78,7 +78,7 @@ async def test_a_second_sweep_finds_nothing_left(app_container: App) -> None:
     assert (again.reencrypted, again.webhooks_reinstalled) == (0, 0)
 
 
-async def test_a_sweep_in_small_batches_reaches_every_row(app_container: App) -> None:
+async def test_a_sweep_in_small_batches_reaches_every_row(app_container: Container) -> None:
     for slug in ("a1", "b2", "c3", "d4", "e5"):
         await provisioned(app_container, slug)
     rotate(app_container)
@@ -88,7 +88,7 @@ async def test_a_sweep_in_small_batches_reaches_every_row(app_container: App) ->
     assert (result.reencrypted, result.webhooks_reinstalled) == (5, 5)
 
 
-async def test_removing_a_version_is_refused_until_the_sweep_ran_then_drift_stays_clean(app_container: App) -> None:
+async def test_removing_a_version_is_refused_until_the_sweep_ran_then_drift_stays_clean(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     old, new = rotate(app_container)
 
@@ -104,7 +104,7 @@ async def test_removing_a_version_is_refused_until_the_sweep_ran_then_drift_stay
     assert report.status is RunStatus.CLEAN and report.counts["registry_missing_key"] == 0
 
 
-async def test_removal_also_waits_for_webhooks_still_on_the_old_password(app_container: App) -> None:
+async def test_removal_also_waits_for_webhooks_still_on_the_old_password(app_container: Container) -> None:
     config = await provisioned(app_container, "acme")
     old, _ = rotate(app_container)
     await app_container.ctx.postmark.account.delete_server(config.server_id or 0)  # edit_webhook will fail
@@ -115,7 +115,7 @@ async def test_removal_also_waits_for_webhooks_still_on_the_old_password(app_con
         await rotate_keys.remove_version(app_container.ctx, old, remover(app_container))
 
 
-async def test_a_token_under_a_vanished_version_is_skipped_not_retried_forever(app_container: App) -> None:
+async def test_a_token_under_a_vanished_version_is_skipped_not_retried_forever(app_container: Container) -> None:
     lost = await provisioned(app_container, "acme")
     old, _ = rotate(app_container)
     await provisioned(app_container, "globex")
@@ -128,7 +128,7 @@ async def test_a_token_under_a_vanished_version_is_skipped_not_retried_forever(a
     assert (await rotate_keys.key_status(app_container.ctx)).missing_versions == [old]
 
 
-async def test_the_sweep_tick_runs_once_per_interval(app_container: App) -> None:
+async def test_the_sweep_tick_runs_once_per_interval(app_container: Container) -> None:
     await provisioned(app_container, "acme")
     rotate(app_container)
     now = app_container.ctx.clock()

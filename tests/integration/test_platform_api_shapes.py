@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tests.app_fixtures import TEST_API_KEY
@@ -139,7 +139,7 @@ async def test_a_read_of_an_unknown_or_another_tenants_configuration_is_404(
         assert_error_body(await other.get(f"/configuration/{e_id}"), 404, "NotFound")
 
 
-async def test_a_job_read_refuses_as_of_parameters(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_a_job_read_refuses_as_of_parameters(api: httpx.AsyncClient, app_container: Container) -> None:
     """The platform documents as-of reads for DataAuthority resources (``/configuration``); jobs keep
     no versions, so an as-of read of one is refused rather than answered with today's state (D16)."""
     config = await sendable_configuration(app_container, "tenant-a", "jobread")
@@ -175,7 +175,7 @@ async def test_an_illegal_signal_answers_409_naming_the_states(api: httpx.AsyncC
 
 
 async def test_the_tenant_header_is_honoured_spelled_either_way_over_http(
-    live_api: str, app_container: App,
+    live_api: str, app_container: Container,
 ) -> None:
     """The DataAuthority guide spells it ``X-Tenant-ID``, the email docs ``X-Tenant-Id``: HTTP header
     names are case-insensitive, and both reach the same tenant on both lanes (``POST /job`` is the
@@ -198,7 +198,7 @@ async def test_the_tenant_header_is_honoured_spelled_either_way_over_http(
 
 
 async def test_the_documented_send_example_answers_202_with_the_job_envelope(
-    api: httpx.AsyncClient, app_container: App,
+    api: httpx.AsyncClient, app_container: Container,
 ) -> None:
     """The platform leaves the success code open; tenantmail queues and answers 202 (SPEC §5, D16)."""
     config = await sendable_configuration(app_container, "tenant-a", "sendshape")
@@ -214,13 +214,13 @@ async def test_the_documented_send_example_answers_202_with_the_job_envelope(
     assert body["metadata"] == {"tenantId": "tenant-a", "author": "tests"}
 
 
-async def test_a_send_without_an_idempotency_key_answers_400(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_a_send_without_an_idempotency_key_answers_400(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "nokey")
     body = assert_error_body(await api.post("/job", json=documented_job(config.e_id)), 400)
     assert "Idempotency-Key" in body["message"]
 
 
-async def test_a_send_to_a_suppressed_recipient_answers_403(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_a_send_to_a_suppressed_recipient_answers_403(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "suppressed")
     async with app_container.ctx.uow("tenant-a") as uow:
         await uow.suppressions.add_if_absent(SuppressionEntry.new(
@@ -233,7 +233,7 @@ async def test_a_send_to_a_suppressed_recipient_answers_403(api: httpx.AsyncClie
     assert (await api.get("/job")).json()["total"] == 0
 
 
-async def test_replaying_the_key_of_an_inconsistent_job_answers_412(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_replaying_the_key_of_an_inconsistent_job_answers_412(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "replay412")
     first = await api.post("/job", json=documented_job(config.e_id), headers={"Idempotency-Key": "inc-1"})
     async with app_container.ctx.uow("tenant-a") as uow:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
+import psycopg
 import pytest
 
-from tenantmail.bootstrap import App
-from tenantmail.domain.idempotency import IdempotencyRecord
+from tenantmail.bootstrap import Container
+from tenantmail.adapters.db.intake.postgres_lane import libpq_url
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.submit_send import NAMESPACE
@@ -23,7 +24,7 @@ async def post(api: httpx.AsyncClient, body: dict, key: str | None = "k-1") -> h
     return await api.post("/job", json=body, headers={"Idempotency-Key": key} if key is not None else {})
 
 
-async def test_the_same_key_and_body_replays_the_first_answer(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_the_same_key_and_body_replays_the_first_answer(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "replay")
     first = await post(api, send_body(config.e_id))
     again = await post(api, send_body(config.e_id, recipient=" CUSTOMER@example.com"))
@@ -32,14 +33,14 @@ async def test_the_same_key_and_body_replays_the_first_answer(api: httpx.AsyncCl
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
 
 
-async def test_the_same_key_with_another_body_is_422(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_the_same_key_with_another_body_is_422(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "mismatch")
     assert (await post(api, send_body(config.e_id))).status_code == 202
     other = await post(api, send_body(config.e_id, subject="Something else"))
     assert other.status_code == 422 and other.json()["error"] == "IdempotencyKeyReused"
 
 
-async def test_replaying_a_key_whose_job_is_inconsistent_is_412(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_replaying_a_key_whose_job_is_inconsistent_is_412(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "inconsistent")
     e_id = (await post(api, send_body(config.e_id))).json()["eId"]
     async with app_container.ctx.uow("tenant-a") as uow:
@@ -50,7 +51,7 @@ async def test_replaying_a_key_whose_job_is_inconsistent_is_412(api: httpx.Async
     assert (await post(api, send_body(config.e_id))).status_code == 412
 
 
-async def test_an_expired_key_queues_a_new_job(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_an_expired_key_queues_a_new_job(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "expiry")
     first = (await post(api, send_body(config.e_id))).json()["eId"]
     ttl = timedelta(hours=app_container.settings.idempotency_ttl_hours)
@@ -61,20 +62,21 @@ async def test_an_expired_key_queues_a_new_job(api: httpx.AsyncClient, app_conta
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-async def test_a_key_held_by_an_uncommitted_request_is_409(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_a_key_held_by_an_uncommitted_request_is_409(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "inflight")
-    now = app_container.ctx.clock()
-    async with app_container.ctx.uow("tenant-a") as first:  # the first request, still running
-        assert await first.idempotency.insert_if_absent(NAMESPACE, IdempotencyRecord(
-            key="k-1", request_hash="x", resource_e_id="job-1", response_status=202,
-            response_body={}, created_at=now, expires_at=now + timedelta(hours=1),
-        ))
+    url = libpq_url(app_container.settings.effective_database_url)
+    async with await psycopg.AsyncConnection.connect(url) as first:  # the first request, still running
+        await first.execute(  # its record written, its transaction still open
+            "INSERT INTO email_idempotency_records (tenant_id, namespace, key, request_hash, state,"
+            " created_at, expires_at) VALUES ('tenant-a', %s, 'k-1', 'x', 'completed', now(), now() + interval '1 hour')",
+            (NAMESPACE,))
         racing = await post(api, send_body(config.e_id))
+        await first.rollback()
     assert racing.status_code == 409 and racing.json()["error"] == "IdempotencyInFlight"
 
 
 async def test_gates_answer_in_spec_order(
-    api: httpx.AsyncClient, app_container: App, client_for: Callable[[str], httpx.AsyncClient],
+    api: httpx.AsyncClient, app_container: Container, client_for: Callable[[str], httpx.AsyncClient],
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "gates")
     assert (await post(api, send_body("no-such-config"), key="g-1")).status_code == 404
@@ -109,7 +111,7 @@ async def test_invalid_sends_are_refused_and_queue_nothing(
 
 
 async def test_jobs_are_read_and_listed_with_filters(
-    api: httpx.AsyncClient, app_container: App, client_for: Callable[[str], httpx.AsyncClient],
+    api: httpx.AsyncClient, app_container: Container, client_for: Callable[[str], httpx.AsyncClient],
 ) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "listing")
     ids = [(await post(api, send_body(config.e_id, recipient=f"r{i}@example.com"), key=f"l-{i}")).json()["eId"]
@@ -125,7 +127,7 @@ async def test_jobs_are_read_and_listed_with_filters(
         assert (await other.get("/job")).json()["total"] == 0
 
 
-async def test_parallel_requests_with_one_key_queue_one_job(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_parallel_requests_with_one_key_queue_one_job(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "parallel")
     answers = await asyncio.gather(*(post(api, send_body(config.e_id), key="p-1") for _ in range(20)))
     assert len({a.json()["eId"] for a in answers if a.status_code == 202}) == 1
@@ -133,7 +135,7 @@ async def test_parallel_requests_with_one_key_queue_one_job(api: httpx.AsyncClie
 
 
 async def test_a_send_sees_every_change_made_since_this_process_last_read_the_configuration(
-    api: httpx.AsyncClient, app_container: App, client_for: Callable[[str], httpx.AsyncClient],
+    api: httpx.AsyncClient, app_container: Container, client_for: Callable[[str], httpx.AsyncClient],
 ) -> None:
     """The one-statement path commits on the configuration as last read only if the row is still
     at that version and the recipient not suppressed: any change in between is answered as if the

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tests.app_fixtures import TEST_API_KEY
 from tests.helpers import send_body, sendable_configuration
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tabl
 CLI = str(Path(sys.executable).with_name("tenantmail"))
 
 
-async def tenantmail(app: App, *args: str) -> dict:
+async def tenantmail(app: Container, *args: str) -> dict:
     env = {
         **os.environ, "TENANTMAIL_DATABASE_URL": app.settings.database_url,
         "TENANTMAIL_POSTMARK_BASE_URL": app.sandbox.base_url if app.sandbox else "",
@@ -35,7 +35,7 @@ async def tenantmail(app: App, *args: str) -> dict:
     return json.loads(text[text.index("{\n"):])  # log lines of start-up may precede the JSON
 
 
-async def test_jobs_list_and_show_print_the_tenants_jobs(api: httpx.AsyncClient, app_container: App) -> None:
+async def test_jobs_list_and_show_print_the_tenants_jobs(api: httpx.AsyncClient, app_container: Container) -> None:
     config = await sendable_configuration(app_container, "tenant-a", "cli")
     e_id = (await api.post("/job", json=send_body(config.e_id), headers={"Idempotency-Key": "c-1"})).json()["eId"]
 

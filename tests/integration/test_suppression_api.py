@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tests.webhook_support import Seeded, seed
 
 
 @pytest.fixture
-async def with_server(engine, app_container: App) -> tuple[Seeded, str]:  # engine: empty tables
+async def with_server(engine, app_container: Container) -> tuple[Seeded, str]:  # engine: empty tables
     """tenant-a with a configuration on a real sandbox server; returns it and the server token."""
     server = await app_container.ctx.postmark.account.create_server("ardamails-dev-supp", delivery_type="Sandbox")
     seeded = await seed(app_container.ctx, "tenant-a", server_id=server.server_id, token=server.api_token)

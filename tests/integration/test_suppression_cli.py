@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tests import webhook_support as pm
 from tests.app_fixtures import TEST_API_KEY
 from tests.webhook_support import seed
@@ -19,7 +19,7 @@ from tests.webhook_support import seed
 CLI = str(Path(sys.executable).with_name("tenantmail"))
 
 
-async def tenantmail(app: App, *args: str, ok: bool = True) -> Any:
+async def tenantmail(app: Container, *args: str, ok: bool = True) -> Any:
     env = {
         **os.environ, "TENANTMAIL_DATABASE_URL": app.settings.database_url,
         "TENANTMAIL_POSTMARK_BASE_URL": app.sandbox.base_url if app.sandbox else "",
@@ -35,13 +35,13 @@ async def tenantmail(app: App, *args: str, ok: bool = True) -> Any:
 
 
 @pytest.fixture
-async def server_token(engine, app_container: App) -> str:  # engine: empty tables
+async def server_token(engine, app_container: Container) -> str:  # engine: empty tables
     server = await app_container.ctx.postmark.account.create_server("ardamails-dev-cli", delivery_type="Sandbox")
     await seed(app_container.ctx, "tenant-a", server_id=server.server_id, token=server.api_token)
     return server.api_token
 
 
-async def test_suppression_add_list_remove(app_container: App, server_token: str) -> None:
+async def test_suppression_add_list_remove(app_container: Container, server_token: str) -> None:
     added = await tenantmail(app_container, "suppression", "add", "Zoe@Example.com", "--tenant", "tenant-a", "--json")
     assert (added["recipient"], added["origin"]) == ("zoe@example.com", "operator")
     listed = await tenantmail(app_container, "suppression", "list", "--tenant", "tenant-a", "--json")
@@ -52,7 +52,7 @@ async def test_suppression_add_list_remove(app_container: App, server_token: str
     assert "NotFound" in error
 
 
-async def test_events_of_a_tenant_and_of_a_job(api, app_container: App) -> None:  # type: ignore[no-untyped-def]
+async def test_events_of_a_tenant_and_of_a_job(api, app_container: Container) -> None:  # type: ignore[no-untyped-def]
     seeded = await seed(app_container.ctx, "tenant-b")
     job = seeded.job
     for body in (pm.delivery(job.message_id, job.recipient, job=job.e_id), pm.delivery("other", "x@y.z")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import reduce
 from itertools import permutations
@@ -13,20 +13,21 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.adapters.telemetry import Telemetry
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.job import EmailJob, JobStatus, project
 from tests import webhook_support as pm
+from tests.helpers import eventually
 from tests.webhook_support import Seeded, seed
 
 WEBHOOK = "/job/postmark-events"
 
 
 @pytest.fixture
-async def seeded(engine, app_container: App) -> Seeded:  # engine: start from empty tables
+async def seeded(engine, app_container: Container) -> Seeded:  # engine: start from empty tables
     return await seed(app_container.ctx, "tenant-a")
 
 
@@ -38,17 +39,17 @@ async def post(api: httpx.AsyncClient, seeded: Seeded, body: Any, *,
     return await api.post(WEBHOOK, json=body, auth=auth)
 
 
-async def job_status(app: App, seeded: Seeded) -> JobStatus:
+async def job_status(app: Container, seeded: Seeded) -> JobStatus:
     async with app.ctx.uow("tenant-a") as uow:
         return (await uow.jobs.get(seeded.job.e_id)).status
 
 
-async def live_suppression(app: App, tenant: str, recipient: str):  # type: ignore[no-untyped-def]
+async def live_suppression(app: Container, tenant: str, recipient: str):  # type: ignore[no-untyped-def]
     async with app.ctx.uow(tenant) as uow:
         return await uow.suppressions.live(recipient)
 
 
-def counter(app: App, name: str, **labels: str) -> float:
+def counter(app: Container, name: str, **labels: str) -> float:
     registry: CollectorRegistry = app.telemetry.registry
     return registry.get_sample_value(f"{name}_total", labels) or 0.0
 
@@ -250,7 +251,7 @@ async def test_job_events_need_the_bearer_key(api, seeded) -> None:
 
 
 async def test_an_inconsistent_job_is_reported_to_sentry_with_its_fingerprint(
-    api, app_container: App, seeded, sentry_events
+    api, app_container: Container, seeded, sentry_events
 ) -> None:  # type: ignore[no-untyped-def]
     app_container.ctx = replace(app_container.ctx, telemetry=Telemetry(
         CollectorRegistry(), sentry_enabled=True, environment=app_container.settings.partition,
@@ -307,6 +308,10 @@ async def test_concurrent_events_of_one_job_are_applied_one_at_a_time(api, app_c
         assert (await uow.events.list(job_e_id=job.e_id))[1] == 3
 
 
+async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() >= n
+
+
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_events_queued_behind_a_locked_job_each_see_the_status_the_last_one_left(
     api, app_container, seeded, engine,
@@ -319,12 +324,20 @@ async def test_events_queued_behind_a_locked_job_each_see_the_status_the_last_on
     bodies = [pm.spam_complaint(job.message_id, job.recipient, job=job.e_id),
               pm.bounce(job.message_id, job.recipient, job=job.e_id),
               pm.delivery(job.message_id, job.recipient, job=job.e_id)]
+    async def waiting() -> int:
+        """Events waiting: on the row's lock (one per lane), or queued for a lane."""
+        async with engine.connect() as probe:
+            on_lock = (await probe.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"))).scalar_one()
+        return int(on_lock) + app_container.intake.commit.queued
+
     async with engine.connect() as holder:
         await holder.execute(select(jobs.c.e_id).where(jobs.c.e_id == job.e_id).with_for_update())
         pending = []
-        for body in bodies:  # one after another into the row's lock queue
+        for count, body in enumerate(bodies, start=1):  # one after another into the row's lock queue
             pending.append(asyncio.create_task(post(api, seeded, body)))
-            await asyncio.sleep(0.2)
+            await eventually(lambda count=count: _at_least(waiting, count))
         await holder.commit()  # each is waiting for the row now, well within the 2 s lock wait
     assert [(await answer).status_code for answer in pending] == [200] * 3
     implied = (JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tenantmail.adapters.db.repositories.events import find_tenant_of_configuration
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.job import SEVERITY, EmailJob, JobStatus
 from tenantmail.entrypoints.api.routes.webhooks import parse_event
 from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event
@@ -52,11 +52,11 @@ def expected_status(kinds: list[str], order: list[int]) -> JobStatus:
 
 
 @pytest.fixture
-async def seeded(engine, app_container: App) -> Seeded:  # engine: start from empty tables
+async def seeded(engine, app_container: Container) -> Seeded:  # engine: start from empty tables
     return await seed(app_container.ctx, "tenant-a")
 
 
-async def new_job(app: App, seeded: Seeded) -> EmailJob:
+async def new_job(app: Container, seeded: Seeded) -> EmailJob:
     job = EmailJob.queue(tenant_id="tenant-a", configuration_e_id=seeded.configuration.e_id,
                          recipient=f"{uuid.uuid4().hex[:8]}@example.com", subject="s",
                          idempotency_key=uuid.uuid4().hex, now=T0, text_body="t")
@@ -70,7 +70,7 @@ async def new_job(app: App, seeded: Seeded) -> EmailJob:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=arrivals())
-async def test_any_arrival_order_through_the_service(app_container: App, seeded: Seeded, case) -> None:  # type: ignore[no-untyped-def]
+async def test_any_arrival_order_through_the_service(app_container: Container, seeded: Seeded, case) -> None:  # type: ignore[no-untyped-def]
     kinds, order = case
     job = await new_job(app_container, seeded)
     bodies: list[dict[str, Any]] = [BUILDERS[kind](job, n + 1) for n, kind in enumerate(kinds)]

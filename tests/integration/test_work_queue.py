@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.tables import configurations, jobs
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
-from tenantmail.adapters.db.work_queue import WorkQueue
+from tenantmail.adapters.db.work_queue import DatabaseWorkQueue
 from tenantmail.domain.configuration import EmailConfiguration, Operational, Signature
 from tenantmail.domain.job import EmailJob, JobStatus
 
@@ -39,9 +39,9 @@ async def _statuses(engine: AsyncEngine) -> dict[str, str]:
 
 async def test_concurrent_claims_never_hand_out_a_job_twice(engine: AsyncEngine) -> None:
     ids = await _queue_jobs(engine, 60)
-    queues = [WorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(4)]
+    queues = [DatabaseWorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(4)]
 
-    async def drain(queue: WorkQueue) -> list[str]:
+    async def drain(queue: DatabaseWorkQueue) -> list[str]:
         got: list[str] = []
         while batch := await queue.claim_jobs(NOW, 7):
             got.extend(job.e_id for job in batch)
@@ -57,7 +57,7 @@ async def test_jobs_not_yet_due_are_left_alone(engine: AsyncEngine) -> None:
     [e_id] = await _queue_jobs(engine, 1)
     async with engine.begin() as conn:
         await conn.execute(update(jobs).values(next_attempt_at=NOW + timedelta(minutes=5)))
-    queue = WorkQueue(engine, owner="w", lease_seconds=60)
+    queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
     assert await queue.claim_jobs(NOW, 10) == []
     [claimed] = await queue.claim_jobs(NOW + timedelta(minutes=5), 10)
     assert claimed.e_id == e_id and not claimed.reclaimed
@@ -65,10 +65,10 @@ async def test_jobs_not_yet_due_are_left_alone(engine: AsyncEngine) -> None:
 
 async def test_an_expired_lease_is_reclaimed_and_flagged_ambiguous(engine: AsyncEngine) -> None:
     [e_id] = await _queue_jobs(engine, 1)
-    dead = WorkQueue(engine, owner="dead-worker", lease_seconds=30)
+    dead = DatabaseWorkQueue(engine, owner="dead-worker", lease_seconds=30)
     assert [j.e_id for j in await dead.claim_jobs(NOW, 10)] == [e_id]
 
-    alive = WorkQueue(engine, owner="alive", lease_seconds=30)
+    alive = DatabaseWorkQueue(engine, owner="alive", lease_seconds=30)
     assert await alive.claim_jobs(NOW + timedelta(seconds=29), 10) == []  # lease still held
     [again] = await alive.claim_jobs(NOW + timedelta(seconds=31), 10)
     assert again.e_id == e_id and again.reclaimed
@@ -87,7 +87,7 @@ async def test_configuration_claims_respect_leases_and_due_times(engine: AsyncEn
         await uow.configurations.add(config, author="t", cause="create")
         await uow.commit()
 
-    first, second = (WorkQueue(engine, owner=o, lease_seconds=60) for o in ("a", "b"))
+    first, second = (DatabaseWorkQueue(engine, owner=o, lease_seconds=60) for o in ("a", "b"))
     [claim] = await first.claim_configurations(["PROVISIONING"], NOW, 10)
     assert claim.e_id == config.e_id
     assert await second.claim_configurations(["PROVISIONING"], NOW, 10) == []
@@ -101,7 +101,7 @@ async def test_configuration_claims_respect_leases_and_due_times(engine: AsyncEn
 
 
 async def test_a_tick_fires_once_per_interval_across_workers(engine: AsyncEngine) -> None:
-    queues = [WorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(5)]
+    queues = [DatabaseWorkQueue(engine, owner=f"w{i}", lease_seconds=60) for i in range(5)]
     interval = timedelta(minutes=15)
 
     async def round_at(moment: datetime) -> int:
@@ -129,7 +129,7 @@ async def test_releasing_parked_jobs_touches_only_that_configurations_queued_job
         assert await uow.jobs.release_parked("cfg-1", NOW) == 2
         await uow.commit()
 
-    queue = WorkQueue(engine, owner="w", lease_seconds=60)
+    queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
     claimed = {job.e_id for job in await queue.claim_jobs(NOW, 10)}
     assert claimed == {mine[0], mine[1]}  # due now; the SENT job and the other tenant's jobs are not
     assert not claimed & set(theirs)

@@ -9,6 +9,7 @@
     │   ├── NotSendable             the configuration cannot send now
     │   ├── SlugInUse               another live configuration owns the sending-domain slug
     │   ├── IdempotencyInFlight     the first request with this key is still running
+    │   ├── ConcurrentModification  the record changed between reading and writing it; retry
     │   └── SuppressionNotRemovable a spam complaint cannot be lifted
     ├── RecipientSuppressed    403  the recipient is on the tenant's suppression list
     ├── IdempotencyMismatch    422  same key, different request body
@@ -98,6 +99,15 @@ class IdempotencyInFlight(Conflict):
 
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still being processed; retry later")
+
+
+class ConcurrentModification(Conflict):
+    """A write guarded by the version it read found another version: nothing was written."""
+
+    kind = "ConcurrentModification"
+
+    def __init__(self) -> None:
+        super().__init__("the resource changed concurrently; retry")
 
 
 class SuppressionNotRemovable(Conflict):

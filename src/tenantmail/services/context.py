@@ -5,26 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from tenantmail.services.configuration_memo import ConfigurationMemo
 from tenantmail.services.ports import (
     ConfigurationScans,
     DnsGateway,
     DriftReportStore,
-    EventIntake,
+    EventStore,
     Housekeeping,
     PostmarkGateway,
-    SendIntake,
+    SendStore,
     Telemetry,
     TokenCipher,
     UnitOfWork,
     WebhookSecrets,
+    WorkQueue,
 )
 from tenantmail.settings import Settings
-
-if TYPE_CHECKING:  # the work queue is an adapter; services only call its methods
-    from tenantmail.adapters.db.work_queue import WorkQueue
 
 
 def utcnow() -> datetime:
@@ -35,8 +32,8 @@ def utcnow() -> datetime:
 class ServiceContext:
     settings: Settings
     uow: Callable[[str], UnitOfWork]  #: tenant id → a fresh unit of work
-    send_intake: Callable[[str], SendIntake]  #: tenant id → the send path's storage for one request
-    event_intake: Callable[[str], EventIntake]  #: tenant id → the webhook events' storage
+    send_store: SendStore  #: the send path's storage
+    event_store: EventStore  #: the webhook events' storage
     postmark: PostmarkGateway
     dns: DnsGateway
     cipher: TokenCipher

@@ -23,7 +23,14 @@ from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
 from tenantmail.domain.send_errors import INACTIVE_RECIPIENT_CODE, SendErrorClass, classify
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import Attachment, OutboundEmail, PostmarkServerApi, SendOutcome, UnitOfWork
+from tenantmail.services.ports import (
+    Attachment,
+    OutboundEmail,
+    PostmarkError,
+    PostmarkServerApi,
+    SendOutcome,
+    UnitOfWork,
+)
 
 #: How long the jobs of a configuration that may not send are parked. Not a polling period: the
 #: change that lets the configuration send again makes them due at once
@@ -218,9 +225,9 @@ async def _send(run: GroupPass, server: PostmarkServerApi, jobs: list[EmailJob])
 def _failure_of(exc: Exception) -> tuple[SendErrorClass, str, str]:
     """The class, code and message of a failed call; anything that is not Postmark's answer is
     treated as ambiguous, since the request may have left before it failed."""
-    error_class = getattr(exc, "error_class", SendErrorClass.AMBIGUOUS)
-    code = getattr(exc, "error_code", None) or getattr(exc, "http_status", None) or type(exc).__name__
-    return SendErrorClass(error_class), str(code), getattr(exc, "message", str(exc))
+    if not isinstance(exc, PostmarkError):
+        return SendErrorClass.AMBIGUOUS, type(exc).__name__, str(exc)
+    return exc.error_class, str(exc.error_code or exc.http_status or type(exc).__name__), exc.message
 
 
 def _apply_outcome(run: GroupPass, job: EmailJob, outcome: SendOutcome) -> None:

@@ -4,7 +4,7 @@ Order of checks: credentials (configuration exists, password derived for it) →
 the payload's ServerID is the configuration's server (Open and Click carry none) → 401. What the event does is decided first
 (:class:`~tenantmail.domain.delivery_event.EventEffects`: the job's next status for each status it
 may be in, the suppression to add or lift); the store then applies it atomically
-(:class:`~tenantmail.services.ports.EventIntake`): match the job (``tm_job``, else MessageID), store
+(:class:`~tenantmail.services.ports.EventStore`): match the job (``tm_job``, else MessageID), store
 the event under its dedup key (a duplicate changes nothing), move the job, suppress or lift. Telemetry (and Sentry for INCONSISTENT) only after the commit, so the answer to Postmark
 never waits on it and never reports what was rolled back.
 """
@@ -68,8 +68,8 @@ async def ingest_webhook_event(
     ctx.telemetry.emit("email.webhook.received", labels={"record_type": _label(event)},
                        configuration_eid=call.username)
     now = ctx.clock()
-    applied = await ctx.event_intake(tenant_id).ingest(
-        call.username, event, EventEffects.of(event, tenant_id, now), received_at=now,
+    applied = await ctx.event_store.store_and_apply(
+        tenant_id, call.username, event, EventEffects.of(event, tenant_id, now), received_at=now,
     )
     if not event.from_server(applied.server_id):
         _reject(ctx, "auth_mismatch", call.username, detail="ServerID is not the configuration's server")

@@ -6,9 +6,9 @@ committed key always has its job and an answered job always has its key.
 
 Most sends take one round trip: the configuration as this process last saw it decides the gates,
 and the store commits only if nothing they depend on has changed since (see
-:class:`~tenantmail.services.ports.SendIntake`). Otherwise, or for a configuration not seen yet,
-one look reads every gate's facts and the gates answer in SPEC order. Two requests racing with
-one new key: the store lets one record win; the other looks again and replays the winner.
+:class:`~tenantmail.services.ports.SendStore`). Otherwise, or for a configuration not seen yet,
+one read of every gate's facts and the gates answer in SPEC order. Two requests racing with one
+new key: the store lets one record win; the other reads again and replays the winner.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import SendIntake
 
 NAMESPACE = "job"
 ACCEPTED = 202
-LOOKS = 3  #: looks before a send that keeps meeting concurrent changes is answered 409 (retry)
+GATE_READS = 3  #: reads before a send that keeps meeting concurrent changes is answered 409 (retry)
 
 #: Renders the answer stored with the key and replayed for it: ``job → JSON body``.
 Render = Callable[[EmailJob], Any]
@@ -59,42 +58,40 @@ async def submit_send(
         response_status=ACCEPTED, response_body=render(job), created_at=now,
         expires_at=now + timedelta(hours=ctx.settings.idempotency_ttl_hours),
     )
-    async with ctx.send_intake(tenant_id) as intake:
-        if not await _enqueue_as_remembered(ctx, intake, job, record):
-            replayed = await _enqueue_after_look(ctx, intake, job, record)
-            if replayed is not None:
-                return replayed
+    if not await _queue_as_remembered(ctx, job, record):
+        replayed = await _queue_after_reading_gates(ctx, job, record)
+        if replayed is not None:
+            return replayed
     ctx.telemetry.emit("email.send.accepted", level="debug", job_id=job.e_id, configuration_id=config_e_id)
     return Submitted(ACCEPTED, record.response_body, replayed=False)
 
 
-async def _enqueue_as_remembered(
-    ctx: ServiceContext, intake: SendIntake, job: EmailJob, record: IdempotencyRecord,
-) -> bool:
+async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord) -> bool:
     """The common case in one statement: a new key for a configuration this process has seen
     sendable. The store commits only if that configuration is unchanged since, the recipient is
     not suppressed and the key is free, which is every gate passing; anything else writes nothing."""
     known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
     if known is None or not known.is_sendable or not _allowed(known, job.from_local_part):
         return False
-    return await intake.enqueue(job, NAMESPACE, record, configuration_version=known.version)
+    return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version)
 
 
 def _allowed(config: EmailConfiguration, local_part: str | None) -> bool:
     return local_part is None or local_part in config.allowed_local_parts
 
 
-async def _enqueue_after_look(
-    ctx: ServiceContext, intake: SendIntake, job: EmailJob, record: IdempotencyRecord,
+async def _queue_after_reading_gates(
+    ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord,
 ) -> Submitted | None:
-    """Every gate in SPEC order from a fresh look; None once the job is queued, else the replay.
+    """Every gate in SPEC order from a fresh read; None once the job is queued, else the replay.
 
-    The enqueue can still find the world changed since the look (a racing request took the key,
-    the configuration changed, the recipient got suppressed); then look again, a bounded number
-    of times: each retry needs another concurrent commit, so they do not go on for long.
+    Queueing can still find the world changed since the read (a racing request took the key, the
+    configuration changed, the recipient got suppressed); then read again, a bounded number of
+    times: each retry needs another concurrent commit, so they do not go on for long.
     """
-    for _ in range(LOOKS):
-        facts = await intake.look(NAMESPACE, record.key, job.configuration_e_id, job.recipient)
+    for _ in range(GATE_READS):
+        facts = await ctx.send_store.read_gates(
+            job.tenant_id, NAMESPACE, record.key, job.configuration_e_id, job.recipient)
         ctx.configuration_memo.remember(job.tenant_id, job.configuration_e_id, facts.configuration)
         if facts.record is not None and not facts.record.expired(record.created_at):
             status, body = facts.record.replay(record.request_hash, facts.record_job_status, default_status=ACCEPTED)
@@ -105,6 +102,6 @@ async def _enqueue_after_look(
         facts.configuration.ensure_sendable()  # NotSendable → 409 with the reason
         if facts.suppressed_for is not None:
             raise RecipientSuppressed(job.recipient, facts.suppressed_for)
-        if await intake.enqueue(job, NAMESPACE, record, configuration_version=facts.configuration.version):
+        if await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=facts.configuration.version):
             return None
     raise IdempotencyInFlight()

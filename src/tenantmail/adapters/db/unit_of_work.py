@@ -33,7 +33,7 @@ _SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEv
 )
 
 
-def _sqlite_writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
+def sqlite_writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
     """The engine's writer lock in the running loop; None for PostgreSQL."""
     if not is_sqlite(engine):
         return None
@@ -58,7 +58,7 @@ class UnitOfWork:
         self._writer_queue: asyncio.Lock | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self._writer_queue = _sqlite_writer_queue(self._engine)
+        self._writer_queue = sqlite_writer_queue(self._engine)
         if self._writer_queue is not None:
             await self._writer_queue.acquire()
         try:

@@ -14,7 +14,6 @@ a compare-and-set on the tick's ``due_at`` that exactly one worker wins.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
@@ -23,24 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.tables import CLAIMABLE, configurations, jobs, ticks
 from tenantmail.domain.job import JobStatus
+from tenantmail.services.ports.work import ClaimedConfiguration, ClaimedJob
 
 
-@dataclass(frozen=True)
-class ClaimedJob:
-    tenant_id: str
-    e_id: str
-    configuration_e_id: str
-    reclaimed: bool  #: it was SENDING under an expired lease: its worker died mid-call (ambiguous)
-
-
-@dataclass(frozen=True)
-class ClaimedConfiguration:
-    tenant_id: str
-    e_id: str
-    operational_status: str
-
-
-class WorkQueue:
+class DatabaseWorkQueue:
     def __init__(self, engine: AsyncEngine, *, owner: str, lease_seconds: float):
         self._engine = engine
         self.owner = owner

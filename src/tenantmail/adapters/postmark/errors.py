@@ -12,7 +12,8 @@ Hierarchy::
                                       not Postmark's JSON (e.g. an HTML 403 from a network
                                       block in front of the API, or an unknown body shape)
 
-Services catch ``PostmarkError`` and branch on ``error.error_class`` (a ``SendErrorClass``) and
+``PostmarkError`` itself is declared with the port (``services/ports/postmark.py``), so services
+name it without importing adapters. Services catch ``PostmarkError`` and branch on ``error.error_class`` (a ``SendErrorClass``) and
 ``error.is_not_found``; the subclasses exist so ``except`` clauses can be narrow where that reads
 better. Which class an answer gets is data in ``tenantmail.domain.send_errors``.
 
@@ -22,40 +23,10 @@ and our own wording only.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import httpx
 
-from tenantmail.domain.send_errors import SendErrorClass, classify, is_not_found
-
-
-class PostmarkError(Exception):
-    """A Postmark call failed; ``error_class`` says what the caller may do about it."""
-
-    error_class: ClassVar[SendErrorClass] = SendErrorClass.PERMANENT
-
-    def __init__(
-        self, message: str, *, http_status: int | None = None, error_code: int | None = None
-    ):
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status  #: None when no answer was received
-        self.error_code = error_code  #: Postmark's ErrorCode; None when the body carried none
-
-    @property
-    def is_not_found(self) -> bool:
-        """The resource does not exist (HTTP 404 or a not-found ErrorCode): removal may treat
-        it as done."""
-        return is_not_found(self.http_status, self.error_code)
-
-    def __str__(self) -> str:
-        return f"{self.message} (HTTP {self.http_status}, ErrorCode {self.error_code})"
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.message!r}, http_status={self.http_status!r}, "
-            f"error_code={self.error_code!r})"
-        )
+from tenantmail.domain.send_errors import SendErrorClass, classify
+from tenantmail.services.ports.postmark import PostmarkError
 
 
 class PostmarkTransientError(PostmarkError):

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,22 +13,19 @@ import structlog
 
 from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from tenantmail import __version__
 from tenantmail.adapters.local_endpoints import LocalEndpoints
-from tenantmail.adapters.telemetry import bind_context, clear_context
-from tenantmail.bootstrap import App, bootstrap
+from tenantmail.bootstrap import Container, bootstrap
 from tenantmail.entrypoints.api import docs, errors
 from tenantmail.entrypoints.api.deps import require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
+from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
 from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, webhooks
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
-
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 
 DESCRIPTION = """Per-tenant transactional email on Postmark.
 
@@ -38,61 +34,15 @@ Every route but the webhook and the health routes needs `Authorization: Bearer <
 """
 
 
-class RequestIdMiddleware:
-    """Pure ASGI: take or mint a request id, expose it on ``request.state`` and the response."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(_REQUEST_ID_KEY, b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-        bind_context(request_id=rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                if not any(name == _REQUEST_ID_KEY for name, _ in headers):  # the 500 answer sets it itself
-                    headers.append((_REQUEST_ID_KEY, rid.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            clear_context()
-
-
 #: FastAPI's own OpenTelemetry instrumentation, off: it asks the global providers on every request,
 #: and tenantmail's telemetry is its own (structlog, Prometheus, Sentry; SPEC §10).
 NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
-class TenantmailAPI(FastAPI):
-    """The FastAPI app, with the fast lane (:mod:`fast_lane`) in front of its middleware stack:
-    the two hot routes go, behind the same request-id middleware, straight to their functions."""
-
-    _lane: FastLane | None = None
-    _lane_entry: ASGIApp | None = None
-
-    def use_fast_lane(self, lane: FastLane) -> None:
-        self._lane, self._lane_entry = lane, RequestIdMiddleware(lane)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._lane_entry is not None and self._lane is not None and self._lane.serves(scope):
-            scope["app"] = self  # what Starlette sets; handlers reach the container through it
-            await self._lane_entry(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
 log = structlog.get_logger("tenantmail.api")
 
 
-def urls(app: App) -> dict[str, str]:
+def urls(app: Container) -> dict[str, str]:
     """Where this process's API, docs and console are, and (embedded default) its sandbox."""
     s = app.settings
     base = f"http://{s.host}:{s.port}"
@@ -102,7 +52,7 @@ def urls(app: App) -> dict[str, str]:
     return found
 
 
-def _announce(app: App, where: dict[str, str]) -> None:
+def _announce(app: Container, where: dict[str, str]) -> None:
     """Tell a newcomer what they need, as a block of its own on stderr: the URLs and, when
     generated, the API key (never logged). The log stream gets the same URLs as one event."""
     s = app.settings
@@ -119,7 +69,7 @@ def _announce(app: App, where: dict[str, str]) -> None:
 
 
 @asynccontextmanager
-async def serving(app: App) -> AsyncIterator[None]:
+async def serving(app: Container) -> AsyncIterator[None]:
     """What runs around a process serving the API: the key-registry watch, the banner, the
     endpoints file (embedded default), and the embedded worker, stopped after its in-flight pass."""
     app.watch_registry()
@@ -153,7 +103,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _settle_garbage_collector() -> None:
-    """Once started: move what start-up built (modules, the App) out of the collector's sight and
+    """Once started: move what start-up built (modules, the Container) out of the collector's sight and
     collect the young generation less often. Measured under load (docs/performance.md):
     p99 at 32 connections 180 → 74 ms, throughput +10 %."""
     gc.collect()
@@ -161,11 +111,17 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def create_app(settings: Settings | None = None, *, container: App | None = None, fast_lane: bool = True) -> FastAPI:
-    """Build the API. With ``container`` the caller owns the App; otherwise the lifespan builds it.
+def create_app(settings: Settings | None = None, *, container: Container | None = None, fast_lane: bool = True) -> ASGIApp:
+    """The API as served: the fast lane (:mod:`fast_lane`) for the two hot routes in front of the
+    FastAPI app (:func:`create_api`) for everything else. ``fast_lane=False`` serves the FastAPI
+    app alone: the reference the lane is tested against."""
+    api = create_api(settings, container=container)
+    return FastLane(api, api.state.api_prefix) if fast_lane else api
 
-    ``fast_lane=False`` leaves the two hot routes to FastAPI too (:mod:`fast_lane`): the
-    reference the lane is tested against."""
+
+def create_api(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    """The FastAPI app: every route (the contract, the OpenAPI document), the error table, request
+    ids, the lifespan. With ``container`` the caller owns the Container; otherwise the lifespan builds it."""
     settings = container.settings if container else (settings or Settings())
 
     @asynccontextmanager
@@ -182,15 +138,14 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
         finally:
             await app.aclose()
 
-    api = TenantmailAPI(
+    api = FastAPI(
         title="tenantmail", version=__version__, description=DESCRIPTION, lifespan=lifespan,
         docs_url=None, openapi_url=f"{settings.api_prefix}/openapi.json",
         redoc_url=None, telemetry=NO_OPENTELEMETRY,
     )
+    api.state.api_prefix = settings.api_prefix
     if container is not None:
         api.state.tenantmail = container
-    if fast_lane:
-        api.use_fast_lane(FastLane(settings.api_prefix))
     api.add_middleware(RequestIdMiddleware)
     errors.install(api)
     authed = [Depends(require_api_key)]
@@ -208,7 +163,7 @@ def create_app(settings: Settings | None = None, *, container: App | None = None
     return api
 
 
-def create_probe_app(container: App) -> FastAPI:
+def create_probe_app(container: Container) -> FastAPI:
     """A worker's HTTP face on ``TENANTMAIL_WORKER_PORT``: the API's own ``/healthz``, ``/readyz``
     and ``/metrics`` (the worker's registry: dispatch, drift, lifecycle...) and nothing else."""
     probe = FastAPI(

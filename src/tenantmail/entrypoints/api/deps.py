@@ -1,4 +1,4 @@
-"""Named dependencies, so handlers read as three lines: ``AppDep``, ``Tenant``, ``Author``, ``Page``
+"""Named dependencies, so handlers read as three lines: ``ContainerDep``, ``Tenant``, ``Author``, ``Page``
 (and ``CallerDep``, the same checks in one, for the hot ``POST /job``).
 
 They are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in its thread
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Request
 
 from tenantmail.adapters.telemetry import bind_context
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.tenant import valid_tenant_id
 from tenantmail.entrypoints.api.errors import ApiError
 
@@ -22,14 +22,14 @@ TENANT_DOC = "The tenant acted for."
 AUTHOR_DOC = "Who asked; recorded in history."
 
 
-async def get_app(request: Request) -> App:
+async def get_container(request: Request) -> Container:
     return request.app.state.tenantmail
 
 
-AppDep = Annotated[App, Depends(get_app)]
+ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def authenticate(app: App, authorization: str | None) -> None:
+def authenticate(app: Container, authorization: str | None) -> None:
     """Bearer authentication against every configured key, compared in constant time.
 
     Every key is compared (no early exit), so the time taken does not tell which key, if any,
@@ -73,9 +73,9 @@ async def author_header(x_author: Annotated[str | None, Header(description=AUTHO
 
 @dataclass(frozen=True)
 class Caller:
-    """Who calls a hot route: the App, the authenticated caller's tenant and author."""
+    """Who calls a hot route: the Container, the authenticated caller's tenant and author."""
 
-    app: App
+    app: Container
     tenant: str
     author: str
 
@@ -86,7 +86,7 @@ async def caller(request: Request) -> Caller:
     through pydantic; on ``POST /job`` those passes cost ~0.14 ms of the request's ~1 ms of CPU.
     The headers are documented with :data:`CALLER_HEADERS` instead."""
     headers = request.headers
-    app: App = request.app.state.tenantmail
+    app: Container = request.app.state.tenantmail
     authenticate(app, headers.get("authorization"))
     return Caller(app, valid_tenant(headers.get("x-tenant-id")), valid_author(headers.get("x-author")))
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tenantmail.adapters.db.repositories.configurations import ConcurrentModification
+from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable
 from tenantmail.domain.errors import DomainError
 
 log = structlog.get_logger("tenantmail.api")
@@ -75,14 +75,11 @@ def install(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         return error_response(request, exc.status_code, kind, message, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(ConcurrentModification)
-    async def _concurrent(request: Request, exc: ConcurrentModification) -> JSONResponse:
-        return error_response(request, 409, "ConcurrentModification", "the resource changed concurrently; retry")
-
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    @app.exception_handler(psycopg.OperationalError)  # the hot paths' direct connections
+    @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(DatabaseUnavailable)  # the hot paths' lanes
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("email.api.database_unavailable", path=request.url.path, error=type(exc).__name__)
         return error_response(

@@ -3,10 +3,10 @@
 ``POST /job`` and Postmark's ``POST /job/postmark-events`` are the only routes whose rate matters
 (SPEC §13). For them FastAPI's middleware layers (server errors, OpenTelemetry probing, body
 limits, exceptions), routing and dependency solving cost about as much CPU as the send itself.
-:class:`FastLane` is what the app (``app.TenantmailAPI``) hands those two exact paths to before
-its middleware stack, behind the same :class:`RequestIdMiddleware`; it answers them by calling
-**the route functions themselves** (``jobs.post_job``, ``webhooks.receive_postmark_event``) with
-what FastAPI would have given them:
+:class:`FastLane` is an ASGI app composed in front of the FastAPI app: those two exact paths go,
+behind the same :class:`RequestIdMiddleware`, to **the route functions themselves**
+(``jobs.post_job``, ``webhooks.receive_postmark_event``) with what FastAPI would have given them;
+everything else — other routes, the lifespan — goes to the FastAPI app unchanged:
 
 * ``POST /job``: the caller from :func:`deps.caller` and the body parsed and validated as FastAPI
   does it (strict JSON content type, the same errors), then ``post_job``;
@@ -26,6 +26,7 @@ import functools
 import json
 from typing import Any, TypeVar
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -34,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tenantmail.entrypoints.api.deps import caller
+from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
 from tenantmail.entrypoints.api.routes import jobs, webhooks
 from tenantmail.entrypoints.api.schemas_job import SendIn
 
@@ -41,15 +43,22 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class FastLane:
-    """Serves ``POST {prefix}/job`` and ``POST {prefix}/job/postmark-events``, and nothing else."""
+    """``POST {prefix}/job`` and ``POST {prefix}/job/postmark-events`` to their route functions,
+    everything else to ``api``."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, api: FastAPI, prefix: str) -> None:
+        self.api = api
         self._routes = {f"{prefix}/job": _send, f"{prefix}/job/postmark-events": _webhook}
-
-    def serves(self, scope: Scope) -> bool:
-        return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._routes
+        self._lane = RequestIdMiddleware(self._serve)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._routes:
+            scope["app"] = self.api  # what Starlette sets; handlers reach the container through it
+            await self._lane(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             response = await self._routes[scope["path"]](request)

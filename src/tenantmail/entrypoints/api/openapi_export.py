@@ -9,12 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from tenantmail.entrypoints.api.app import create_app
+from tenantmail.entrypoints.api.app import create_api
 from tenantmail.settings import Settings
 
 
 def render() -> str:
-    document = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    document = create_api(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 

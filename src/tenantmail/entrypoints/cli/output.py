@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from tenantmail.adapters.db.migrate import DatabaseNotMigrated
 from tenantmail.adapters.telemetry import configure_logging
-from tenantmail.bootstrap import App, bootstrap
+from tenantmail.bootstrap import Container, bootstrap
 from tenantmail.domain.errors import DomainError
 from tenantmail.domain.tenant import valid_tenant_id
 from tenantmail.entrypoints import process
@@ -199,8 +199,8 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 
 @asynccontextmanager
-async def cli_app() -> AsyncIterator[App]:
-    """The App for an operator command: the configured database and Postmark, no embedded worker.
+async def cli_app() -> AsyncIterator[Container]:
+    """The Container for an operator command: the configured database and Postmark, no embedded worker.
 
     In the embedded default the sandbox belongs to the running ``tenantmail serve``; commands reach
     it through ``var/endpoints.json`` (its ports, whatever they are) rather than starting their

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Request, Response
 
 from tenantmail.domain.tenant import is_tenant_id
-from tenantmail.entrypoints.api.deps import AppDep
+from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.session import Session
 from tenantmail.entrypoints.console.web import LoginRequired, PageError
@@ -19,7 +19,7 @@ from tenantmail.entrypoints.console.web import LoginRequired, PageError
 MAX_FORM_BYTES = 16 * 1024
 
 
-def current_session(request: Request, app: AppDep) -> Session:
+def current_session(request: Request, app: ContainerDep) -> Session:
     """The verified session from the cookie; without one the route redirects to the login page."""
     found = sessions.verify(app.api_keys, request.cookies.get(sessions.COOKIE_NAME), app.ctx.clock())
     if found is None:

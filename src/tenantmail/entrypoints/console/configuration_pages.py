@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signal
 from tenantmail.domain.errors import Conflict, IllegalSignal, UpstreamUnavailable
-from tenantmail.entrypoints.api.deps import AppDep
+from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm, OperatorSession
 from tenantmail.entrypoints.console.web import ConsoleRoute, Pager, choice, page_param, redirect, render
 from tenantmail.services.apply_signal import apply_signal
@@ -49,7 +49,7 @@ def history_rows(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/t/{tenant}/configurations", name="console.configurations")
 async def configurations(
-    request: Request, app: AppDep, tenant: ConsoleTenant, pager: Annotated[Pager, Depends(page_param)],
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, pager: Annotated[Pager, Depends(page_param)],
     operational: Annotated[str, Query()] = "", administrative: Annotated[str, Query()] = "",
 ) -> Response:
     async with app.ctx.uow(tenant) as uow:
@@ -67,7 +67,7 @@ async def configurations(
 
 
 async def _configuration_page(
-    request: Request, app: AppDep, tenant: str, e_id: str, *, status: int = 200, refusal: str | None = None,
+    request: Request, app: ContainerDep, tenant: str, e_id: str, *, status: int = 200, refusal: str | None = None,
 ) -> Response:
     async with app.ctx.uow(tenant) as uow:
         config = await uow.configurations.get(e_id)  # NotFound (also for another tenant's) → 404 page
@@ -80,13 +80,13 @@ async def _configuration_page(
 
 
 @router.get("/t/{tenant}/configurations/{e_id}", name="console.configuration")
-async def configuration(request: Request, app: AppDep, tenant: ConsoleTenant, e_id: str) -> Response:
+async def configuration(request: Request, app: ContainerDep, tenant: ConsoleTenant, e_id: str) -> Response:
     return await _configuration_page(request, app, tenant, e_id)
 
 
 @router.post("/t/{tenant}/configurations/{e_id}/signal/{signal}", name="console.signal")
 async def send_signal(
-    request: Request, app: AppDep, tenant: ConsoleTenant, e_id: str, signal: Signal,
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, e_id: str, signal: Signal,
     session: OperatorSession, form: CsrfForm,
 ) -> Response:
     """Send one lifecycle signal through the lifecycle service; a refusal is shown on the page."""

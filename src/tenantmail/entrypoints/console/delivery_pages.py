@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tenantmail.domain.errors import Conflict, UpstreamUnavailable
 from tenantmail.domain.job import JobStatus, canonical_recipient
-from tenantmail.entrypoints.api.deps import AppDep
+from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm
 from tenantmail.entrypoints.console.web import ConsoleRoute, Pager, choice, page_param, redirect, render
 from tenantmail.services.manage_suppression import remove_suppression
@@ -21,7 +21,7 @@ MAX_EVENTS_SHOWN = 500
 
 @router.get("/t/{tenant}/jobs", name="console.jobs")
 async def jobs(
-    request: Request, app: AppDep, tenant: ConsoleTenant, pager: PageDep,
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, pager: PageDep,
     status: Annotated[str, Query()] = "", recipient: Annotated[str, Query()] = "",
     configuration: Annotated[str, Query()] = "",
 ) -> Response:
@@ -37,7 +37,7 @@ async def jobs(
 
 
 @router.get("/t/{tenant}/jobs/{e_id}", name="console.job")
-async def job(request: Request, app: AppDep, tenant: ConsoleTenant, e_id: str) -> Response:
+async def job(request: Request, app: ContainerDep, tenant: ConsoleTenant, e_id: str) -> Response:
     async with app.ctx.uow(tenant) as uow:
         found = await uow.jobs.get(e_id)  # NotFound (also for another tenant's) → 404 page
         events, total = await uow.events.list(job_e_id=e_id, limit=MAX_EVENTS_SHOWN)
@@ -47,7 +47,7 @@ async def job(request: Request, app: AppDep, tenant: ConsoleTenant, e_id: str) -
 
 
 async def _suppressions_page(
-    request: Request, app: AppDep, tenant: str, pager: Pager, recipient: str, include_removed: bool,
+    request: Request, app: ContainerDep, tenant: str, pager: Pager, recipient: str, include_removed: bool,
     *, status: int = 200, refusal: str | None = None,
 ) -> Response:
     async with app.ctx.uow(tenant) as uow:
@@ -63,7 +63,7 @@ async def _suppressions_page(
 
 @router.get("/t/{tenant}/suppressions", name="console.suppressions")
 async def suppressions(
-    request: Request, app: AppDep, tenant: ConsoleTenant, pager: PageDep,
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, pager: PageDep,
     recipient: Annotated[str, Query()] = "", removed: Annotated[bool, Query()] = False,
 ) -> Response:
     return await _suppressions_page(request, app, tenant, pager, recipient, removed)
@@ -71,7 +71,7 @@ async def suppressions(
 
 @router.post("/t/{tenant}/suppressions/remove", name="console.remove_suppression")
 async def remove(
-    request: Request, app: AppDep, tenant: ConsoleTenant, form: CsrfForm,
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, form: CsrfForm,
 ) -> Response:
     """Lift one suppression through the suppression service; a refusal is shown on the list."""
     recipient = canonical_recipient(form.get("recipient", ""))

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from tenantmail.domain.tenant import is_tenant_id
-from tenantmail.entrypoints.api.deps import AppDep
+from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console import configuration_pages, delivery_pages
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.auth import (
@@ -35,7 +35,7 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login", name="console.login")
-async def login(request: Request, app: AppDep) -> Response:
+async def login(request: Request, app: ContainerDep) -> Response:
     """Trade a valid API key for a session cookie; the key itself is never stored in it."""
     form = await read_form(request)
     key = sessions.matching_key(app.api_keys, form.get("api_key", ""))
@@ -66,13 +66,13 @@ async def home(request: Request, _: OperatorSession, tenant: Annotated[str, Quer
 
 
 @router.get("/drift", name="console.drift")
-async def drift(request: Request, app: AppDep, _: OperatorSession) -> Response:
+async def drift(request: Request, app: ContainerDep, _: OperatorSession) -> Response:
     report = await app.ctx.drift_reports.latest()
     return render(request, "drift.html", section="drift", report=report)
 
 
 @router.post("/drift/repair", name="console.drift_repair")
-async def drift_repair(request: Request, app: AppDep, session: OperatorSession, form: CsrfForm) -> Response:
+async def drift_repair(request: Request, app: ContainerDep, session: OperatorSession, form: CsrfForm) -> Response:
     """Scan and plan the safe repairs (``action=plan``) or apply them (``action=apply``, with the
     confirmation box ticked); orphan servers/domains are deleted only for the ids typed in."""
     try:
@@ -92,7 +92,7 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in text.replace(",", " ").split()]
 
 
-async def _drift_page(request: Request, app: AppDep, status: int, refusal: str) -> Response:
+async def _drift_page(request: Request, app: ContainerDep, status: int, refusal: str) -> Response:
     report = await app.ctx.drift_reports.latest()
     return render(request, "drift.html", http_status=status, section="drift", report=report, refusal=refusal)
 

@@ -20,8 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from tenantmail.adapters.db.repositories.configurations import ConcurrentModification
-from tenantmail.domain.errors import DomainError
+from tenantmail.domain.errors import ConcurrentModification, DomainError
 
 _env = Environment(
     loader=PackageLoader("tenantmail.entrypoints.console", "templates"),
@@ -139,10 +138,10 @@ class ConsoleRoute(APIRoute):
                 return await handler(request)
             except LoginRequired:
                 return login_redirect(request)
-            except (DomainError, PageError) as exc:  # e.g. 404 for another tenant's record
-                return error_page(request, exc.status, exc.message)
             except ConcurrentModification:
                 return error_page(request, 409, "the record changed while this request ran; reload and retry")
+            except (DomainError, PageError) as exc:  # e.g. 404 for another tenant's record
+                return error_page(request, exc.status, exc.message)
             except RequestValidationError as exc:
                 return error_page(request, 400, _first_problem(exc))
 

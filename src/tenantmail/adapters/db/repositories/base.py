@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, select
+from sqlalchemy import ColumnElement, Row, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -20,6 +21,19 @@ class TenantRepository:
 
     def _select(self, *columns: Any) -> Select[Any]:
         return select(*(columns or (self.table,))).where(self._tenant())
+
+    def _matching(self, *conditions: ColumnElement[bool] | None) -> Select[Any]:
+        """The tenant's rows meeting every condition given (a None is a filter not asked for)."""
+        return self._select().where(*(c for c in conditions if c is not None))
+
+    async def _page(
+        self, stmt: Select[Any], order: Sequence[Any], limit: int, offset: int,
+    ) -> tuple[list[Row[Any]], int]:
+        """One page of ``stmt`` in ``order``, and how many rows it has in all."""
+        limit, offset = page_bounds(limit, offset)
+        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        rows = await self._conn.execute(stmt.order_by(*order).limit(limit).offset(offset))
+        return list(rows), total
 
 
 def page_bounds(limit: int, offset: int, *, max_limit: int = 500) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
-from tenantmail.adapters.db.tables import configuration_versions, configurations, suppressions
+from tenantmail.adapters.db.tables import configuration_versions, configurations
 from tenantmail.domain.configuration import (
     Administrative,
     Authentication,
@@ -24,25 +24,12 @@ from tenantmail.domain.configuration import (
     ProvisioningStep,
     Signature,
 )
-from tenantmail.domain.errors import NotFound, SlugInUse, TenantAlreadySending
+from tenantmail.domain.errors import ConcurrentModification, NotFound, SlugInUse, TenantAlreadySending
 
 
-#: The configuration with its tenant's live suppression of one recipient (the send path's gates),
-#: built once: constructing it per request would cost more CPU than executing it.
-_LIVE_SUPPRESSION = (
-    select(suppressions.c.reason)
-    .where(suppressions.c.tenant_id == configurations.c.tenant_id,
-           suppressions.c.recipient == bindparam("recipient"), suppressions.c.removed_at.is_(None))
-    .limit(1).scalar_subquery().label("suppression_reason")
-)
 _ONE = (configurations.c.tenant_id == bindparam("tenant_id"), configurations.c.e_id == bindparam("e_id"))
-FOR_SEND = select(configurations, _LIVE_SUPPRESSION).where(*_ONE)
-#: ``get`` without and with the row lock, built once (the SQLite webhook path reads one per call).
+#: ``get`` without and with the row lock, built once.
 GET = {False: select(configurations).where(*_ONE), True: select(configurations).where(*_ONE).with_for_update()}
-
-
-class ConcurrentModification(RuntimeError):
-    """The row changed since it was read; the caller's transaction must be retried."""
 
 
 def to_row(config: EmailConfiguration) -> dict[str, Any]:
@@ -131,16 +118,6 @@ def history_payload(config: EmailConfiguration) -> dict[str, Any]:
 class ConfigurationRepository(TenantRepository):
     table = configurations
 
-    async def get_for_send(self, e_id: str, recipient: str) -> tuple[EmailConfiguration, str | None]:
-        """The configuration (NotFound when absent) and the reason of ``recipient``'s live
-        suppression in this tenant (None when not suppressed): the send gates' reads, one statement."""
-        row = (await self._conn.execute(
-            FOR_SEND, {"tenant_id": self.tenant_id, "e_id": e_id, "recipient": recipient}
-        )).first()
-        if row is None:
-            raise NotFound("configuration", e_id)
-        return to_domain(row), row.suppression_reason
-
     async def get(self, e_id: str, *, for_update: bool = False) -> EmailConfiguration:
         row = (await self._conn.execute(GET[for_update], {"tenant_id": self.tenant_id, "e_id": e_id})).first()
         if row is None:
@@ -151,16 +128,12 @@ class ConfigurationRepository(TenantRepository):
         self, *, operational: list[str] | None = None, administrative: list[str] | None = None,
         limit: int = 50, offset: int = 0,
     ) -> tuple[list[EmailConfiguration], int]:
-        limit, offset = page_bounds(limit, offset)
-        stmt = self._select()
-        if operational:
-            stmt = stmt.where(configurations.c.operational_status.in_(operational))
-        if administrative:
-            stmt = stmt.where(configurations.c.administrative_status.in_(administrative))
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        rows = await self._conn.execute(
-            stmt.order_by(configurations.c.created_at, configurations.c.e_id).limit(limit).offset(offset)
+        c = configurations.c
+        stmt = self._matching(
+            c.operational_status.in_(operational) if operational else None,
+            c.administrative_status.in_(administrative) if administrative else None,
         )
+        rows, total = await self._page(stmt, (c.created_at, c.e_id), limit, offset)
         return [to_domain(r) for r in rows], total
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
@@ -213,7 +186,7 @@ class ConfigurationRepository(TenantRepository):
             raise TenantAlreadySending(other or "?") from exc
         if result.rowcount != 1:
             config.version = expected
-            raise ConcurrentModification(f"configuration {config.e_id} changed concurrently")
+            raise ConcurrentModification()
         return await self._append_version(config, author=author, cause=cause)
 
     async def _other_unlocked(self, e_id: str) -> str | None:
@@ -301,4 +274,4 @@ class ConfigurationRepository(TenantRepository):
         )
 
 
-__all__ = ["ConfigurationRepository", "ConcurrentModification", "from_history_payload"]
+__all__ = ["ConfigurationRepository", "from_history_payload"]

@@ -11,27 +11,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.adapters.db.repositories import jobs as job_rows
-from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
-from tenantmail.adapters.db.tables import configurations, events, jobs
+from tenantmail.adapters.db.repositories.base import TenantRepository
+from tenantmail.adapters.db.tables import configurations, events
 from tenantmail.domain.delivery_event import DeliveryEvent, StoredEvent
-from tenantmail.domain.job import EmailJob
 
 #: Statements of the webhook path, built once (building one per call costs more CPU than running it).
 INSERT_UNLESS_DUPLICATE = {
     name: build(events).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(events.c.e_id)
     for name, build in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
-#: The job an event names, locked: by ``Metadata.tm_job``, then by MessageID.
-JOB_FOR_UPDATE = [
-    select(jobs).where(jobs.c.tenant_id == bindparam("tenant_id"), column == bindparam("value"))
-    .limit(1).with_for_update()
-    for column in (jobs.c.e_id, jobs.c.message_id)
-]
+
 
 
 async def find_tenant_of_configuration(engine: AsyncEngine, e_id: str) -> str | None:
@@ -106,29 +99,11 @@ class EventRepository(TenantRepository):
         stmt = INSERT_UNLESS_DUPLICATE[self._conn.dialect.name]
         return (await self._conn.execute(stmt, row)).scalar() is not None
 
-    async def job_for_update(self, event: DeliveryEvent) -> EmailJob | None:
-        """The job ``event`` belongs to — by ``Metadata.tm_job``, else by MessageID — locked.
-
-        The row lock (PostgreSQL; SQLite transactions already hold the write lock) serialises
-        events of one job, so two concurrent webhooks cannot both project from the same status.
-        """
-        for stmt, value in zip(JOB_FOR_UPDATE, (event.job_e_id, event.message_id), strict=True):
-            if value is None:
-                continue
-            row = (await self._conn.execute(stmt, {"tenant_id": self.tenant_id, "value": value})).first()
-            if row is not None:
-                return job_rows.to_domain(row)
-        return None
-
     async def list(
         self, *, job_e_id: str | None = None, limit: int = 50, offset: int = 0,
     ) -> tuple[list[StoredEvent], int]:
         """Events oldest first (by the event's own time, then arrival), optionally of one job."""
-        limit, offset = page_bounds(limit, offset)
-        stmt = self._select()
-        if job_e_id is not None:
-            stmt = stmt.where(events.c.job_e_id == job_e_id)
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        ordered = stmt.order_by(events.c.occurred_at, events.c.received_at, events.c.e_id)
-        rows = await self._conn.execute(ordered.limit(limit).offset(offset))
+        c = events.c
+        stmt = self._matching(c.job_e_id == job_e_id if job_e_id is not None else None)
+        rows, total = await self._page(stmt, (c.occurred_at, c.received_at, c.e_id), limit, offset)
         return [to_domain(r) for r in rows], total

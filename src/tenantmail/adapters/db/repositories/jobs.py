@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, update
 
-from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
+from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.domain.errors import NotFound
 from tenantmail.domain.job import EmailJob, JobAttachment, JobError, JobStatus
@@ -132,22 +132,15 @@ class JobRepository(TenantRepository):
         configuration_e_id: str | None = None, created_from: datetime | None = None,
         created_to: datetime | None = None, limit: int = 50, offset: int = 0,
     ) -> tuple[list[EmailJob], int]:
-        limit, offset = page_bounds(limit, offset)
-        stmt = self._select()
-        if status:
-            stmt = stmt.where(jobs.c.status.in_(status))
-        if recipient:
-            stmt = stmt.where(jobs.c.recipient == recipient)
-        if configuration_e_id:
-            stmt = stmt.where(jobs.c.configuration_e_id == configuration_e_id)
-        if created_from:
-            stmt = stmt.where(jobs.c.created_at >= created_from)
-        if created_to:
-            stmt = stmt.where(jobs.c.created_at < created_to)
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        rows = await self._conn.execute(
-            stmt.order_by(jobs.c.created_at.desc(), jobs.c.e_id).limit(limit).offset(offset)
+        c = jobs.c
+        stmt = self._matching(
+            c.status.in_(status) if status else None,
+            c.recipient == recipient if recipient else None,
+            c.configuration_e_id == configuration_e_id if configuration_e_id else None,
+            c.created_at >= created_from if created_from else None,
+            c.created_at < created_to if created_to else None,
         )
+        rows, total = await self._page(stmt, (c.created_at.desc(), c.e_id), limit, offset)
         return [to_domain(r) for r in rows], total
 
     async def park_queued(self, configuration_e_id: str, until: datetime) -> int:

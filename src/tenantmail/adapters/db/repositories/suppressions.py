@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from tenantmail.adapters.db.repositories.base import TenantRepository, page_bounds
+from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import suppressions
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 
@@ -63,18 +63,12 @@ class SuppressionRepository(TenantRepository):
         include_removed: bool = False, created_from: datetime | None = None,
         limit: int = 50, offset: int = 0,
     ) -> tuple[list[SuppressionEntry], int]:
-        limit, offset = page_bounds(limit, offset)
-        stmt = self._select()
-        if not include_removed:
-            stmt = stmt.where(suppressions.c.removed_at.is_(None))
-        if recipient:
-            stmt = stmt.where(suppressions.c.recipient == recipient)
-        if reason:
-            stmt = stmt.where(suppressions.c.reason.in_(reason))
-        if created_from:
-            stmt = stmt.where(suppressions.c.created_at >= created_from)
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        rows = await self._conn.execute(
-            stmt.order_by(suppressions.c.created_at.desc(), suppressions.c.id).limit(limit).offset(offset)
+        c = suppressions.c
+        stmt = self._matching(
+            None if include_removed else c.removed_at.is_(None),
+            c.recipient == recipient if recipient else None,
+            c.reason.in_(reason) if reason else None,
+            c.created_at >= created_from if created_from else None,
         )
+        rows, total = await self._page(stmt, (c.created_at.desc(), c.id), limit, offset)
         return [to_domain(r) for r in rows], total

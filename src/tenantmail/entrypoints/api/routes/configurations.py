@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from tenantmail.domain.configuration import Administrative, Operational, Signal
-from tenantmail.entrypoints.api.deps import AppDep, Author, Page, Tenant
+from tenantmail.entrypoints.api.deps import ContainerDep, Author, Page, Tenant
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epoch_ms
 from tenantmail.entrypoints.api.schemas_configuration import (
     ConfigurationEnvelope,
@@ -43,7 +43,7 @@ EpochMs = Query(ge=0, description="Epoch milliseconds.")
     "/configuration", status_code=201, response_model=ConfigurationEnvelope,
     responses=error_responses(400, 409), summary="Create a configuration (PENDING, LOCKED)",
 )
-async def post_configuration(body: ConfigurationIn, app: AppDep, tenant: Tenant, author: Author) -> dict[str, Any]:
+async def post_configuration(body: ConfigurationIn, app: ContainerDep, tenant: Tenant, author: Author) -> dict[str, Any]:
     return configuration_envelope(await create_configuration(app.ctx, tenant, body.to_request(), author=author))
 
 
@@ -52,7 +52,7 @@ async def post_configuration(body: ConfigurationIn, app: AppDep, tenant: Tenant,
     summary="List configurations (filter by states)",
 )
 async def get_configurations(
-    app: AppDep, tenant: Tenant, page: Page,
+    app: ContainerDep, tenant: Tenant, page: Page,
     operationalStatus: Annotated[list[Operational] | None, Query(description="Any of these.")] = None,
     administrativeStatus: Annotated[list[Administrative] | None, Query(description="Any of these.")] = None,
 ) -> dict[str, Any]:
@@ -68,7 +68,7 @@ async def get_configurations(
     summary="Read a configuration, now or as of a moment",
 )
 async def get_one(
-    e_id: EId, app: AppDep, tenant: Tenant,
+    e_id: EId, app: ContainerDep, tenant: Tenant,
     recordedAsOf: Annotated[int | None, EpochMs] = None,
     effectiveAsOf: Annotated[int | None, EpochMs] = None,
 ) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def _end_of(epoch_ms: int | None) -> datetime | None:
     "/configuration/{eId}/history", response_model=PageOf[ConfigurationVersionOut],
     responses=error_responses(400, 404), summary="Every version of a configuration, oldest first",
 )
-async def get_history(e_id: EId, app: AppDep, tenant: Tenant, page: Page) -> dict[str, Any]:
+async def get_history(e_id: EId, app: ContainerDep, tenant: Tenant, page: Page) -> dict[str, Any]:
     return _page(await configuration_history(app.ctx, tenant, e_id, limit=page.limit, offset=page.offset), version_entry)
 
 
@@ -104,7 +104,7 @@ async def get_history(e_id: EId, app: AppDep, tenant: Tenant, page: Page) -> dic
     "during re-provision / re-verify / remove (nothing changed; send it again).",
 )
 async def post_signal(
-    e_id: EId, signal: Signal, app: AppDep, tenant: Tenant, author: Author, body: SignalIn | None = None,
+    e_id: EId, signal: Signal, app: ContainerDep, tenant: Tenant, author: Author, body: SignalIn | None = None,
 ) -> dict[str, Any]:
     authentication = body.authentication if body is not None else None
     return configuration_envelope(
@@ -120,7 +120,7 @@ async def post_signal(
     "only its own local part); 409 for a removed configuration or a concurrent change.",
 )
 async def patch_configuration(
-    e_id: EId, body: ConfigurationPatch, app: AppDep, tenant: Tenant, author: Author,
+    e_id: EId, body: ConfigurationPatch, app: ContainerDep, tenant: Tenant, author: Author,
 ) -> dict[str, Any]:
     version = await edit_allowed_from_local_parts(
         app.ctx, tenant, e_id, list(body.allowedFromLocalParts), author=author,

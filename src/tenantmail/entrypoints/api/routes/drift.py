@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantmail.entrypoints.api.deps import AUTHOR_DOC, AppDep, valid_author
+from tenantmail.entrypoints.api.deps import AUTHOR_DOC, ContainerDep, valid_author
 from tenantmail.entrypoints.api.errors import ApiError
 from tenantmail.entrypoints.api.schemas import error_responses
 from tenantmail.services.repair_drift import repair_drift
@@ -61,7 +61,7 @@ async def required_author(
     "successful one plans nothing.",
 )
 async def post_repair(
-    body: RepairIn, app: AppDep, author: Annotated[str, Depends(required_author)],
+    body: RepairIn, app: ContainerDep, author: Annotated[str, Depends(required_author)],
 ) -> dict[str, Any]:
     result = await repair_drift(
         app.ctx, apply=body.apply, author=author,

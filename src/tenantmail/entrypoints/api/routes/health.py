@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from tenantmail.adapters.db.migrate import DatabaseNotMigrated, ensure_up_to_date
-from tenantmail.entrypoints.api.deps import AppDep
+from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.api.errors import ApiError
 from tenantmail.entrypoints.api.schemas import error_responses
 
@@ -20,7 +20,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: the database answers and is migrated", responses=error_responses())
-async def readyz(app: AppDep) -> dict[str, str]:
+async def readyz(app: ContainerDep) -> dict[str, str]:
     try:
         async with app.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -33,5 +33,5 @@ async def readyz(app: AppDep) -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(app: AppDep) -> Response:
+async def metrics(app: ContainerDep) -> Response:
     return Response(generate_latest(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)

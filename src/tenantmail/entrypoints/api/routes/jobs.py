@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.send_request import valid_address, validate_idempotency_key
-from tenantmail.entrypoints.api.deps import CALLER_HEADERS, AppDep, CallerDep, Page, Tenant, header_doc
+from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
 from tenantmail.entrypoints.api.errors import ApiError
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
@@ -48,7 +48,7 @@ NO_HISTORY = Query(include_in_schema=False)  # accepted only to be refused (docs
 
 @router.get("/job/{e_id}", response_model=JobEnvelope, responses=error_responses(400, 404), summary="Read a job")
 async def get_job(
-    e_id: str, app: AppDep, tenant: Tenant,
+    e_id: str, app: ContainerDep, tenant: Tenant,
     recordedAsOf: Annotated[str | None, NO_HISTORY] = None, effectiveAsOf: Annotated[str | None, NO_HISTORY] = None,
 ) -> dict[str, Any]:
     """The job as it is now. Jobs keep no versions (their story is ``GET /job/{eId}/events``), so
@@ -63,7 +63,7 @@ async def get_job(
 
 @router.get("/job", response_model=PageOf[JobEnvelope], responses=error_responses(400), summary="List jobs")
 async def list_jobs(
-    app: AppDep, tenant: Tenant, page: Page,
+    app: ContainerDep, tenant: Tenant, page: Page,
     status: Annotated[list[JobStatus] | None, Query(description="Any of these statuses.")] = None,
     recipient: Annotated[str | None, Query(description="Exact recipient (any case).")] = None,
     configurationEId: Annotated[str | None, Query()] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from tenantmail.domain.suppression import SuppressionReason
-from tenantmail.entrypoints.api.deps import AppDep, Page, Tenant
+from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionIn, SuppressionOut
 from tenantmail.services import manage_suppression
@@ -18,7 +18,7 @@ router = APIRouter()
 @router.get("/suppression", response_model=PageOf[SuppressionOut], responses=error_responses(400),
             summary="Live suppression entries of the tenant, newest first")
 async def list_suppressions(
-    tenant: Tenant, page: Page, app: AppDep,
+    tenant: Tenant, page: Page, app: ContainerDep,
     recipient: Annotated[str | None, Query(max_length=320, description="One address.")] = None,
     reason: Annotated[list[SuppressionReason] | None, Query(description="Any of these reasons.")] = None,
 ) -> PageOf[SuppressionOut]:
@@ -31,7 +31,7 @@ async def list_suppressions(
 
 @router.post("/suppression", response_model=SuppressionOut, status_code=201, responses=error_responses(400),
              summary="Suppress a recipient (201; 200 with the existing entry when already suppressed)")
-async def add_suppression(body: SuppressionIn, tenant: Tenant, app: AppDep, response: Response) -> SuppressionOut:
+async def add_suppression(body: SuppressionIn, tenant: Tenant, app: ContainerDep, response: Response) -> SuppressionOut:
     entry, created = await manage_suppression.add_suppression(app.ctx, tenant, body.recipient, body.reason)
     if not created:
         response.status_code = 200
@@ -41,5 +41,5 @@ async def add_suppression(body: SuppressionIn, tenant: Tenant, app: AppDep, resp
 @router.post("/suppression/{recipient}/remove", response_model=SuppressionOut,
              responses=error_responses(404, 409),
              summary="Lift a suppression here and on the tenant's Postmark outbound stream")
-async def remove_suppression(recipient: str, tenant: Tenant, app: AppDep) -> SuppressionOut:
+async def remove_suppression(recipient: str, tenant: Tenant, app: ContainerDep) -> SuppressionOut:
     return SuppressionOut.of(await manage_suppression.remove_suppression(app.ctx, tenant, recipient))

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 
 from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
-from tenantmail.bootstrap import App
+from tenantmail.bootstrap import Container
 from tenantmail.domain.delivery_event import DeliveryEvent
-from tenantmail.entrypoints.api.deps import AppDep, Page, Tenant, require_api_key
+from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant, require_api_key
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_events import EventOut, WebhookAck
 from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event
@@ -44,7 +44,7 @@ def parse_event(raw: bytes) -> DeliveryEvent:
 
 def configuration_tenants(request: Request) -> ConfigurationTenants:
     """The API process's cached configuration → tenant lookup (one per engine)."""
-    app: App = request.app.state.tenantmail
+    app: Container = request.app.state.tenantmail
     state = request.app.state
     tenants: ConfigurationTenants | None = getattr(state, "configuration_tenants", None)
     if tenants is None or tenants.engine is not app.engine:
@@ -60,10 +60,10 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     """Postmark posts each delivery event here with the configuration's Basic credentials; 200
     once stored (also for duplicates and unmatched events), 401 on bad credentials or ServerID,
     400 on a malformed body, 503 while the database is down (Postmark retries)."""
-    # No dependencies (the hot path): the App, the Basic credentials and the raw body come from the
+    # No dependencies (the hot path): the Container, the Basic credentials and the raw body come from the
     # request itself, and the answer is a ready response (response_model documents it), so the
     # fast lane (fast_lane.py) serves this very function.
-    app: App = request.app.state.tenantmail
+    app: Container = request.app.state.tenantmail
     username, password = basic_credentials(request.headers.get("authorization"))
     result = await ingest_webhook_event(
         app.ctx, WebhookCall(username, password, await request.body()), locate=configuration_tenants(request),
@@ -80,7 +80,7 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     dependencies=[Depends(require_api_key)], tags=["jobs"],
     summary="The delivery events stored for a job, oldest first",
 )
-async def job_events(eId: str, tenant: Tenant, page: Page, app: AppDep) -> PageOf[EventOut]:  # noqa: N803
+async def job_events(eId: str, tenant: Tenant, page: Page, app: ContainerDep) -> PageOf[EventOut]:  # noqa: N803
     items, total = await list_events(app.ctx, tenant, job_e_id=eId, limit=page.limit, offset=page.offset)
     return PageOf[EventOut](items=[EventOut.of(e) for e in items], total=total,
                             limit=page.limit, offset=page.offset)

@@ -1,7 +1,9 @@
-"""The edges services talk to, as Protocols. Adapters implement them; tests may fake them.
+"""Postmark, as services see it: the account API, per-server APIs, their values and their error.
 
-Values crossing a port are small frozen dataclasses in our own vocabulary (snake_case); the
-PascalCase of Postmark's wire format never leaves ``adapters/postmark``.
+Values are small frozen dataclasses in our own vocabulary (snake_case); the PascalCase of
+Postmark's wire format never leaves ``adapters/postmark``. Every failed call raises
+:class:`PostmarkError` (the adapter's tree, ``adapters/postmark/errors.py``, subclasses it), so a
+service reads ``http_status``, ``error_code`` and ``error_class`` off a type it can name.
 """
 
 from __future__ import annotations
@@ -9,17 +11,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import ClassVar, Protocol
 
-from tenantmail.domain.configuration import EmailConfiguration
-from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects
-from tenantmail.domain.drift import DriftReport
-from tenantmail.domain.idempotency import IdempotencyRecord
-from tenantmail.domain.job import EmailJob, JobStatus
+from tenantmail.domain.send_errors import SendErrorClass, is_not_found
 
-# ---------------------------------------------------------------------------------------------
-# Postmark
-# ---------------------------------------------------------------------------------------------
+
+class PostmarkError(Exception):
+    """A Postmark call failed; ``error_class`` says what the caller may do about it."""
+
+    error_class: ClassVar[SendErrorClass] = SendErrorClass.PERMANENT
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, error_code: int | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status  #: None when no answer was received
+        self.error_code = error_code  #: Postmark's ErrorCode; None when the body carried none
+
+    @property
+    def is_not_found(self) -> bool:
+        """The resource does not exist (HTTP 404 or a not-found ErrorCode): removal may treat
+        it as done."""
+        return is_not_found(self.http_status, self.error_code)
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.http_status}, ErrorCode {self.error_code})"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, http_status={self.http_status!r}, "
+            f"error_code={self.error_code!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -329,181 +352,3 @@ class PostmarkGateway(Protocol):
     @property
     def account(self) -> PostmarkAccountApi: ...
     def server(self, server_token: str) -> PostmarkServerApi: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# DNS (Route 53)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DnsRecord:
-    name: str  #: fully qualified, no trailing dot
-    type: str  #: "TXT" or "CNAME"
-    value: str  #: unquoted TXT text, or the CNAME target without trailing dot
-    ttl: int = 300
-
-
-class DnsGateway(Protocol):
-    """The partition's mail zone. Names and values are normalised (no trailing dot, TXT unquoted)."""
-
-    async def upsert_records(self, records: Sequence[DnsRecord]) -> None: ...
-    async def delete_records(self, records: Sequence[DnsRecord]) -> None: ...  #: absent ones are fine
-    async def list_records(self) -> list[DnsRecord]: ...  #: every page of the zone, TXT/CNAME only
-
-
-# ---------------------------------------------------------------------------------------------
-# Keys
-# ---------------------------------------------------------------------------------------------
-
-
-class TokenCipher(Protocol):
-    """AES-256-GCM envelopes ``a1.k{version}:{base64url}`` bound to a configuration eId (SPEC §9)."""
-
-    def encrypt(self, plaintext: str, *, aad: str) -> str: ...
-    def decrypt(self, envelope: str, *, aad: str) -> str: ...
-    def key_version(self, envelope: str) -> str: ...
-    def versions(self) -> list[str]: ...  #: every registry version present, current first
-    @property
-    def current_version(self) -> str: ...
-
-
-class WebhookSecrets(Protocol):
-    """Per-configuration webhook passwords derived from registry material (SPEC §6)."""
-
-    def current(self, configuration_eid: str) -> str: ...
-    def accepted(self, configuration_eid: str) -> list[str]: ...  #: current first, then older versions
-    def verify(self, configuration_eid: str, password: str) -> bool: ...  #: constant time over accepted()
-
-
-class Telemetry(Protocol):
-    def emit(
-        self, event: str, *, labels: Mapping[str, str] | None = None, level: str = "info",
-        sentry: bool = False, fingerprint: Sequence[str] | None = None, **fields: Any,
-    ) -> None: ...
-    def set_gauge(self, name: str, value: float, *, labels: Mapping[str, str] | None = None) -> None: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# Persistence and background work
-# ---------------------------------------------------------------------------------------------
-
-
-class UnitOfWork(Protocol):
-    """One transaction with tenant-scoped repositories (``adapters/db/unit_of_work.py``).
-
-    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``.
-    Leaving ``async with`` without ``commit()`` rolls back.
-    """
-
-    tenant_id: str
-    configurations: Any
-    jobs: Any
-    events: Any
-    suppressions: Any
-    idempotency: Any
-
-    async def __aenter__(self) -> UnitOfWork: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def commit(self) -> None: ...
-    async def rollback(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class SendFacts:
-    """Everything the send gates read, in one look: the key's record (with the status of the job
-    it queued), the configuration and the recipient's live suppression."""
-
-    record: IdempotencyRecord | None
-    record_job_status: JobStatus | None
-    configuration: EmailConfiguration | None
-    suppressed_for: str | None  #: the live suppression's reason; None when not suppressed
-
-
-class SendIntake(Protocol):
-    """The send path's storage (``adapters/db/send_intake.py``): ``async with`` one per request.
-
-    ``look`` reads what the gates need. ``enqueue`` commits the job with its idempotency record,
-    both or neither, and only while the gates still hold as the caller saw them: the configuration
-    row still at ``configuration_version``, the recipient not suppressed, no live record for the
-    key. Otherwise it writes nothing and returns False, and the caller looks again. Raises
-    IdempotencyInFlight when the key's first request is still uncommitted past the bounded wait.
-    """
-
-    async def __aenter__(self) -> SendIntake: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def look(self, namespace: str, key: str, configuration_e_id: str, recipient: str) -> SendFacts: ...
-    async def enqueue(
-        self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
-    ) -> bool: ...
-
-
-@dataclass(frozen=True)
-class EventApplied:
-    """What storing one webhook event found and did."""
-
-    server_id: int | None  #: the configuration's Postmark server (None: none yet, or no such configuration)
-    stored: bool  #: False: rejected (another server) or a duplicate of a stored event; nothing changed
-    job_e_id: str | None  #: the event's job (by ``tm_job``, else MessageID)
-    previous_status: JobStatus | None  #: the job's status when the event arrived
-    status: JobStatus | None  #: the job's status after it
-
-
-class EventIntake(Protocol):
-    """Webhook events' storage (``adapters/db/event_intake.py``).
-
-    ``ingest`` does it all atomically, and only if the event's ServerID is the configuration's
-    server: store the event unless its dedup key is stored already, and then apply ``effects`` —
-    move its job (locked, so a job's events apply one at a time, each from the status the last one
-    left) and add or lift the recipient's suppression.
-    """
-
-    async def ingest(
-        self, configuration_e_id: str, event: DeliveryEvent, effects: EventEffects, *, received_at: datetime,
-    ) -> EventApplied: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# System-level (cross-tenant) access for scheduled jobs: drift scans and key sweeps
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredToken:
-    """One configuration row's encrypted server token and webhook, as key sweeps see it."""
-
-    e_id: str
-    tenant_id: str
-    ciphertext: str = field(repr=False)
-    removed: bool
-    webhook_id: int | None
-    webhook_key_version: str | None  #: registry version of the installed webhook password
-
-
-class ConfigurationScans(Protocol):
-    """Pages of configurations across every tenant (``adapters/db/scans.py``), keyset-paged by eId.
-
-    Only system jobs use this; request paths stay on the tenant-scoped unit of work.
-    """
-
-    async def live_page(self, after: str | None, limit: int) -> list[EmailConfiguration]: ...  #: not REMOVED/PENDING
-    async def count_live(self) -> int: ...
-    async def count_by_state(self) -> dict[tuple[str, str], int]: ...  #: (operational, administrative) → n
-    async def token_page(
-        self, after: str | None, limit: int, *, not_on_version: str | None = None
-    ) -> list[StoredToken]: ...
-    async def stale_webhook_page(self, after: str | None, limit: int, *, current_version: str) -> list[StoredToken]: ...
-    async def mark_webhook_key_version(self, e_id: str, version: str) -> None: ...
-
-
-class Housekeeping(Protocol):
-    """Cross-tenant clean-up of rows whose purpose has ended (``adapters/db/housekeeping.py``)."""
-
-    async def purge_expired_idempotency(self, now: datetime, limit: int) -> int: ...
-
-
-class DriftReportStore(Protocol):
-    """The kept drift reports (``email_drift_reports``): the latest is what operators read."""
-
-    async def save(self, report: DriftReport) -> None: ...
-    async def latest(self) -> DriftReport | None: ...

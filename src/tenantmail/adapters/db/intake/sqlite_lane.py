@@ -1,0 +1,107 @@
+"""A group-commit lane on SQLite: one sqlite3 connection in a thread of its own.
+
+SQLite has one writer. Before, each send and each webhook took it through the unit of work: a
+``BEGIN IMMEDIATE``, a few statements and a ``COMMIT``, every one a hop through aiosqlite's
+thread, and the writer lock once per request. Here a whole batch is one hop: the lane's thread
+runs ``BEGIN IMMEDIATE``, every unit's statements, ``COMMIT``, and hands the rows back. The lane
+queues for the process's writer lock (:func:`~tenantmail.adapters.db.unit_of_work.sqlite_writer_queue`)
+like any unit of work, so the worker's transactions and the batches take turns in FIFO order.
+
+The connection has the engine's pragmas (WAL, busy timeout, synchronous=NORMAL, foreign keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
+
+from sqlalchemy.engine import make_url
+
+from tenantmail.adapters.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
+from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Unit, UnitResult
+
+#: The errors that say the database cannot be used now (503), not that a statement is wrong.
+_UNAVAILABLE = ("database is locked", "unable to open", "disk I/O error", "database or disk is full")
+
+
+class SqliteLane:
+    """Runs batches on one connection, in one thread, taking the process's writer lock for each."""
+
+    def __init__(self, url: str, writer_queue: Callable[[], asyncio.Lock | None]) -> None:
+        path = make_url(url).database
+        if not path or path == ":memory:":
+            raise ValueError("the SQLite intake needs a database file (an in-memory one is per connection)")
+        self._path = path
+        self._writer_queue = writer_queue
+        self._thread: ThreadPoolExecutor | None = None  #: started on first use, again after close()
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
+        lock = self._writer_queue()
+        held: AbstractAsyncContextManager[object] = lock if lock is not None else nullcontext()
+        async with held:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="tenantmail-sqlite-lane")
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._batch, units)
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:  # after the batch in flight, if any
+            await asyncio.get_running_loop().run_in_executor(thread, self._close)
+            thread.shutdown(wait=False)
+
+    # --- in the lane's thread ---
+
+    def _batch(self, units: Sequence[Unit]) -> list[UnitResult]:
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            results = []
+            for unit in units:
+                results.append(_unit(conn, unit))
+                if results[-1].error is not None:  # the batch is void: rolled back, run again alone
+                    results += [results[-1]] * (len(units) - len(results))
+                    break
+            conn.execute("ROLLBACK" if results[-1].error is not None else "COMMIT")
+        except sqlite3.Error as exc:
+            self._close()
+            if _unavailable(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+        return results
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            sqlite_pragmas(conn, None)
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _unit(conn: sqlite3.Connection, unit: Unit) -> UnitResult:
+    row: Row | None = None
+    try:
+        for statement in unit:
+            cursor = conn.execute(statement.sql, statement.params)
+            found = cursor.fetchall()
+            if found:
+                names = [d[0] for d in cursor.description]
+                row = {**(row or {}), **dict(zip(names, found[0], strict=True))}
+    except sqlite3.Error as exc:
+        if _unavailable(exc):
+            return UnitResult(error=DatabaseUnavailable(str(exc)))
+        return UnitResult(error=exc)
+    return UnitResult(row=row)
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(s in str(exc) for s in _UNAVAILABLE)

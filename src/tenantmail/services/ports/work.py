@@ -1,0 +1,40 @@
+"""Background work claimed with leases (``adapters/db/work_queue.py``, decisions D3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    tenant_id: str
+    e_id: str
+    configuration_e_id: str
+    reclaimed: bool  #: it was SENDING under an expired lease: its worker died mid-call (ambiguous)
+
+
+@dataclass(frozen=True)
+class ClaimedConfiguration:
+    tenant_id: str
+    e_id: str
+    operational_status: str
+
+
+class WorkQueue(Protocol):
+    """Rows claimed under a lease by this worker (``owner``); a dead worker's lease expires and the
+    row is claimed again. Periodic work fires once per cluster per tick (``claim_tick``)."""
+
+    owner: str
+
+    async def claim_jobs(
+        self, now: datetime, limit: int, *, exclude_configurations: Sequence[str] = (),
+    ) -> list[ClaimedJob]: ...
+    async def claim_configurations(
+        self, statuses: Sequence[str], now: datetime, limit: int,
+    ) -> list[ClaimedConfiguration]: ...
+    async def release_configuration(self, e_id: str, *, next_check_at: datetime | None) -> None: ...
+    async def claim_tick(self, name: str, interval: timedelta, now: datetime) -> bool: ...
+    async def next_tick_due(self, name: str) -> datetime | None: ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
+from tenantmail.domain.header_text import check_body_text, check_header_text
 from tenantmail.domain.job import JobAttachment, canonical_recipient
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  #: whole message incl. base64 attachments (postmark-api.md §4.2)
@@ -77,11 +78,12 @@ class SendRequest:
             validate_local_part(from_local_part, "fromLocalPart")
         request = cls(
             from_local_part=from_local_part,
-            configuration_e_id=configuration_e_id.strip(),
+            configuration_e_id=check_header_text(configuration_e_id, "configurationEId").strip(),
             recipient=valid_address(recipient, "recipient"),
             subject=_valid_subject(subject),
             reply_to_email=valid_address(reply_to_email, "replyToEmail") if reply_to_email else None,
-            html_body=html_body or None, text_body=text_body or None,
+            html_body=check_body_text(html_body, "htmlBody") if html_body else None,
+            text_body=check_body_text(text_body, "textBody") if text_body else None,
             attachments=tuple(_valid_attachment(a) for a in attachments),
         )
         if not request.configuration_e_id:
@@ -117,14 +119,15 @@ def _valid_subject(subject: str) -> str:
         raise InvalidInput("subject must not be empty")
     if "\r" in subject or "\n" in subject:
         raise InvalidInput("subject must be one line (no CR or LF)")
+    check_header_text(subject, "subject")
     if len(subject) > MAX_SUBJECT_CHARS:
         raise InvalidInput(f"subject may be at most {MAX_SUBJECT_CHARS} characters")
     return subject
 
 
 def _valid_attachment(attachment: JobAttachment) -> JobAttachment:
-    name = attachment.filename.strip()
-    if not name or any(ch in name for ch in "/\\\r\n"):
+    name = check_header_text(attachment.filename, "attachment filename").strip()
+    if not name or any(ch in name for ch in "/\\"):
         raise InvalidInput("attachment filename must be a plain, non-empty file name")
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension in FORBIDDEN_EXTENSIONS:

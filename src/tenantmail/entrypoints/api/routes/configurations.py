@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from tenantmail.domain.bounds import MAX_EPOCH_MS
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.domain.configuration import Administrative, Operational, Signal
 from tenantmail.entrypoints.api.deps import ContainerDep, Author, Page, Tenant
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epoch_ms
@@ -34,9 +36,9 @@ from tenantmail.services.configuration_queries import (
 from tenantmail.services.create_configuration import create_configuration
 from tenantmail.services.edit_configuration import edit_allowed_from_local_parts
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 EId = Annotated[str, Path(alias="eId", max_length=64, description="The configuration's eId.")]
-EpochMs = Query(ge=0, description="Epoch milliseconds.")
+EpochMs = Query(ge=0, le=MAX_EPOCH_MS, description="Epoch milliseconds (up to year 9999).")
 
 
 @router.post(

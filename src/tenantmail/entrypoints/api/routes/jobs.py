@@ -5,12 +5,14 @@ The webhook (``POST /job/postmark-events``) and ``GET /job/{eId}/events`` live i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from tenantmail.entrypoints.api.json_route import JsonRoute
+from tenantmail.domain.bounds import utc_instant
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.send_request import valid_address, validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
@@ -19,10 +21,10 @@ from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
 from tenantmail.services.submit_send import submit_send
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 #: ``POST /job`` alone, mounted without the router-level bearer dependency: its one dependency,
 #: ``CallerDep``, runs the same checks straight from the headers (the hot path, SPEC §13).
-send_router = APIRouter()
+send_router = APIRouter(route_class=JsonRoute)
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send per key.", required=True)
 
@@ -73,12 +75,14 @@ async def list_jobs(
     async with app.ctx.uow(tenant) as uow:
         found, total = await uow.jobs.list(
             status=[s.value for s in status or ()], recipient=valid_address(recipient, "recipient") if recipient else None,
-            configuration_e_id=configurationEId, created_from=_utc(createdFrom), created_to=_utc(createdTo),
+            configuration_e_id=configurationEId, created_from=_utc(createdFrom, "createdFrom"),
+            created_to=_utc(createdTo, "createdTo"),
             limit=page.limit, offset=page.offset,
         )
     return {"items": [job_envelope(j) for j in found], "total": total, "limit": page.limit, "offset": page.offset}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC, as every time in the API is."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _utc(moment: datetime | None, what: str) -> datetime | None:
+    """A time given without an offset is read as UTC, as every time in the API is; 400 when UTC
+    cannot hold it (SPEC §14)."""
+    return None if moment is None else utc_instant(moment, what)

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.domain.suppression import SuppressionReason
 from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionIn, SuppressionOut
 from tenantmail.services import manage_suppression
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 @router.get("/suppression", response_model=PageOf[SuppressionOut], responses=error_responses(400),

@@ -12,6 +12,7 @@ import binascii
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
 from tenantmail.bootstrap import Container
@@ -22,7 +23,7 @@ from tenantmail.entrypoints.api.schemas_events import EventOut, WebhookAck
 from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event
 from tenantmail.services.read_events import list_events
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str]:
@@ -65,8 +66,9 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     # fast lane (fast_lane.py) serves this very function.
     app: Container = request.app.state.tenantmail
     username, password = basic_credentials(request.headers.get("authorization"))
+    # the body is read only once the credentials in the headers are checked (SPEC §14)
     result = await ingest_webhook_event(
-        app.ctx, WebhookCall(username, password, await request.body()), locate=configuration_tenants(request),
+        app.ctx, WebhookCall(username, password, request.body), locate=configuration_tenants(request),
         parse=parse_event,
     )
     return JSONResponse(WebhookAck(

@@ -164,6 +164,7 @@ async def test_as_of_beyond_year_9999_is_400(client: httpx.AsyncClient, params: 
 
 @pytest.mark.parametrize("params", [
     {"createdFrom": "0001-01-01T00:00:00+14:00"}, {"createdTo": "9999-12-31T23:00:00-14:00"},
+    {"createdTo": "0.5"}, {"createdFrom": "yesterday"},
 ])
 async def test_moments_outside_utc_years_1_to_9999_are_400(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     assert_error(await client.get("/job", params=params), 400, "ValidationError")
@@ -191,3 +192,40 @@ async def test_the_cli_refuses_control_characters_in_a_recipient_filter(engine, 
     err = await tenantmail(app_container, "suppression", "list", "--tenant", "tenant-a", "--recipient", "a\x1b@b.example",
                            ok=False)
     assert "control characters" in err and "Traceback" not in err
+
+
+# --- 8. 405 with a correct Allow on every path ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("POST", "/configuration/c-1/history", "GET"),
+    ("OPTIONS", "/configuration/c-1", "GET, PATCH"),
+    ("DELETE", "/configuration/c-1", "GET, PATCH"),
+    ("PUT", "/job", "GET, POST"),
+    ("GET", "/job/postmark-events", None),  # GET /job/{eId}: a job named so is not found
+    ("DELETE", "/job/postmark-events", "POST"),
+    ("OPTIONS", "/suppression", "GET, POST"),
+    ("GET", "/suppression/a@b.example/remove", "POST"),
+])
+async def test_other_methods_answer_405_with_every_allowed_method(
+    client: httpx.AsyncClient, method: str, path: str, allow: str | None,
+) -> None:
+    response = await client.request(method, path)
+    if allow is None:
+        assert_error(response, 404)
+        return
+    assert_error(response, 405, "MethodNotAllowed")
+    assert response.headers["allow"] == allow
+
+
+# --- 8. the schema forbids what the API refuses, and allows what it takes --------------------------
+
+
+async def test_what_the_schema_now_says_the_api_does(client: httpx.AsyncClient) -> None:
+    attachment = {"filename": "a.txt", "contentType": "text/plain", "contentBase64": ""}
+    assert_error(await post_job(client, send(attachments=[attachment])), 400)
+    assert_error(await post_job(client, send(replyToEmail="not an address")), 400)
+    assert_error(await client.post("/suppression", json={"recipient": ""}), 400)
+    assert_error(await client.post("/suppression", json={"recipient": "a\x01@b.example"}), 400)
+    ok = await client.get("/job", params={"createdTo": "2026-01-01T00:00:00Z", "createdFrom": "2025-01-01T00:00:00"})
+    assert ok.status_code == 200, ok.text

@@ -29,6 +29,15 @@ def utc_instant(moment: datetime, what: str) -> datetime:
         raise InvalidInput(f"{what} is outside the years 1-9999 once converted to UTC") from None
 
 
+def parse_instant(text: str, what: str) -> datetime:
+    """An ISO 8601 date-time (``Z`` or an offset; none: UTC) as a UTC moment, or InvalidInput."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z") from None
+    return utc_instant(moment, what)
+
+
 def check_offset(offset: int) -> int:
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")

@@ -29,10 +29,13 @@ FORBIDDEN_EXTENSIONS = frozenset(
     "vbs exe bin bat chm com cpl crt hlp hta inf ins isp jse lnk mdb pcd pif reg scr sct shs "
     "vbe vba wsf wsh wsl msc msi msp mst".split()
 )
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+_ADDRESS_BODY = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+_ADDRESS = re.compile(f"^{_ADDRESS_BODY}$")
+#: what :func:`valid_address` accepts (before trimming), as a JSON Schema ``pattern``
+ADDRESS_PATTERN = f"^\\s*{_ADDRESS_BODY}\\s*$"
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 
 
@@ -134,6 +137,8 @@ def _valid_attachment(attachment: JobAttachment) -> JobAttachment:
         raise InvalidInput(f"attachment type .{extension} is not allowed by Postmark")
     if not _MIME_TYPE.match(attachment.content_type):
         raise InvalidInput(f"attachment {name}: contentType must be a MIME type such as application/pdf")
+    if not attachment.content_base64:
+        raise InvalidInput(f"attachment {name}: contentBase64 must not be empty")
     try:
         base64.b64decode(attachment.content_base64, validate=True)
     except (binascii.Error, ValueError):

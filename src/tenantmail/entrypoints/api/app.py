@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from tenantmail import __version__
 from tenantmail.adapters.local_endpoints import LocalEndpoints
 from tenantmail.bootstrap import Container, bootstrap
-from tenantmail.entrypoints.api import docs, errors
+from tenantmail.entrypoints.api import docs, errors, openapi_contract
 from tenantmail.entrypoints.api.body_limits import BodyLimit
 from tenantmail.entrypoints.api.deps import plain_text_parameters, require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
@@ -148,6 +148,7 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
         title="tenantmail", version=__version__, description=DESCRIPTION, lifespan=lifespan,
         docs_url=None, openapi_url=f"{settings.api_prefix}/openapi.json",
         redoc_url=None, telemetry=NO_OPENTELEMETRY, dependencies=[Depends(plain_text_parameters)],
+        generate_unique_id_function=openapi_contract.operation_id,
     )
     api.state.api_prefix = settings.api_prefix
     api.state.settings = settings
@@ -167,6 +168,8 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
     api.include_router(console.router, prefix="/console")
     docs.install(api, settings.api_prefix, "tenantmail")
+    api.router.routes.extend(openapi_contract.method_not_allowed_routes(api.router.routes))  # last: 405s
+    api.openapi = lambda: openapi_contract.contract(api)  # type: ignore[method-assign]
     return api
 
 

@@ -83,6 +83,7 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     summary="The delivery events stored for a job, oldest first",
 )
 async def job_events(eId: str, tenant: Tenant, page: Page, app: ContainerDep) -> PageOf[EventOut]:  # noqa: N803
+    """The delivery events stored for one job of the tenant, oldest first, paginated."""
     items, total = await list_events(app.ctx, tenant, job_e_id=eId, limit=page.limit, offset=page.offset)
     return PageOf[EventOut](items=[EventOut.of(e) for e in items], total=total,
                             limit=page.limit, offset=page.offset)

@@ -9,19 +9,15 @@ requests caused, however briefly.
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.app_fixtures import TEST_API_KEY, free_port
+from tests.app_fixtures import TEST_API_KEY
+from tests.serve_support import serving
 
-CLI = str(Path(sys.executable).with_name("tenantmail"))
 PREFIX = "/v1/shop-access/email"
 HUGE = 200 * 1024 * 1024
 CHUNK = b"A" * (256 * 1024)
@@ -45,30 +41,8 @@ def _status_kb(pid: int, field: str) -> int:
 
 @pytest.fixture
 def serve(database_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTMAIL_")}
-    env |= {"TENANTMAIL_VAR_DIR": str(tmp_path / "var"), "TENANTMAIL_DATABASE_URL": database_url,
-            "TENANTMAIL_PORT": str(port), "TENANTMAIL_API_KEYS": TEST_API_KEY, "TENANTMAIL_LOG_FORMAT": "json",
-            "TENANTMAIL_SANDBOX_POSTMARK_PORT": "0", "TENANTMAIL_SANDBOX_ROUTE53_PORT": "0",
-            "TENANTMAIL_EMBEDDED_WORKER": "false"}
-    proc = subprocess.Popen([CLI, "serve"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "serve exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.2)
-        yield base, proc.pid
-        assert proc.poll() is None, "serve died"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    with serving(database_url, tmp_path) as running:
+        yield running
 
 
 def test_200_mb_bodies_are_refused_and_memory_stays_flat(serve: tuple[str, int]) -> None:

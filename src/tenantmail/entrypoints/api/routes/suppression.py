@@ -31,7 +31,9 @@ async def list_suppressions(
                                   limit=page.limit, offset=page.offset)
 
 
-@router.post("/suppression", response_model=SuppressionOut, status_code=201, responses=error_responses(400),
+@router.post("/suppression", response_model=SuppressionOut, status_code=201,
+             responses={200: {"model": SuppressionOut, "description": "Already suppressed: the live entry"},
+                        **error_responses(400)},
              summary="Suppress a recipient (201; 200 with the existing entry when already suppressed)")
 async def add_suppression(body: SuppressionIn, tenant: Tenant, app: ContainerDep, response: Response) -> SuppressionOut:
     """Suppresses a recipient for the tenant (origin operator): 201, or 200 with the live entry when already suppressed."""

@@ -8,6 +8,7 @@
   own 422 ("Validation Error") entries are removed — this API answers validation with 400;
 * **security schemes**: bearer (the API key) on every operation but the webhook (HTTP Basic) and
   the health routes (none); the ``Authorization`` header is no longer documented as a parameter;
+* **links** from the operations that create a resource to those that read or change it;
 * **405** for other methods is answered on every path with ``Allow`` listing all of the path's
   methods (:func:`method_not_allowed_routes`).
 """
@@ -39,6 +40,20 @@ OPERATION_IDS = {
 UNAUTHENTICATED = {"getHealth", "getReadiness", "getMetrics"}
 BASIC = {"receivePostmarkEvent"}
 NO_DATABASE = {"getHealth", "getMetrics"}
+#: OpenAPI links (for clients, and schemathesis's stateful phase): an answer's eId (or recipient)
+#: feeds the operations on that resource. operationId → status → link name → (target, parameters)
+LINKS: dict[str, dict[str, dict[str, tuple[str, dict[str, str]]]]] = {
+    "createConfiguration": {"201": {
+        name: (target, {"eId": "$response.body#/eId"}) for name, target in (
+            ("GetConfiguration", "getConfiguration"), ("GetConfigurationHistory", "getConfigurationHistory"),
+            ("EditConfiguration", "editConfiguration"), ("LockConfiguration", "lockConfiguration"),
+            ("UnlockConfiguration", "unlockConfiguration"), ("ProvisionConfiguration", "provisionConfiguration"),
+        )
+    }},
+    "sendEmail": {"202": {"GetJob": ("getJob", {"eId": "$response.body#/eId"}),
+                          "ListJobEvents": ("listJobEvents", {"eId": "$response.body#/eId"})}},
+    "addSuppression": {"201": {"RemoveSuppression": ("removeSuppression", {"recipient": "$response.body#/recipient"})}},
+}
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key from TENANTMAIL_API_KEYS."},
     "basicAuth": {"type": "http", "scheme": "basic",
@@ -87,6 +102,9 @@ def _complete(operation: dict[str, Any]) -> None:
         wanted.add(503)
     for status in sorted(wanted):
         responses.setdefault(str(status), _error(status))
+    for status, links in LINKS.get(op_id, {}).items():
+        responses[status]["links"] = {name: {"operationId": target, "parameters": parameters}
+                                      for name, (target, parameters) in links.items()}
     operation["parameters"] = [p for p in operation.get("parameters", []) if p["name"].lower() != "authorization"]
     if not operation["parameters"]:
         del operation["parameters"]

@@ -45,8 +45,10 @@ async def measure(backend: str, calls: int) -> dict[str, Any]:
             proc = None
             try:
                 now = stack.app.ctx.clock()
-                config = EmailConfiguration.create(tenant_id="bench", slug="bench-auth", mail_zone_name="dev.ardamails.com",
-                                                   signature=Signature("noreply", "Bench", None), now=now)
+                config = EmailConfiguration.create(
+                    tenant_id="bench", slug="bench-auth", mail_zone_name="dev.ardamails.com",
+                    signature=Signature("noreply", "Bench", None), now=now,
+                )
                 config.operational, config.administrative, config.server_id = Operational.OK, Administrative.UNLOCKED, 1
                 async with stack.app.ctx.uow("bench") as uow:
                     await uow.configurations.add(config, author="bench", cause="bench")

@@ -189,8 +189,8 @@ async def test_the_cli_refuses_offsets_beyond_64_bits_in_one_line(engine, app_co
 async def test_the_cli_refuses_control_characters_in_a_recipient_filter(engine, app_container: Container) -> None:
     from tests.integration.test_suppression_cli import tenantmail
 
-    err = await tenantmail(app_container, "suppression", "list", "--tenant", "tenant-a", "--recipient", "a\x1b@b.example",
-                           ok=False)
+    err = await tenantmail(app_container, "suppression", "list", "--tenant", "tenant-a",
+                           "--recipient", "a\x1b@b.example", ok=False)
     assert "control characters" in err and "Traceback" not in err
 
 

@@ -24,13 +24,16 @@ class SuppressionOut(BaseModel):
 
 
 #: what ``SuppressionIn`` accepts: one address, no whitespace inside, the domain with a dot, header text
-SUPPRESSIBLE_ADDRESS = r"^\s*[^\s\u0000-\u001f\u007f\u2028\u2029]+@[^@\s\u0000-\u001f\u007f\u2028\u2029]*\.[^@\s\u0000-\u001f\u007f\u2028\u2029]*\s*$"
+_NOT_SPACE = r"[^\s\u0000-\u001f\u007f\u2028\u2029]"
+_DOMAIN_PART = r"[^@\s\u0000-\u001f\u007f\u2028\u2029]*"
+SUPPRESSIBLE_ADDRESS = rf"^\s*{_NOT_SPACE}+@{_DOMAIN_PART}\.{_DOMAIN_PART}\s*$"
 
 
 class SuppressionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient: str = Field(min_length=3, max_length=MAX_ADDRESS + 64, description="The address to suppress (stored trimmed and lower-case).",
+    recipient: str = Field(min_length=3, max_length=MAX_ADDRESS + 64,
+                           description="The address to suppress (stored trimmed and lower-case).",
                            json_schema_extra={"pattern": SUPPRESSIBLE_ADDRESS})
     reason: SuppressionReason = SuppressionReason.MANUAL
 

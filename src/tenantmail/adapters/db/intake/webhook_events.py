@@ -116,7 +116,8 @@ SELECT {server} AS configuration_server_id, (SELECT count(*) FROM stored) AS sto
             f" ON {authorized} AND j.tenant_id = {p('tenant_id')} AND j.e_id = {job_key}",
             f"{insert_event.format(values=d.values(EVENTS, computed={'job_e_id': job_key}))} WHERE {authorized}"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING 1 AS stored",
-            f"UPDATE {JOBS.name} SET {update('status', 'status_times', 'message_id')} WHERE tenant_id = {p('tenant_id')}"
+            f"UPDATE {JOBS.name} SET {update('status', 'status_times', 'message_id')}"
+            f" WHERE tenant_id = {p('tenant_id')}"
             f" AND e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')})"
             f" AND {changes('status', 'message_id')}"
             " RETURNING status AS moved_status",

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from tenantmail.domain.bounds import MAX_EPOCH_MS
-from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.domain.configuration import Administrative, Operational, Signal
 from tenantmail.entrypoints.api.deps import ContainerDep, Author, Page, Tenant
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epoch_ms
 from tenantmail.entrypoints.api.schemas_configuration import (
     ConfigurationEnvelope,
@@ -76,7 +76,8 @@ async def get_one(
     recordedAsOf: Annotated[int | None, EpochMs] = None,
     effectiveAsOf: Annotated[int | None, EpochMs] = None,
 ) -> dict[str, Any]:
-    """The configuration now, or as recorded (recordedAsOf) / in force (effectiveAsOf) at a moment in epoch milliseconds."""
+    """The configuration now, or as recorded (recordedAsOf) / in force (effectiveAsOf) at a moment
+    in epoch milliseconds."""
     version = await get_configuration(
         app.ctx, tenant, e_id, recorded_as_of=_end_of(recordedAsOf), effective_as_of=_end_of(effectiveAsOf),
     )
@@ -102,7 +103,8 @@ async def get_history(e_id: EId, app: ContainerDep, tenant: Tenant, page: Page) 
 
 SIGNAL_DESCRIPTION = (
     "One lifecycle signal (SPEC §3); re-provision takes an optional body {\"authentication\": \"domain\"} "
-    "that migrates a signature configuration to a Postmark Domain (SPEC §18). 409 names the current states when the signal is not allowed; "
+    "that migrates a signature configuration to a Postmark Domain (SPEC §18). "
+    "409 names the current states when the signal is not allowed; "
     "503 when Postmark or DNS failed during re-provision / re-verify / remove (nothing changed; "
     "send it again)."
 )

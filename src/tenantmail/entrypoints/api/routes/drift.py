@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.deps import AUTHOR_DOC, ContainerDep, valid_author
 from tenantmail.entrypoints.api.errors import ApiError
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import error_responses
 from tenantmail.services.repair_drift import repair_drift
 

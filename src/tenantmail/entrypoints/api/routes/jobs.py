@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.domain.bounds import parse_instant
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.send_request import valid_address, validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
 from tenantmail.entrypoints.api.errors import ApiError
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
 from tenantmail.services.submit_send import submit_send
@@ -36,7 +36,8 @@ IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send
     openapi_extra={"parameters": [*CALLER_HEADERS, IDEMPOTENCY_KEY]},
 )
 async def post_job(body: SendIn, who: CallerDep, request: Request) -> JSONResponse:
-    """Validates, checks the gates (idempotency, configuration, sendable, suppression) and queues the send: 202 with the job. The same Idempotency-Key with the same body replays the first answer."""
+    """Validates, checks the gates (idempotency, configuration, sendable, suppression) and queues
+    the send: 202 with the job. The same Idempotency-Key with the same body replays the first answer."""
     key = validate_idempotency_key(request.headers.get("idempotency-key"))
     result = await submit_send(
         who.app.ctx, who.tenant, idempotency_key=key, request=body.to_request(), author=who.author,
@@ -71,10 +72,13 @@ async def list_jobs(
     status: Annotated[list[JobStatus] | None, Query(description="Any of these statuses.")] = None,
     recipient: Annotated[str | None, Query(description="Exact recipient (any case).")] = None,
     configurationEId: Annotated[str | None, Query()] = None,
-    createdFrom: Annotated[str | None, Query(description="ISO 8601 date-time, inclusive.", json_schema_extra=DATE_TIME)] = None,
-    createdTo: Annotated[str | None, Query(description="ISO 8601 date-time, exclusive.", json_schema_extra=DATE_TIME)] = None,
+    createdFrom: Annotated[str | None, Query(description="ISO 8601 date-time, inclusive.",
+                                             json_schema_extra=DATE_TIME)] = None,
+    createdTo: Annotated[str | None, Query(description="ISO 8601 date-time, exclusive.",
+                                           json_schema_extra=DATE_TIME)] = None,
 ) -> dict[str, Any]:
-    """The tenant's jobs, newest first, filtered by status, recipient, configuration and creation time, paginated."""
+    """The tenant's jobs, newest first, filtered by status, recipient, configuration and creation
+    time, paginated."""
     async with app.ctx.uow(tenant) as uow:
         found, total = await uow.jobs.list(
             status=[s.value for s in status or ()], recipient=valid_address(recipient, "recipient") if recipient else None,

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.domain.suppression import SuppressionReason
 from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionIn, SuppressionOut
 from tenantmail.services import manage_suppression
@@ -23,7 +23,8 @@ async def list_suppressions(
     recipient: Annotated[str | None, Query(max_length=320, description="One address.")] = None,
     reason: Annotated[list[SuppressionReason] | None, Query(description="Any of these reasons.")] = None,
 ) -> PageOf[SuppressionOut]:
-    """The tenant's live suppression entries, newest first, filtered by recipient and reason, paginated."""
+    """The tenant's live suppression entries, newest first, filtered by recipient and reason,
+    paginated."""
     entries, total = await manage_suppression.list_suppressions(
         app.ctx, tenant, recipient=recipient, reasons=reason, limit=page.limit, offset=page.offset,
     )
@@ -36,7 +37,8 @@ async def list_suppressions(
                         **error_responses(400)},
              summary="Suppress a recipient (201; 200 with the existing entry when already suppressed)")
 async def add_suppression(body: SuppressionIn, tenant: Tenant, app: ContainerDep, response: Response) -> SuppressionOut:
-    """Suppresses a recipient for the tenant (origin operator): 201, or 200 with the live entry when already suppressed."""
+    """Suppresses a recipient for the tenant (origin operator): 201, or 200 with the live entry
+    when already suppressed."""
     entry, created = await manage_suppression.add_suppression(app.ctx, tenant, body.recipient, body.reason)
     if not created:
         response.status_code = 200
@@ -47,5 +49,6 @@ async def add_suppression(body: SuppressionIn, tenant: Tenant, app: ContainerDep
              responses=error_responses(404, 409),
              summary="Lift a suppression here and on the tenant's Postmark outbound stream")
 async def remove_suppression(recipient: str, tenant: Tenant, app: ContainerDep) -> SuppressionOut:
-    """Lifts the recipient's suppression here and asks Postmark to delete its own; 409 for a spam complaint."""
+    """Lifts the recipient's suppression here and asks Postmark to delete its own; 409 for a spam
+    complaint."""
     return SuppressionOut.of(await manage_suppression.remove_suppression(app.ctx, tenant, recipient))

@@ -12,12 +12,12 @@ import binascii
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.adapters.db.repositories.events import ConfigurationTenants
 from tenantmail.adapters.postmark.webhook import normalize, parse_body
 from tenantmail.bootstrap import Container
 from tenantmail.domain.delivery_event import DeliveryEvent
 from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant, require_api_key
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_events import EventOut, WebhookAck
 from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event

@@ -125,7 +125,7 @@ async def test_login_sets_an_httponly_strict_signed_cookie_not_holding_the_key(b
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     assert TEST_API_KEY not in cookie
     home = await browser.get("/console/")
-    assert home.status_code == 200 and "Pick a tenant" in home.text and "ada" in home.text
+    assert home.status_code == 200 and "<h1>Tenants" in home.text and "ada" in home.text
 
 
 async def test_a_tampered_session_cookie_is_not_accepted(browser: httpx.AsyncClient) -> None:
@@ -156,12 +156,16 @@ async def test_logout_needs_the_csrf_token_and_then_ends_the_session(browser: ht
     assert (await browser.get("/console/")).status_code == 303
 
 
-async def test_the_tenant_picker_opens_the_tenants_configurations(browser: httpx.AsyncClient, tenant: str) -> None:
+async def test_the_tenant_list_links_every_tenant_and_onboarding_refuses_a_bad_tenant_id(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    await seed_configuration(app_container, tenant)
     await login(browser)
 
-    response = await browser.get("/console/", params={"tenant": tenant})
-    assert response.headers["location"] == f"/console/t/{tenant}/configurations"
-    bad = await browser.get("/console/", params={"tenant": "no spaces/allowed"})
+    home = await browser.get("/console/")
+    assert f'href="/console/t/{tenant}/configurations"' in home.text
+    bad = await browser.post("/console/onboard", data={
+        "csrf": csrf_of(home.text), "tenant": "no spaces/allowed", "slug": "x", "from_name": "X"})
     assert bad.status_code == 400 and "A tenant id is" in bad.text
 
 
@@ -177,7 +181,7 @@ async def test_configurations_page_counts_states_and_filters(
 
     page = (await browser.get(f"/console/t/{tenant}/configurations")).text
     assert pending.sending_domain in page and missing.sending_domain in page
-    assert "?operational=MISSING&amp;administrative=LOCKED\">1</a>" in page
+    assert "?operational=MISSING&amp;administrative=LOCKED" in page and ">PENDING</span>" in page
 
     only_missing = await browser.get(f"/console/t/{tenant}/configurations", params={"operational": "MISSING"})
     assert missing.sending_domain in only_missing.text and pending.sending_domain not in only_missing.text
@@ -280,8 +284,10 @@ async def test_suppressions_page_lists_live_entries(browser: httpx.AsyncClient, 
     page = (await browser.get(f"/console/t/{tenant}/suppressions")).text
 
     assert "gone@example.com" in page and "angry@example.com" in page
-    assert page.count(">Remove</button>") == 1  # a spam complaint offers no remove button
+    assert page.count(">Remove…") == 2  # each leads to the confirm step, which explains a refusal
     assert "spam complaint: permanent" in page
+    confirm = await browser.get(f"/console/t/{tenant}/suppressions/remove", params={"recipient": "angry@example.com"})
+    assert "cannot be lifted" in confirm.text and "Yes, remove it" not in confirm.text
 
 
 async def test_drift_page_shows_the_latest_report(browser: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
@@ -381,9 +387,11 @@ async def test_removing_a_suppression_lifts_it_but_a_spam_complaint_stays(
     listing = f"/console/t/{tenant}/suppressions"
     token = csrf_of((await browser.get(listing)).text)
 
-    lifted = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "Gone@Example.com"})
-    refused = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "angry@example.com"})
+    unconfirmed = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "gone@example.com"})
+    lifted = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "Gone@Example.com", "confirm": "yes"})
+    refused = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "angry@example.com", "confirm": "yes"})
 
+    assert unconfirmed.status_code == 400 and "Confirm the removal" in unconfirmed.text
     assert lifted.status_code == 303
     assert refused.status_code == 409 and "cannot be lifted" in refused.text
     page = (await browser.get(listing)).text

@@ -15,7 +15,7 @@ from tenantmail.domain.configuration import (
     ProvisioningStep,
     Signal,
 )
-from tenantmail.domain.drift import Discrepancy
+from tenantmail.domain.drift import Discrepancy, DriftTag
 from tenantmail.domain.errors import Conflict, DomainError, IllegalSignal, UpstreamUnavailable
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.entrypoints.api.deps import ContainerDep
@@ -38,6 +38,13 @@ SIGNAL_HELP = {
     Signal.FORCE_LOCK: "Refuse new sends and cancel every queued job now. Cannot be undone.",
     Signal.UNLOCK: "Allow sends (at most one configuration of a tenant is unlocked and sendable).",
     Signal.REMOVE: "Delete the webhook, signature, server and DNS records; frees the slug. Cannot be undone.",
+}
+#: What a drift finding means for the configuration it concerns, in an operator's words.
+DRIFT_MEANING = {
+    DriftTag.POSTMARK_ORPHAN_DB_ROW: "Its Postmark server (or Domain) is gone: nothing can be sent, whatever the states say.",
+    DriftTag.REGISTRY_MISSING_KEY: "Its server token is encrypted under a key the registry no longer holds.",
+    DriftTag.DNS_MISSING_RECORD: "A DNS record it needs is missing from the zone.",
+    DriftTag.DNS_VALUE_MISMATCH: "A DNS record in the zone has another value than Postmark expects.",
 }
 #: Operational states the provisioning job or verification polling moves on their own: the page
 #: reloads itself while in them (a meta refresh, no script).
@@ -133,7 +140,7 @@ async def _configuration_page(
         history=history_rows(versions), signals=allowed_signals(config), irreversible=IRREVERSIBLE,
         signal_help=SIGNAL_HELP, refusal=refusal, steps=provisioning_steps(config),
         refresh=REFRESH_SECONDS if config.operational in IN_PROGRESS else None,
-        findings=(await drift_findings(app)).get(config.e_id, []),
+        findings=(await drift_findings(app)).get(config.e_id, []), drift_meaning=DRIFT_MEANING,
         send_error=send_error, send_form=send_form or {},
     )
 

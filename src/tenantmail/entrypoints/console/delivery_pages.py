@@ -32,6 +32,10 @@ router = APIRouter(route_class=ConsoleRoute)
 
 PageDep = Annotated[Pager, Depends(page_param)]
 MAX_EVENTS_SHOWN = 500
+#: URL schemes a sanitised HTML body keeps: inline images and mail links. Every http(s) URL goes
+#: (a tracking pixel, a remote stylesheet or a link that would load a page inside the frame), so
+#: viewing a message never tells its sender it was read; the frame's CSP forbids such loads as well.
+INLINE_SCHEMES = frozenset({"cid", "data", "mailto"})
 
 
 @router.get("/t/{tenant}/jobs", name="console.jobs")
@@ -72,10 +76,10 @@ async def job(request: Request, app: ContainerDep, tenant: ConsoleTenant, e_id: 
 @router.get("/t/{tenant}/jobs/{e_id}/html", name="console.job_html")
 async def job_html(app: ContainerDep, tenant: ConsoleTenant, e_id: str) -> Response:
     """The HTML body, sanitised (no script, no handler, no form, no frame), for the sandboxed
-    iframe of the message page; its own CSP also forbids every remote load."""
+    iframe of the message page; remote URLs are dropped and its own CSP forbids every remote load."""
     async with app.ctx.uow(tenant) as uow:
         found = await uow.jobs.get(e_id)
-    body = nh3.clean(found.html_body or "", link_rel="noopener noreferrer nofollow")
+    body = nh3.clean(found.html_body or "", url_schemes=set(INLINE_SCHEMES), link_rel="noopener noreferrer nofollow")
     page = f'<!doctype html><html><head><meta charset="utf-8"><title>HTML body</title></head><body>{body}</body></html>'
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": CSP_MESSAGE_BODY, "X-Frame-Options": "SAMEORIGIN"}
     return HTMLResponse(page, headers=headers)

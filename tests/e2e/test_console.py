@@ -433,3 +433,72 @@ async def test_the_drift_page_plans_and_applies_repairs_with_the_operator_as_aut
     assert (versions[-1].cause, versions[-1].author) == ("drift-repair:dns_missing_record", "console:grace")
     again = await browser.post("/console/drift/repair", data={**form, "action": "apply", "confirm": "yes"})
     assert "Nothing to repair." in again.text
+
+
+# --- issue 21: onboarding, test send, message frame, activity --------------------------------------
+
+
+async def test_onboarding_refuses_a_slug_in_use_next_to_the_form_and_creates_nothing(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    taken = await seed_configuration(app_container, tenant)
+    await login(browser)
+    token = csrf_of((await browser.get("/console/")).text)
+
+    refused = await browser.post("/console/onboard", data={
+        "csrf": token, "tenant": "other-tenant", "slug": taken.sending_domain_slug, "from_name": "Other"})
+    created = await browser.post("/console/onboard", data={
+        "csrf": token, "tenant": tenant, "slug": "fresh-slug", "from_name": "Fresh"})
+
+    assert refused.status_code == 409 and 'value="Other"' in refused.text  # the form keeps what was typed
+    async with app_container.ctx.uow("other-tenant") as uow:
+        assert (await uow.configurations.list(limit=5, offset=0))[1] == 0
+    assert created.status_code == 303 and "tenantmail_console_notice" in created.headers["set-cookie"]
+    page = await browser.get(created.headers["location"])
+    assert "created (PENDING, LOCKED)" in page.text
+    again = await browser.get(created.headers["location"])
+    assert "created (PENDING, LOCKED)" not in again.text  # the confirmation is shown once
+
+
+async def test_a_test_send_from_a_locked_configuration_is_refused_on_its_page(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant, operational=Operational.OK)
+    await login(browser)
+    token = csrf_of((await browser.get(f"/console/t/{tenant}/configurations/{config.e_id}")).text)
+
+    refused = await browser.post(f"/console/t/{tenant}/configurations/{config.e_id}/test-send", data={
+        "csrf": token, "recipient": "buyer@example.com", "subject": "hi", "text": "hello"})
+
+    assert refused.status_code == 409
+    async with app_container.ctx.uow(tenant) as uow:
+        assert (await uow.jobs.list())[1] == 0
+
+
+async def test_the_html_body_is_served_sanitised_with_a_frame_only_policy(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant)
+    job = EmailJob.queue(tenant_id=tenant, configuration_e_id=config.e_id, recipient="a@example.com", subject="s",
+                         idempotency_key="k-html", now=app_container.ctx.clock(),
+                         html_body='<p onclick="x()">Hi <a href="https://t.example/x">link</a></p><script>x()</script>')
+    async with app_container.ctx.uow(tenant) as uow:
+        await uow.jobs.add(job)
+        await uow.commit()
+    await login(browser)
+
+    detail = await browser.get(f"/console/t/{tenant}/jobs/{job.e_id}")
+    frame = await browser.get(f"/console/t/{tenant}/jobs/{job.e_id}/html")
+
+    assert "frame-src 'self'" in detail.headers["content-security-policy"]
+    assert f'src="/console/t/{tenant}/jobs/{job.e_id}/html"' in detail.text and 'sandbox=""' in detail.text
+    assert "<script" not in frame.text and "onclick" not in frame.text and "t.example" not in frame.text
+    assert "<p>Hi <a" in frame.text
+    policy = frame.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "frame-ancestors 'self'" in policy
+
+
+async def test_the_activity_feed_refuses_a_bad_time_as_a_page(browser: httpx.AsyncClient) -> None:
+    await login(browser)
+    response = await browser.get("/console/activity", params={"from": "yesterday"})
+    assert response.status_code == 400 and "From must be a date and time" in response.text

@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.app_fixtures import TEST_API_KEY, free_port
 from tests.conftest import UNDER_CI, _admin, _backend_params, _pg_url
+from tests.sandbox_fixtures import eventually as _eventually
 
 CLI = str(Path(sys.executable).with_name("tenantmail"))
 CHROMIUM = os.environ.get("TENANTMAIL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,7 +41,6 @@ SCREENSHOTS = os.environ.get("TENANTMAIL_CONSOLE_SCREENSHOTS")
 AXE = Path(__file__).with_name("vendor") / "axe-core-4.14.1" / "axe.min.js"
 #: The vendored axe-core is exactly the npm registry's axe-core@4.14.1 (``npm pack axe-core@4.14.1``).
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
-T = TypeVar("T")
 
 try:
     import playwright.sync_api  # noqa: F401
@@ -118,7 +118,7 @@ def service(request: pytest.FixtureRequest, chromium: str, tmp_path_factory: pyt
     proc = subprocess.Popen([CLI, "serve"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        eventually(lambda: _healthy(base, proc), timeout=120, what="serve to answer /healthz")
+        eventually(lambda: _healthy(base, proc), timeout=120)
         endpoints = json.loads((tmp / "var" / "endpoints.json").read_text())
         prefix = endpoints["api"].removeprefix(base)
         token = (tmp / "var" / "sandbox-account-token").read_text().strip()
@@ -142,16 +142,10 @@ def _healthy(base: str, proc: subprocess.Popen[bytes]) -> bool:
         return False
 
 
-def eventually(probe: Callable[[], T | None], *, timeout: float = 60, what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy (the worker and webhooks are asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout} s")
-        time.sleep(0.2)
+def eventually(probe: Callable[[], Any], timeout: float = 60) -> Any:
+    """``tests.sandbox_fixtures.eventually`` at a gentler pace: 5 probes a second (each may be an
+    HTTP round trip or a page load on a shared 2-core machine)."""
+    return _eventually(lambda: probe() or time.sleep(0.2), timeout=timeout)
 
 
 # --- the browser ---------------------------------------------------------------------------------

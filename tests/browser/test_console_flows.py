@@ -29,8 +29,7 @@ def sendable_configuration(service: Service, tenant: str, *, from_name: str = "A
         assert created.status_code == 201, created.text
         e_id = created.json()["eId"]
         assert api.post(f"/configuration/{e_id}/provision").status_code == 200
-        eventually(lambda: api.get(f"/configuration/{e_id}").json()["payload"]["operationalStatus"] == "OK",
-                   what="the configuration to be verified")
+        eventually(lambda: api.get(f"/configuration/{e_id}").json()["payload"]["operationalStatus"] == "OK", timeout=60)
         unlocked = api.post(f"/configuration/{e_id}/unlock")
         assert unlocked.status_code == 200, unlocked.text
         return unlocked.json()
@@ -52,8 +51,7 @@ def job_status(service: Service, tenant: str, e_id: str) -> dict[str, Any]:
 
 
 def reached(service: Service, tenant: str, e_id: str, *statuses: str) -> dict[str, Any]:
-    return eventually(lambda: (p := job_status(service, tenant, e_id))["status"] in statuses and p,
-                      what=f"job {e_id} to reach {statuses}")
+    return eventually(lambda: (p := job_status(service, tenant, e_id))["status"] in statuses and p, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +96,7 @@ def test_onboarding_create_provision_watch_unlock_and_send_a_test_email(
     page.get_by_role("button", name="Send test email").click()
     expect(page.get_by_role("status")).to_contain_text("Test email to buyer@example.com queued")
     expect(page.locator("h1")).to_contain_text("tenantmail test")
-    eventually(lambda: page.reload() and page.locator("h1 .b-delivered").count(), what="the test email delivered")
+    eventually(lambda: page.reload() and page.locator("h1 .b-delivered").count(), timeout=60)
 
 
 def test_a_failed_provisioning_shows_its_last_error_and_re_provision_recovers(
@@ -222,6 +220,11 @@ def test_message_detail_headers_bodies_sandboxed_html_attachments_and_a_bounce(
     screenshot(page, "message-detail")
     page.get_by_role("link", name="dead@bounce.example").click()
     expect(page.get_by_role("row", name=re.compile("dead@bounce.example"))).to_contain_text("HardBounce")
+    page.get_by_role("navigation").get_by_role("link", name="Jobs").click()
+    page.get_by_label("Status").select_option("BOUNCED")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("main tbody tr")).to_have_count(1)
+    accessible(page)
 
 
 # --- 4. suppressions ----------------------------------------------------------------------------
@@ -287,6 +290,7 @@ def test_a_configuration_whose_server_is_gone_shows_the_drift_warning_and_offers
     screenshot(page, "drift-warning")
     page.get_by_role("navigation").get_by_role("link", name="Configurations").click()
     expect(page.get_by_role("row", name=re.compile(config["eId"]))).to_contain_text("drift")
+    accessible(page)
 
 
 # --- errors are pages ---------------------------------------------------------------------------

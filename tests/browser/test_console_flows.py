@@ -14,6 +14,9 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Service, eventually
 
+#: Under ``pytest -n``, every browser test runs in one worker: one serve and one chromium at a time.
+pytestmark = pytest.mark.xdist_group("browser")
+
 Check = Callable[[Any], None]
 Shot = Callable[[Any, str], None]
 

@@ -31,9 +31,10 @@ async def _home(request: Request, app: ContainerDep, *, status: int = 200, form:
 
 
 @router.get("/", name="console.home")
-async def home(request: Request, app: ContainerDep, _: OperatorSession) -> Response:
-    """Every tenant of the partition with its configurations' states and this week's figures."""
-    return await _home(request, app)
+async def home(request: Request, app: ContainerDep, _: OperatorSession, tenant: str = "") -> Response:
+    """Every tenant of the partition with its configurations' states and this week's figures;
+    ``tenant`` pre-fills the onboarding form (another configuration for a known tenant)."""
+    return await _home(request, app, form={"tenant": tenant})
 
 
 @router.post("/onboard", name="console.onboard")

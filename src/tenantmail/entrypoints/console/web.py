@@ -1,8 +1,10 @@
 """How the console answers: Jinja2 pages with autoescape on, strict headers, and HTML errors.
 
-Everything a tenant sent (names, subjects, recipients, event payloads) is untrusted, so the
-environment escapes every ``{{ }}`` and the Content-Security-Policy forbids scripts, frames and
-foreign form targets outright: even an escaping mistake could not run code or be clickjacked.
+Everything a tenant sent (names, subjects, recipients, bodies, event payloads) is untrusted, so
+the environment escapes every ``{{ }}`` and the Content-Security-Policy forbids scripts, frames and
+foreign form targets outright: even an escaping mistake could not run code or be clickjacked. The
+one exception is the message page, which may frame the sanitised HTML body served by the console
+itself (``CSP_FRAMING_BODY``, ``CSP_MESSAGE_BODY``).
 """
 
 from __future__ import annotations

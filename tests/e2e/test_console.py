@@ -13,7 +13,7 @@ from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import Container
-from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
+from tenantmail.domain.configuration import Administrative, EmailConfiguration, LastError, Operational, Signature
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind
 from tenantmail.domain.drift import Discrepancy, DriftReport, DriftTag, RunStatus
 from tests.drift_support import expected_records, provisioned
@@ -502,3 +502,22 @@ async def test_the_activity_feed_refuses_a_bad_time_as_a_page(browser: httpx.Asy
     await login(browser)
     response = await browser.get("/console/activity", params={"from": "yesterday"})
     assert response.status_code == 400 and "From must be a date and time" in response.text
+
+
+async def test_a_configuration_in_failure_shows_its_last_error_next_to_re_verify(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant, operational=Operational.FAILURE)
+    async with app_container.ctx.uow(tenant) as uow:
+        stored = await uow.configurations.get(config.e_id)
+        stored.last_error = LastError("send", "401", "Bad or missing server token")
+        await uow.configurations.save(stored, author="seed", cause="test-setup")
+        await uow.commit()
+    await login(browser)
+
+    page = (await browser.get(f"/console/t/{tenant}/configurations/{config.e_id}")).text
+
+    alert = page.index('role="alert"')
+    assert "Bad or missing server token" in page[alert:alert + 300]
+    assert page.index(">re-verify</button>") > alert
+    assert "health-check a configuration in FAILURE" in page

@@ -122,6 +122,30 @@ def test_a_failed_provisioning_shows_its_last_error_and_re_provision_recovers(
     expect(page.locator("h1 .b-ok")).to_be_visible(timeout=90_000)
 
 
+def test_a_configuration_in_failure_shows_its_last_error_and_re_verify_recovers_it(
+    page: Any, service: Service, accessible: Check,
+) -> None:
+    tenant = unique("umbrella")
+    config = sendable_configuration(service, tenant, from_name="Umbrella")
+    with service.sandbox() as sandbox:  # Postmark refuses the server token, five times
+        sandbox.post("/faults", json={"kind": "error_code", "method": "POST", "path": "/email", "error_code": 401,
+                                      "count": 5})
+    page.goto(f"/console/t/{tenant}/configurations/{config['eId']}")
+    page.get_by_label("Recipient", exact=True).fill("buyer@example.com")
+    page.get_by_role("button", name="Send test email").click()
+    job_url = page.url
+
+    page.goto(f"/console/t/{tenant}/configurations/{config['eId']}")
+    eventually(lambda: page.reload() and page.locator("h1 .b-failure").count())
+    expect(page.get_by_role("alert")).to_contain_text("401")
+    accessible(page)
+    page.get_by_role("button", name="re-verify", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Signal 're-verify' accepted")
+    expect(page.locator("h1 .b-degraded, h1 .b-ok")).to_be_visible()
+    page.goto(job_url)
+    eventually(lambda: page.reload() and page.locator("h1 .b-sent, h1 .b-delivered").count())
+
+
 # --- 1. tenants and activity --------------------------------------------------------------------
 
 

@@ -234,7 +234,7 @@ def test_message_detail_headers_bodies_sandboxed_html_attachments_and_a_bounce(
     assert "127.0.0.1:9" not in sanitised and 'alt="tracker"' in sanitised
     assert "img-src data:" in framed.headers["content-security-policy"]
     assert "sandbox" in framed.headers["content-security-policy"]
-    expect(page.get_by_role("cell", name="invoice.txt")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("invoice.txt"))).to_contain_text("560 Bytes")
     expect(page.get_by_role("row", name=re.compile("Delivery"))).to_be_visible()
     assert remote == [], f"the HTML body loaded {remote}"
     accessible(page)

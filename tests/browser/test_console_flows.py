@@ -159,6 +159,12 @@ def test_tenant_list_and_cross_tenant_activity_search(
     reached(service, tenant, welcome, "SENT", "DELIVERED")
 
     page.goto("/console/")
+    page.keyboard.press("Tab")  # focus order: the skip link, then the header, then the page
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("tenantmail")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Tenants")
     row = page.get_by_role("row", name=re.compile(tenant))
     expect(row).to_contain_text("OK")
     expect(row.locator("td.num").first).not_to_have_text("0")

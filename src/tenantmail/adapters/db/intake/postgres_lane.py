@@ -3,7 +3,8 @@
 A batch goes out through psycopg's public pipeline: consecutive units with the same statement
 text share one ``executemany(returning=True)`` (psycopg prepares the statement once per connection
 and binds each unit's parameters), and one Sync at the end, so PostgreSQL runs the whole batch in
-order as one implicit transaction and commits it once.
+order as one implicit transaction and commits it once. A batch holding new jobs ends with one
+``pg_notify('tenantmail_jobs', '')``, delivered to the listening workers when the batch commits.
 
 The connection is autocommit (a lone unit is its own transaction), speaks UTC and UTF-8, and never
 waits longer than ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable,
@@ -23,7 +24,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from sqlalchemy.engine import make_url
 
-from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Statement, Unit, UnitResult
+from tenantmail.adapters.db.intake.group_commit import (
+    DatabaseUnavailable, Row, Statement, Unit, UnitResult, channels_woken,
+)
 
 LOCK_WAIT = "2s"  #: longest wait for a row lock: a send's key held by a request in flight, a webhook's job
 MAX_LIFETIME_SECONDS = 300.0  #: as the engine's pool_recycle
@@ -99,6 +102,8 @@ async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[Row | None]
                 if found is not None:
                     rows[index] = {**(rows[index] or {}), **found}
                 cursor.nextset()
+        for channel in channels_woken(units):  # in the batch's transaction: heard once it commits
+            await cursor.execute("SELECT pg_notify(%s, '')", (channel,))
     return rows  # the pipeline's Sync has been answered: committed
 
 

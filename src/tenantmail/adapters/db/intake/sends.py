@@ -35,6 +35,7 @@ from tenantmail.services.ports import SendFacts
 CONFIGURATIONS, RECORDS, JOBS, SUPPRESSIONS = (
     tables.configurations, tables.idempotency_records, tables.jobs, tables.suppressions)
 RECORD_PREFIX = "idem_"
+JOBS_CHANNEL = "tenantmail_jobs"  #: woken when a batch with new jobs commits (SPEC §16)
 
 
 class SendStatements:
@@ -104,7 +105,10 @@ class SendStore:
             **self._jobs.params(job_rows.to_row(job)),
         }
         try:
-            queued = await self._commit.run_committed(*(Statement(sql, params) for sql in self._sql.queue_job))
+            last = len(self._sql.queue_job) - 1
+            queued = await self._commit.run_committed(*(
+                Statement(sql, params, wakes=JOBS_CHANNEL if i == last else None)
+                for i, sql in enumerate(self._sql.queue_job)))
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
         return queued is not None

@@ -248,8 +248,8 @@ async def _engine(settings: Settings, migrate: bool | None) -> AsyncEngine:
 
 
 def _wakeup(settings: Settings, engine: AsyncEngine) -> LocalJobWakeup | None:
-    """Dispatch's wake-up (SPEC §16): LISTEN on PostgreSQL (opened by the first worker pass that
-    waits, so API processes never open it), an in-process event on SQLite; None: polling only."""
+    """Dispatch's wake-up (SPEC §16): LISTEN on PostgreSQL (opened when a dispatch loop starts, so
+    API processes never open it), an in-process event on SQLite; None: polling only."""
     if not settings.dispatch_push:
         return None
     if engine.dialect.name == "postgresql":

@@ -93,6 +93,8 @@ async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
         sending.discard(task)
         slots.release()
 
+    if ctx.wakeup is not None:
+        ctx.wakeup.start()
     try:
         while not stop.is_set():
             await slots.acquire()

@@ -29,6 +29,7 @@ log = structlog.get_logger("tenantmail.dispatch")
 KEEPALIVE_SECONDS = 30.0  #: a quiet listener checks its connection this often
 RETRY_FIRST_SECONDS = 0.2  #: first wait before reconnecting; doubles up to RETRY_MOST_SECONDS
 RETRY_MOST_SECONDS = 5.0
+APPLICATION_NAME = "tenantmail-jobs-listener"  #: how operators (and tests) find it in pg_stat_activity
 
 
 class LocalJobWakeup:
@@ -36,6 +37,9 @@ class LocalJobWakeup:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+
+    def start(self) -> None:
+        """Begin listening (the dispatch loop calls it as it starts)."""
 
     def notify(self) -> None:
         self._event.set()
@@ -57,7 +61,7 @@ class LocalJobWakeup:
 
 
 class PostgresJobListener(LocalJobWakeup):
-    """``LISTEN tenantmail_jobs``, started on the first ``wait`` (API processes never open it)."""
+    """``LISTEN tenantmail_jobs``, started by the dispatch loop (API processes never open it)."""
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -97,7 +101,7 @@ class PostgresJobListener(LocalJobWakeup):
 
     async def _listen_once(self) -> None:
         async with await psycopg.AsyncConnection.connect(
-            self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME,
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             self.backend_pid = conn.info.backend_pid

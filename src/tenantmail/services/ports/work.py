@@ -44,6 +44,8 @@ class JobWakeup(Protocol):
     """Wakes a waiting dispatch loop when new jobs are committed (SPEC §16; ``adapters/db/job_wakeup.py``).
     Only a hint: the loop polls anyway, so a lost wake-up delays a job by at most one poll."""
 
+    def start(self) -> None:
+        """Begin listening (a dispatch loop starts); before that nothing is heard."""
     def notify(self) -> None: ...
     def clear(self) -> None:
         """Before a claim: what is notified from here on wakes the next ``wait``."""

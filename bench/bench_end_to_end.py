@@ -225,7 +225,7 @@ async def variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
             stack = await start_stack(url, Path(work) / "var")
             api = worker = None
             try:
-                b = await sendable_configuration(stack.app, "bench-b", "bench-b")
+                b = await sendable_configuration(stack.app, "bench", "bench-b")  # send_target: tenant "bench"
                 a = await sendable_configuration(stack.app, "bench-a", "bench-a")
                 api, port = await serve(stack, args.api_workers)
                 worker = stack.spawn("worker", **VARIANTS[name])

@@ -113,7 +113,7 @@ class DatabaseWorkQueue:
         """PostgreSQL: per-configuration claim slices. The configurations with claimable jobs are
         found by a loose index scan (one index probe per configuration over ``ix_email_jobs_fair``,
         whatever the backlog), from just after the one this worker served last, wrapping round; each
-        of the first ``limit`` of them then gives up to ``limit / n`` of its oldest due jobs, in one
+        of the first ``limit`` of them then gives up to ``limit // n`` of its oldest due jobs, in one
         ``LATERAL`` statement with ``FOR UPDATE SKIP LOCKED``. Cost: O(configurations + limit), not
         O(backlog) as a window ranking every due job would be."""
         found = list((await conn.execute(DISTINCT_CONFIGURATIONS, {"after": self._fair_cursor, "most": limit})).scalars())
@@ -123,7 +123,7 @@ class DatabaseWorkQueue:
         if not found:
             return []
         self._fair_cursor = found[-1] if len(found) >= limit else ""
-        share = -(-limit // len(found))
+        share = max(1, limit // len(found))  # never more than ``limit`` in all
         return (await conn.execute(FAIR_SLICES, {"configs": found, "share": share, "now": now,
                                                  "queued": JobStatus.QUEUED.value,
                                                  "sending": JobStatus.SENDING.value})).all()

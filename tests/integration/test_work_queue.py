@@ -165,6 +165,8 @@ async def test_fair_claims_share_a_pass_across_configurations(engine: AsyncEngin
     a_claimed = [job.e_id for job in first if job.configuration_e_id == "cfg-a"]
     assert a_claimed == backlog[: len(a_claimed)] and a_claimed  # A's oldest, in its share
 
+    assert {j.configuration_e_id for j in await queue.claim_jobs(NOW, 10, fair=True, exclude_configurations=["cfg-a"])
+            } == set()  # B's lone job is taken; A, excluded, gives nothing
     oldest_first = DatabaseWorkQueue(engine, owner="w2", lease_seconds=60)
     await _queue_for(engine, "cfg-c", 1, oldest=NOW - timedelta(seconds=1))
     unfair = await oldest_first.claim_jobs(NOW, 10)  # the setting off: A's backlog first

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from collections import Counter
 from dataclasses import dataclass
 
 import sentry_sdk
@@ -82,16 +83,24 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
 async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
     """Dispatch until ``stop``: claim (one claim at a time, sized by :class:`ClaimSize`), hand the
     claimed jobs to a sending pass and claim again while a slot is free — at most
-    ``TENANTMAIL_DISPATCH_CONCURRENCY`` passes (Postmark calls) in flight. When nothing is due it
-    waits for a wake-up (new jobs committed), or the poll interval, or ``stop``. Passes in flight
-    finish before this returns."""
+    ``TENANTMAIL_DISPATCH_CONCURRENCY`` passes (Postmark calls) in flight. One configuration holds
+    at most all slots but one (with fair claims): the last is kept for the others, so another
+    configuration's send does not wait behind a backlog's passes. When nothing is due it waits for
+    a wake-up (new jobs committed), a pass ending (its configuration may be claimed again), the
+    poll interval, or ``stop``. Passes in flight finish before this returns."""
+    concurrency = ctx.settings.dispatch_concurrency
+    most_per_configuration = concurrency - 1 if ctx.settings.dispatch_fair and concurrency > 1 else concurrency
     size = ClaimSize(ctx.settings.dispatch_batch_size)
-    slots = asyncio.Semaphore(ctx.settings.dispatch_concurrency)
+    slots = asyncio.Semaphore(concurrency)
     sending: set[asyncio.Task[None]] = set()
+    held: Counter[str] = Counter()  #: passes in flight per configuration
+    ended = asyncio.Event()
 
-    def finished(task: asyncio.Task[None]) -> None:
+    def finished(task: asyncio.Task[None], configurations: set[str]) -> None:
         sending.discard(task)
+        held.subtract(configurations)
         slots.release()
+        ended.set()
 
     if ctx.wakeup is not None:
         ctx.wakeup.start()
@@ -100,22 +109,27 @@ async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
             await slots.acquire()
             if ctx.wakeup is not None:
                 ctx.wakeup.clear()  # what is committed from now on wakes the idle wait below
+            ended.clear()
+            full = {config for config, passes in held.items() if passes >= most_per_configuration}
             try:
-                claimed = await claim_jobs(ctx, size.current)
+                claimed = await claim_jobs(ctx, size.current, full)
             except Exception as exc:  # the database is away: report, back off, try again
                 slots.release()
                 _report(exc)
                 await _sleep(stop, ERROR_BACKOFF_SECONDS)
                 continue
-            size.claimed(len(claimed))
+            if claimed or not full:
+                size.claimed(len(claimed))
             if claimed:
+                configurations = {claim.configuration_e_id for claim in claimed}
+                held.update(configurations)
                 task = asyncio.create_task(_send(ctx, claimed))
                 sending.add(task)
-                task.add_done_callback(finished)
+                task.add_done_callback(lambda done, c=configurations: finished(done, c))
                 await asyncio.sleep(0)
             else:
                 slots.release()
-                await _idle(ctx, stop)
+                await _idle(ctx, stop, ended if full else None)
     finally:
         await asyncio.gather(*sending, return_exceptions=True)
 
@@ -127,13 +141,16 @@ async def _send(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
         _report(exc)
 
 
-async def _idle(ctx: ServiceContext, stop: asyncio.Event) -> None:
-    """Until new jobs are committed (the wake-up), the poll interval passes, or ``stop``."""
+async def _idle(ctx: ServiceContext, stop: asyncio.Event, ended: asyncio.Event | None) -> None:
+    """Until new jobs are committed (the wake-up), a pass ends (``ended``: a configuration left
+    out of the last claim may be claimed again), the poll interval passes, or ``stop``."""
     poll = ctx.settings.worker_poll_seconds
-    if ctx.wakeup is None:
-        return await _sleep(stop, poll)
-    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ctx.wakeup.wait(poll))}
-    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    waits = {asyncio.ensure_future(stop.wait())}
+    if ended is not None:
+        waits.add(asyncio.ensure_future(ended.wait()))
+    if ctx.wakeup is not None:
+        waits.add(asyncio.ensure_future(ctx.wakeup.wait(poll)))
+    _, pending = await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
     for future in pending:
         future.cancel()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,10 +78,11 @@ class ClaimSize:
             self.current = max(self.least, self.current // 2)
 
 
-async def claim_jobs(ctx: ServiceContext, limit: int) -> list[ClaimedJob]:
-    """Claim up to ``limit`` due jobs: round-robin across configurations (SPEC §16) unless
-    ``TENANTMAIL_DISPATCH_FAIR`` is off (oldest first)."""
-    return await ctx.work.claim_jobs(ctx.clock(), limit, fair=ctx.settings.dispatch_fair)
+async def claim_jobs(ctx: ServiceContext, limit: int, exclude: Collection[str] = ()) -> list[ClaimedJob]:
+    """Claim up to ``limit`` due jobs, none of the ``exclude`` configurations: round-robin across
+    configurations (SPEC §16) unless ``TENANTMAIL_DISPATCH_FAIR`` is off (oldest first)."""
+    return await ctx.work.claim_jobs(ctx.clock(), limit, fair=ctx.settings.dispatch_fair,
+                                     exclude_configurations=sorted(exclude))
 
 
 async def dispatch_claimed(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
@@ -121,7 +123,7 @@ class GroupPass:
         self.changed.append(job)
 
     def sent(self, job: EmailJob, message_id: str) -> None:
-        job.mark_sent(message_id, self.now)
+        job.mark_sent(message_id, self.ctx.clock())  # when Postmark's answer came, not when the pass began
         self.accepted += 1
         self.changed.append(job)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,20 +36,28 @@ def test_claim_size_grows_while_claims_come_back_full_and_shrinks_when_they_do_n
 
 
 class Queue:
-    """Hands out ``jobs`` claimed ``limit`` at a time, recording the limits asked for."""
+    """Hands out ``jobs`` claimed ``limit`` at a time, recording the limits and exclusions asked
+    for; each claim's jobs belong to one configuration (a new one each time unless ``one``)."""
 
-    def __init__(self, jobs: int) -> None:
-        self.left = jobs
+    def __init__(self, jobs: int, *, one: bool = False) -> None:
+        self.left, self.one = jobs, one
         self.limits: list[int] = []
+        self.excluded: list[list[str]] = []
         self.claimed = asyncio.Event()
 
-    async def claim_jobs(self, now: datetime, limit: int, *, fair: bool = False) -> list[ClaimedJob]:
+    async def claim_jobs(self, now: datetime, limit: int, *, fair: bool = False,
+                         exclude_configurations: Sequence[str] = ()) -> list[ClaimedJob]:
         assert fair
+        n = len(self.limits)
         self.limits.append(limit)
+        self.excluded.append(list(exclude_configurations))
+        config = "c" if self.one else f"c{n}"
+        if config in exclude_configurations:
+            return []
         taken, self.left = min(limit, self.left), self.left - min(limit, self.left)
         if taken:
             self.claimed.set()
-        return [ClaimedJob("t", f"j{len(self.limits)}-{i}", "c", False) for i in range(taken)]
+        return [ClaimedJob("t", f"j{n}-{i}", config, False) for i in range(taken)]
 
 
 def context(queue: Queue, *, concurrency: int, poll: float) -> Any:
@@ -79,6 +88,30 @@ async def test_at_most_concurrency_passes_send_at_once(monkeypatch: pytest.Monke
     assert most == 3 and len(queue.limits) == 3  # the fourth claim waits for a free slot
     assert queue.limits == [8, 16, 32]  # each came back full: the queue is long
     release.set()
+    stop.set()
+    await task
+
+
+async def test_one_configuration_leaves_a_slot_to_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue, release = Queue(10_000, one=True), asyncio.Event()
+    in_flight = 0
+
+    async def slow_pass(ctx: Any, claimed: list[ClaimedJob]) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        await release.wait()
+        in_flight -= 1
+
+    monkeypatch.setattr(worker, "dispatch_claimed", slow_pass)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_dispatch(context(queue, concurrency=3, poll=3600), stop))
+    while len(queue.limits) < 3:
+        await asyncio.sleep(0)
+    assert in_flight == 2 and queue.excluded[:3] == [[], [], ["c"]]  # the third slot: not for "c"
+    release.set()  # its passes end: "c" may be claimed again, without waiting for the poll
+    while len(queue.limits) < 5:
+        await asyncio.sleep(0)
+    assert queue.excluded[3] == []
     stop.set()
     await task
 

@@ -62,11 +62,16 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _ranked(now: datetime, limit: int) -> Select[Any]:
+def _not_in(excluded: frozenset[str]) -> list[ColumnElement[bool]]:
+    return [jobs.c.configuration_e_id.not_in(sorted(excluded))] if excluded else []
+
+
+def _ranked(now: datetime, limit: int, excluded: frozenset[str]) -> Select[Any]:
     """SQLite (one writer, small queues): round-robin by a window ranking each configuration's due
     jobs — its 1st, then every configuration's 2nd, and so on."""
     turn = func.row_number().over(partition_by=jobs.c.configuration_e_id, order_by=jobs.c.next_attempt_at)
-    ranked = select(*CLAIM_COLUMNS, jobs.c.next_attempt_at, turn.label("turn")).where(CLAIMABLE_NOW, _due(now)).subquery()
+    ranked = (select(*CLAIM_COLUMNS, jobs.c.next_attempt_at, turn.label("turn"))
+              .where(CLAIMABLE_NOW, _due(now), *_not_in(excluded)).subquery())
     return (select(ranked.c.e_id, ranked.c.tenant_id, ranked.c.configuration_e_id, ranked.c.status)
             .order_by(ranked.c.turn, ranked.c.next_attempt_at).limit(limit))
 
@@ -80,20 +85,24 @@ class DatabaseWorkQueue:
         self._fair_cursor = ""  #: the configuration served last when a pass could not reach them all
 
     # --- email jobs -----------------------------------------------------------------------
-    async def claim_jobs(self, now: datetime, limit: int, *, fair: bool = False) -> list[ClaimedJob]:
-        """Claim due QUEUED jobs and SENDING jobs whose lease expired; mark them SENDING.
+    async def claim_jobs(
+        self, now: datetime, limit: int, *, fair: bool = False, exclude_configurations: Sequence[str] = (),
+    ) -> list[ClaimedJob]:
+        """Claim due QUEUED jobs and SENDING jobs whose lease expired; mark them SENDING. Jobs of
+        ``exclude_configurations`` are left for later (the caller's passes hold enough of them).
 
         ``fair`` False: the oldest due first. True: round-robin across configurations (SPEC §16) —
         up to ``limit`` jobs shared out evenly among the configurations that have due jobs, so a
         configuration's backlog takes its share of a pass and another configuration's lone job goes
         in the same pass (see :meth:`_fair_rows`)."""
         async with self._engine.begin() as conn:
+            excluded = frozenset(exclude_configurations)
             if not fair:
-                rows = (await conn.execute(self._oldest_first(now, limit))).all()
+                rows = (await conn.execute(self._oldest_first(now, limit, excluded))).all()
             elif self._skip_locked:
-                rows = await self._fair_rows(conn, now, limit)
+                rows = await self._fair_rows(conn, now, limit, excluded)
             else:
-                rows = (await conn.execute(_ranked(now, limit))).all()
+                rows = (await conn.execute(_ranked(now, limit, excluded))).all()
             if not rows:
                 return []
             await conn.execute(
@@ -105,21 +114,26 @@ class DatabaseWorkQueue:
             for r in rows
         ]
 
-    def _oldest_first(self, now: datetime, limit: int) -> Select[Any]:
-        stmt = select(*CLAIM_COLUMNS).where(CLAIMABLE_NOW, _due(now)).order_by(jobs.c.next_attempt_at).limit(limit)
+    def _oldest_first(self, now: datetime, limit: int, excluded: frozenset[str]) -> Select[Any]:
+        stmt = select(*CLAIM_COLUMNS).where(CLAIMABLE_NOW, _due(now), *_not_in(excluded))
+        stmt = stmt.order_by(jobs.c.next_attempt_at).limit(limit)
         return stmt.with_for_update(skip_locked=True) if self._skip_locked else stmt
 
-    async def _fair_rows(self, conn: AsyncConnection, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    async def _fair_rows(
+        self, conn: AsyncConnection, now: datetime, limit: int, excluded: frozenset[str],
+    ) -> Sequence[Row[Any]]:
         """PostgreSQL: per-configuration claim slices. The configurations with claimable jobs are
         found by a loose index scan (one index probe per configuration over ``ix_email_jobs_fair``,
         whatever the backlog), from just after the one this worker served last, wrapping round; each
         of the first ``limit`` of them then gives up to ``limit // n`` of its oldest due jobs, in one
         ``LATERAL`` statement with ``FOR UPDATE SKIP LOCKED``. Cost: O(configurations + limit), not
         O(backlog) as a window ranking every due job would be."""
-        found = list((await conn.execute(DISTINCT_CONFIGURATIONS, {"after": self._fair_cursor, "most": limit})).scalars())
+        most = limit + len(excluded)
+        found = [c for c in (await conn.execute(DISTINCT_CONFIGURATIONS, {"after": self._fair_cursor, "most": most}))
+                 .scalars() if c not in excluded][:limit]
         if len(found) < limit and self._fair_cursor:  # wrap round to the start
-            again = (await conn.execute(DISTINCT_CONFIGURATIONS, {"after": "", "most": limit})).scalars()
-            found += [c for c in again if c <= self._fair_cursor][: limit - len(found)]
+            again = (await conn.execute(DISTINCT_CONFIGURATIONS, {"after": "", "most": most})).scalars()
+            found += [c for c in again if c <= self._fair_cursor and c not in excluded][: limit - len(found)]
         if not found:
             return []
         self._fair_cursor = found[-1] if len(found) >= limit else ""

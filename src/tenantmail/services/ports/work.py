@@ -30,8 +30,10 @@ class WorkQueue(Protocol):
     owner: str
 
     async def claim_jobs(
-        self, now: datetime, limit: int, *, exclude_configurations: Sequence[str] = (),
-    ) -> list[ClaimedJob]: ...
+        self, now: datetime, limit: int, *, fair: bool = False, exclude_configurations: Sequence[str] = (),
+    ) -> list[ClaimedJob]:
+        """``fair``: round-robin across configurations, else the oldest due first (SPEC §16)."""
+        ...
     async def claim_configurations(
         self, statuses: Sequence[str], now: datetime, limit: int,
     ) -> list[ClaimedConfiguration]: ...

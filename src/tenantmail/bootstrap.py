@@ -294,7 +294,8 @@ async def bootstrap(
     )
     wakeup = _wakeup(settings, engine)
     intake = open_intake(engine, settings.effective_database_url, telemetry,
-                         wake=(lambda _channel: wakeup.notify()) if wakeup is not None else None)
+                         wake=(lambda _channel: wakeup.notify()) if wakeup is not None else None,
+                         wake_dispatch=settings.dispatch_push)
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),

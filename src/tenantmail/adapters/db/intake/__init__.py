@@ -42,9 +42,10 @@ class Intake:
 
 
 def open_intake(engine: AsyncEngine, url: str, telemetry: Telemetry | None = None,
-                wake: Callable[[str], None] | None = None) -> Intake:
+                wake: Callable[[str], None] | None = None, *, wake_dispatch: bool = True) -> Intake:
     """The intake for the engine's database (connections open on first use). ``wake``: the
-    in-process wake-up of a channel (SQLite; PostgreSQL lanes commit a NOTIFY instead)."""
+    in-process wake-up of a channel (SQLite; PostgreSQL lanes commit a NOTIFY instead);
+    ``wake_dispatch`` False: new jobs wake nobody (polling only)."""
     dialect = DIALECTS[engine.dialect.name]
     lanes: list[Lane]
     if dialect.is_postgresql:
@@ -52,4 +53,4 @@ def open_intake(engine: AsyncEngine, url: str, telemetry: Telemetry | None = Non
     else:
         lanes = [SqliteLane(url, lambda: sqlite_writer_queue(engine), wake)]
     commit = GroupCommit(lanes, telemetry=telemetry)
-    return Intake(commit, SendStore(commit, dialect), EventStore(commit, dialect))
+    return Intake(commit, SendStore(commit, dialect, wake_dispatch=wake_dispatch), EventStore(commit, dialect))

@@ -3,8 +3,8 @@
 A batch goes out through psycopg's public pipeline: consecutive units with the same statement
 text share one ``executemany(returning=True)`` (psycopg prepares the statement once per connection
 and binds each unit's parameters), and one Sync at the end, so PostgreSQL runs the whole batch in
-order as one implicit transaction and commits it once. A batch holding new jobs ends with one
-``pg_notify('tenantmail_jobs', '')``, delivered to the listening workers when the batch commits.
+order as one implicit transaction and commits it once. After a batch holding new jobs has
+committed, one ``pg_notify('tenantmail_jobs', '')`` wakes the listening workers (see ``_notify``).
 
 The connection is autocommit (a lone unit is its own transaction), speaks UTC and UTF-8, and never
 waits longer than ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable,
@@ -63,7 +63,23 @@ class PostgresLane:
         except BaseException:  # cancelled mid-batch: what the server did is unknown, never reuse it
             await self._drop()
             raise
+        if channels := channels_woken(units):
+            await self._notify(conn, channels)
         return [UnitResult(row=row) for row in rows]
+
+    async def _notify(self, conn: Connection, channels: list[str]) -> None:
+        """Once the batch has committed, one NOTIFY per channel, in a transaction of its own.
+
+        Not inside the batch: PostgreSQL serialises the commits of notifying transactions on a
+        server-wide lock, which the batch (its row locks, its callers) should not wait for, and a
+        wait past ``lock_timeout`` there would fail the whole batch. Here a failure costs only a
+        wake-up: the workers' poll finds the jobs."""
+        try:
+            for channel in channels:
+                await conn.execute("SELECT pg_notify(%s, '')", (channel,))
+        except psycopg.Error:
+            if conn.broken or conn.closed or conn.info.transaction_status is not TransactionStatus.IDLE:
+                await self._drop()
 
     async def close(self) -> None:
         await self._drop()
@@ -102,8 +118,6 @@ async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[Row | None]
                 if found is not None:
                     rows[index] = {**(rows[index] or {}), **found}
                 cursor.nextset()
-        for channel in channels_woken(units):  # in the batch's transaction: heard once it commits
-            await cursor.execute("SELECT pg_notify(%s, '')", (channel,))
     return rows  # the pipeline's Sync has been answered: committed
 
 

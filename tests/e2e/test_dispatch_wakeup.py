@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import Container
 from tenantmail.entrypoints.worker import run_dispatch
@@ -23,7 +24,8 @@ HOUR = 3600.0
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def settings(settings: Settings, engine: AsyncEngine) -> Settings:
+    """An emptied database; a poll interval of an hour."""
     return settings.model_copy(update={"worker_poll_seconds": HOUR})
 
 

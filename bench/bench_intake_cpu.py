@@ -40,11 +40,11 @@ def _send(config: EmailConfiguration, i: int, now: datetime) -> tuple[EmailJob, 
     return job, record
 
 
-async def measure(backend: str, sends: int, callers: int) -> dict[str, Any]:
+async def measure(backend: str, sends: int, callers: int, wake: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         async with fresh_database(backend, Path(work)) as url:
             engine = create_engine(url)
-            intake = open_intake(engine, url)
+            intake = open_intake(engine, url, wake_dispatch=wake)
             now = datetime.now(UTC)
             config = EmailConfiguration.create(tenant_id="bench", slug="bench", mail_zone_name="mail.example.com",
                                                signature=Signature("noreply", "Bench"), now=now)
@@ -67,7 +67,7 @@ async def measure(backend: str, sends: int, callers: int) -> dict[str, Any]:
             finally:
                 await intake.close()
                 await engine.dispose()
-    return {"db": backend, "sends": sends, "callers": callers, "cpu_us_per_send": round(cpu / sends * 1e6, 1),
+    return {"db": backend, "sends": sends, "callers": callers, "wake_dispatch": wake, "cpu_us_per_send": round(cpu / sends * 1e6, 1),
             "per_second": round(sends / wall), "batches": intake.commit.batches}
 
 
@@ -76,8 +76,9 @@ async def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--sends", type=int, default=3000)
     parser.add_argument("--callers", type=int, default=64)
+    parser.add_argument("--no-wake", action="store_true", help="Batches commit no NOTIFY (DISPATCH_PUSH=false).")
     args = parser.parse_args()
-    print(json.dumps(await measure(args.db, args.sends, args.callers)))
+    print(json.dumps(await measure(args.db, args.sends, args.callers, wake=not args.no_wake)))
 
 
 if __name__ == "__main__":

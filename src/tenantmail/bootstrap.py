@@ -26,6 +26,7 @@ from tenantmail.adapters.cipher import AesGcmTokenCipher
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.intake import Intake, open_intake
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
+from tenantmail.adapters.db.job_wakeup import LocalJobWakeup, PostgresJobListener
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
 from tenantmail.adapters.db.scans import ConfigurationScans
@@ -86,6 +87,8 @@ class Container:
     async def aclose(self) -> None:
         if self._registry_watch is not None:
             self._registry_watch.cancel()
+        if self.ctx.wakeup is not None:
+            await self.ctx.wakeup.close()
         await self.postmark.aclose()
         if self.intake is not None:
             await self.intake.close()
@@ -244,6 +247,16 @@ async def _engine(settings: Settings, migrate: bool | None) -> AsyncEngine:
     return engine
 
 
+def _wakeup(settings: Settings, engine: AsyncEngine) -> LocalJobWakeup | None:
+    """Dispatch's wake-up (SPEC §16): LISTEN on PostgreSQL (opened when a dispatch loop starts, so
+    API processes never open it), an in-process event on SQLite; None: polling only."""
+    if not settings.dispatch_push:
+        return None
+    if engine.dialect.name == "postgresql":
+        return PostgresJobListener(settings.effective_database_url)
+    return LocalJobWakeup()
+
+
 async def bootstrap(
     settings: Settings, *, migrate: bool | None = None, with_sandbox: bool = True,
     postmark_transport: httpx.AsyncBaseTransport | None = None, metrics_registry: CollectorRegistry | None = None,
@@ -279,7 +292,10 @@ async def bootstrap(
         endpoints.postmark_url, endpoints.account_token,
         timeout=settings.postmark_timeout_seconds, transport=postmark_transport,
     )
-    intake = open_intake(engine, settings.effective_database_url, telemetry)
+    wakeup = _wakeup(settings, engine)
+    intake = open_intake(engine, settings.effective_database_url, telemetry,
+                         wake=(lambda _channel: wakeup.notify()) if wakeup is not None else None,
+                         wake_dispatch=settings.dispatch_push)
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
@@ -294,6 +310,7 @@ async def bootstrap(
         scans=ConfigurationScans(engine),
         drift_reports=DriftReportRepository(engine),
         housekeeping=DatabaseHousekeeping(engine),
+        wakeup=wakeup,
     )
     return Container(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,

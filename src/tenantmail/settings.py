@@ -86,7 +86,10 @@ class Settings(BaseSettings):
     send_retry_cap_seconds: float = Field(300.0, gt=0)
     send_give_up_hours: float = Field(24.0, gt=0)
     dispatch_batch_size: int = Field(500, ge=1, le=500)
-    worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_poll_seconds: float = Field(0.5, gt=0)  # the fallback when no wake-up arrives (SPEC §16)
+    dispatch_concurrency: int = Field(4, ge=1, le=64)  # dispatch passes (Postmark calls) in flight per worker
+    dispatch_push: bool = True  # wake dispatch on new jobs (LISTEN/NOTIFY, in-process event); off: polling only
+    dispatch_fair: bool = True  # claims round-robin across configurations; off: oldest due first
     worker_port: int = Field(8001, ge=0, le=65535)  # a worker's /healthz, /readyz, /metrics (0: any free)
     lease_seconds: float = Field(60.0, gt=0)
     idempotency_ttl_hours: float = Field(24.0, gt=0)

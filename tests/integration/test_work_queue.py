@@ -134,3 +134,56 @@ async def test_releasing_parked_jobs_touches_only_that_configurations_queued_job
     assert claimed == {mine[0], mine[1]}  # due now; the SENT job and the other tenant's jobs are not
     assert not claimed & set(theirs)
     assert set(theirs) <= {job.e_id for job in await queue.claim_jobs(later, 10)}  # still parked until then
+
+
+async def _queue_for(engine: AsyncEngine, configuration: str, count: int, *, oldest: datetime) -> list[str]:
+    async with UnitOfWork(engine, "tenant-a") as uow:
+        queued = [
+            EmailJob.queue(
+                tenant_id="tenant-a", configuration_e_id=configuration, recipient=f"r{i}@example.com",
+                subject="s", idempotency_key=f"{configuration}-{i}", now=oldest + timedelta(milliseconds=i),
+                text_body="b",
+            )
+            for i in range(count)
+        ]
+        for job in queued:
+            await uow.jobs.add(job)
+        await uow.commit()
+    return [job.e_id for job in queued]
+
+
+async def test_fair_claims_share_a_pass_across_configurations(engine: AsyncEngine) -> None:
+    """A deep backlog of one configuration takes its share of a pass, no more: the lone job of
+    another configuration, queued after the whole backlog, goes in the very next claim."""
+    backlog = await _queue_for(engine, "cfg-a", 200, oldest=NOW - timedelta(minutes=10))
+    [lone] = await _queue_for(engine, "cfg-b", 1, oldest=NOW - timedelta(seconds=1))
+    queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
+
+    first = await queue.claim_jobs(NOW, 10, fair=True)
+    assert lone in {job.e_id for job in first}
+    assert len(first) <= 10
+    a_claimed = [job.e_id for job in first if job.configuration_e_id == "cfg-a"]
+    assert a_claimed == backlog[: len(a_claimed)] and a_claimed  # A's oldest, in its share
+
+    assert {j.configuration_e_id for j in await queue.claim_jobs(NOW, 10, fair=True, exclude_configurations=["cfg-a"])
+            } == set()  # B's lone job is taken; A, excluded, gives nothing
+    oldest_first = DatabaseWorkQueue(engine, owner="w2", lease_seconds=60)
+    await _queue_for(engine, "cfg-c", 1, oldest=NOW - timedelta(seconds=1))
+    unfair = await oldest_first.claim_jobs(NOW, 10)  # the setting off: A's backlog first
+    assert {job.configuration_e_id for job in unfair} == {"cfg-a"}
+
+
+async def test_fair_claims_go_round_every_configuration(engine: AsyncEngine) -> None:
+    """More configurations with due jobs than a claim takes: successive claims go round them all
+    (each claim one job per configuration) instead of serving the first ones again."""
+    configurations = [f"cfg-{i:02d}" for i in range(12)]
+    for name in configurations:
+        await _queue_for(engine, name, 3, oldest=NOW - timedelta(minutes=1))
+    queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
+
+    served: list[str] = []
+    for _ in range(3):
+        batch = await queue.claim_jobs(NOW, 4, fair=True)
+        assert len(batch) == 4 and len({job.configuration_e_id for job in batch}) == 4
+        served += [job.configuration_e_id for job in batch]
+    assert sorted(served) == configurations  # 3 claims × 4: each configuration once

@@ -27,8 +27,10 @@ LEASE_SECONDS = 10
 
 @pytest.fixture
 async def stack(engine: AsyncEngine, database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    # one pass in flight, of at most 10 slow sends: dispatching 60 jobs lasts long enough to scrape
     started = await start_stack(database_url, tmp_path / "var", lease_seconds=LEASE_SECONDS,
-                                dispatch_batch_size=10, worker_poll_seconds=0.05, postmark_timeout_seconds=2)
+                                dispatch_batch_size=10, dispatch_concurrency=1, worker_poll_seconds=0.05,
+                                postmark_timeout_seconds=2)
     yield started
     await started.close()
 

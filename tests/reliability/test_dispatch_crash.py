@@ -1,4 +1,5 @@
-"""Workers killed with SIGKILL mid-dispatch lose nothing and send nothing twice (SPEC §13).
+"""Workers killed with SIGKILL mid-dispatch lose nothing and send nothing twice (SPEC §13), also
+under push wake-up with the listeners' connections killed too (SPEC §16).
 
 Two real ``tenantmail worker`` processes on PostgreSQL dispatch 1,000 jobs to a sandbox running in
 this process (each send slowed a little so that kills land inside Postmark calls); one of them is
@@ -18,7 +19,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sqlalchemy import text
+
 from bench.common import Stack, queue_jobs, start_stack
+from tenantmail.adapters.db.job_wakeup import APPLICATION_NAME
+from tenantmail.domain.send_request import SendRequest
+from tenantmail.services.submit_send import submit_send
 from tests.helpers import job_statuses, sendable_configuration
 
 pytestmark = pytest.mark.slow
@@ -64,3 +70,70 @@ async def test_sigkilled_workers_neither_lose_nor_duplicate_a_message(stack: Sta
     per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
     assert len(messages) == JOBS and len(per_job) == JOBS and max(per_job.values()) == 1
     assert mid_dispatch_kills >= 2
+
+
+PUSHED_JOBS = 600
+
+
+@pytest.fixture
+async def push_stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> Stack:
+    """Workers woken by NOTIFY; the poll (2 s) only finds what a kill left behind (expired leases)."""
+    if backend != "postgresql":
+        pytest.skip("several worker processes are a PostgreSQL deployment (SQLite is single-process)")
+    started = await start_stack(database_url, tmp_path / "var", lease_seconds=3, dispatch_batch_size=25,
+                                worker_poll_seconds=2, postmark_timeout_seconds=1, dispatch_concurrency=4)
+    yield started
+    await started.close()
+
+
+async def _terminate_listeners(engine: AsyncEngine) -> int:
+    """pg_terminate_backend of every worker's LISTEN connection on this database; how many there were."""
+    async with engine.connect() as conn:
+        killed = (await conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = :name"), {"name": APPLICATION_NAME})).all()
+    return len(killed)
+
+
+async def test_killed_listeners_and_workers_under_push_neither_lose_nor_duplicate(
+    push_stack: Stack, engine: AsyncEngine,
+) -> None:
+    stack = push_stack
+    config = await sendable_configuration(stack.app, "tenant-push", "push")
+    await stack.delay_sends(0.1)
+
+    async def produce() -> None:  # sends through the intake: each batch commits its NOTIFY
+        for i in range(PUSHED_JOBS):
+            request = SendRequest.parse(configuration_e_id=config.e_id, recipient=f"user{i}@example.com",
+                                        subject=f"Message {i}", text_body="Hello.")
+            await submit_send(stack.app.ctx, config.tenant_id, idempotency_key=f"push-{i}", request=request,
+                              author="crash-test", render=lambda job: {"eId": job.e_id})
+            await asyncio.sleep(0.015)
+
+    steady, victim = stack.spawn("worker"), stack.spawn("worker")
+    producing = asyncio.create_task(produce())
+    listener_kills = worker_kills = 0
+    deadline, rng = time.monotonic() + DEADLINE_SECONDS, random.Random(17)
+    try:
+        while time.monotonic() < deadline and (
+            not producing.done() or (await job_statuses(engine))["SENT"] < PUSHED_JOBS
+        ):
+            await asyncio.sleep(rng.uniform(1.2, 2.5))
+            if (await job_statuses(engine))["SENT"] >= PUSHED_JOBS:
+                break
+            listener_kills += await _terminate_listeners(engine)  # both workers' LISTEN connections
+            await asyncio.sleep(rng.uniform(0.2, 0.6))  # the victim is mid-pass and reconnecting
+            kill(victim)
+            worker_kills += 1
+            victim = stack.spawn("worker")
+        await producing
+    finally:
+        producing.cancel()
+        for proc in (steady, victim):
+            kill(proc)
+
+    assert (await job_statuses(engine)) == Counter({"SENT": PUSHED_JOBS})
+    messages = await stack.messages(config.server_id or 0)
+    per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
+    assert len(messages) == PUSHED_JOBS and len(per_job) == PUSHED_JOBS and max(per_job.values()) == 1
+    assert listener_kills >= 2 and worker_kills >= 2

@@ -2,7 +2,9 @@
 
 Each loop calls one service function ``async (ctx) -> int`` that does a bounded amount of work
 and returns how many items it handled; a loop that found work goes again at once, an idle one
-sleeps. Several worker processes (and the embedded one inside ``serve``) can run side by side:
+sleeps. Dispatch is the exception (:func:`run_dispatch`): it claims one pass at a time but keeps
+up to ``TENANTMAIL_DISPATCH_CONCURRENCY`` passes sending at once, and an idle dispatch is woken by
+new jobs (SPEC §16), its poll only the fallback. Several worker processes (and the embedded one inside ``serve``) can run side by side:
 they share work only through the database (leases and ticks in ``adapters/db/work_queue.py``).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from collections import Counter
 from dataclasses import dataclass
 
 import sentry_sdk
@@ -18,7 +21,8 @@ import structlog
 from tenantmail.services import detect_drift, housekeeping, rotate_keys
 from tenantmail.services import lifecycle_gauges, poll_verification, provision_configuration
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.dispatch_jobs import dispatch_jobs
+from tenantmail.services.dispatch_jobs import ClaimSize, claim_jobs, dispatch_claimed, dispatch_jobs
+from tenantmail.services.ports import ClaimedJob
 
 log = structlog.get_logger("tenantmail.worker")
 
@@ -31,6 +35,8 @@ class Loop:
     name: str
     step: Step
     idle_seconds: Callable[[ServiceContext], float]
+    #: runs the loop itself instead of step-then-sleep (dispatch: concurrent passes, wake-up)
+    runner: Callable[[ServiceContext, asyncio.Event], Awaitable[None]] | None = None
 
 
 def _poll(ctx: ServiceContext) -> float:
@@ -42,7 +48,7 @@ def default_loops() -> list[Loop]:
     return [
         Loop("drift", detect_drift.drift_tick, detect_drift.tick_check_seconds),
         Loop("key-sweep", rotate_keys.sweep_tick, detect_drift.tick_check_seconds),
-        Loop("dispatch", dispatch_jobs, _poll),
+        Loop("dispatch", dispatch_jobs, _poll, runner=lambda ctx, stop: run_dispatch(ctx, stop)),
         Loop("provisioning", provision_configuration.provision_claimed, _poll),
         Loop("verification", poll_verification.poll_due_verifications, _poll),
         Loop("housekeeping", housekeeping.purge_tick, detect_drift.tick_check_seconds),
@@ -51,6 +57,8 @@ def default_loops() -> list[Loop]:
 
 
 async def _run_loop(ctx: ServiceContext, loop: Loop, stop: asyncio.Event) -> None:
+    if loop.runner is not None:
+        return await loop.runner(ctx, stop)
     while not stop.is_set():
         try:
             handled = await loop.step(ctx)
@@ -60,12 +68,96 @@ async def _run_loop(ctx: ServiceContext, loop: Loop, stop: asyncio.Event) -> Non
             sentry_sdk.capture_exception(exc)  # a no-op unless TENANTMAIL_SENTRY_DSN is set
             delay = ERROR_BACKOFF_SECONDS
         if delay:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await _sleep(stop, delay)
         else:
             await asyncio.sleep(0)  # let the event loop breathe between busy passes
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
+    """Dispatch until ``stop``: claim (one claim at a time, sized by :class:`ClaimSize`), hand the
+    claimed jobs to a sending pass and claim again while a slot is free — at most
+    ``TENANTMAIL_DISPATCH_CONCURRENCY`` passes (Postmark calls) in flight. One configuration holds
+    at most all slots but one (with fair claims): the last is kept for the others, so another
+    configuration's send does not wait behind a backlog's passes. When nothing is due it waits for
+    a wake-up (new jobs committed), a pass ending (its configuration may be claimed again), the
+    poll interval, or ``stop``. Passes in flight finish before this returns."""
+    concurrency = ctx.settings.dispatch_concurrency
+    most_per_configuration = concurrency - 1 if ctx.settings.dispatch_fair and concurrency > 1 else concurrency
+    size = ClaimSize(ctx.settings.dispatch_batch_size)
+    slots = asyncio.Semaphore(concurrency)
+    sending: set[asyncio.Task[None]] = set()
+    held: Counter[str] = Counter()  #: passes in flight per configuration
+    ended = asyncio.Event()
+
+    def finished(task: asyncio.Task[None], configurations: set[str]) -> None:
+        sending.discard(task)
+        held.subtract(configurations)
+        slots.release()
+        ended.set()
+
+    if ctx.wakeup is not None:
+        ctx.wakeup.start()
+    try:
+        while not stop.is_set():
+            await slots.acquire()
+            if ctx.wakeup is not None:
+                ctx.wakeup.clear()  # what is committed from now on wakes the idle wait below
+            ended.clear()
+            full = {config for config, passes in held.items() if passes >= most_per_configuration}
+            try:
+                claimed = await claim_jobs(ctx, size.current, full)
+            except Exception as exc:  # the database is away: report, back off, try again
+                slots.release()
+                _report(exc)
+                await _sleep(stop, ERROR_BACKOFF_SECONDS)
+                continue
+            if claimed or not full:
+                size.claimed(len(claimed))
+            if claimed:
+                configurations = {claim.configuration_e_id for claim in claimed}
+                held.update(configurations)
+                task = asyncio.create_task(_send(ctx, claimed))
+                sending.add(task)
+                task.add_done_callback(lambda done, c=configurations: finished(done, c))
+                await asyncio.sleep(0)
+            else:
+                slots.release()
+                await _idle(ctx, stop, ended if full else None)
+    finally:
+        await asyncio.gather(*sending, return_exceptions=True)
+
+
+async def _send(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
+    try:
+        await dispatch_claimed(ctx, claimed)
+    except Exception as exc:  # the jobs stay SENDING under our lease: reclaimed and reconciled later
+        _report(exc)
+
+
+async def _idle(ctx: ServiceContext, stop: asyncio.Event, ended: asyncio.Event | None) -> None:
+    """Until new jobs are committed (the wake-up), a pass ends (``ended``: a configuration left
+    out of the last claim may be claimed again), the poll interval passes, or ``stop``."""
+    poll = ctx.settings.worker_poll_seconds
+    waits = {asyncio.ensure_future(stop.wait())}
+    if ended is not None:
+        waits.add(asyncio.ensure_future(ended.wait()))
+    if ctx.wakeup is not None:
+        waits.add(asyncio.ensure_future(ctx.wakeup.wait(poll)))
+    _, pending = await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+    for future in pending:
+        future.cancel()
+
+
+def _report(exc: Exception) -> None:
+    log.error("email.worker.loop_failed", loop="dispatch", exc_info=exc)
+    sentry_sdk.capture_exception(exc)
 
 
 async def run_worker(ctx: ServiceContext, stop: asyncio.Event, loops: list[Loop] | None = None) -> None:

@@ -13,6 +13,7 @@ from tenantmail.services.ports import (
     DriftReportStore,
     EventStore,
     Housekeeping,
+    JobWakeup,
     PostmarkGateway,
     SendStore,
     Telemetry,
@@ -45,3 +46,4 @@ class ServiceContext:
     housekeeping: Housekeeping
     clock: Callable[[], datetime] = field(default=utcnow)
     configuration_memo: ConfigurationMemo = field(default_factory=ConfigurationMemo)
+    wakeup: JobWakeup | None = None  #: new jobs wake dispatch (SPEC §16); None: polling only

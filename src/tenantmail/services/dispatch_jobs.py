@@ -1,8 +1,8 @@
 """Dispatch: send claimed jobs to Postmark and record what happened (SPEC §5).
 
-One pass claims up to ``dispatch_batch_size`` due jobs (QUEUED, or SENDING under an expired lease:
-their worker died mid-call), groups them by configuration and, per group, with that server's
-token: reconciles the jobs whose last call may have reached Postmark (search by ``tm_job``
+One pass claims due jobs (QUEUED, or SENDING under an expired lease: their worker died mid-call),
+round-robin across configurations, as many as :class:`ClaimSize` says; groups them by configuration
+and, per group, with that server's token: reconciles the jobs whose last call may have reached Postmark (search by ``tm_job``
 metadata; never a blind re-send), then sends the rest in one ``POST /email`` or ``/email/batch``.
 Outcomes are committed before anything else is sent for those jobs; configuration health (the
 failure counter, FAILURE, DEGRADED → OK) is recorded afterwards in its own transaction.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, S
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import (
     Attachment,
+    ClaimedJob,
     OutboundEmail,
     PostmarkError,
     PostmarkServerApi,
@@ -47,15 +49,50 @@ def retry_policy(ctx: ServiceContext) -> RetryPolicy:
 
 
 async def dispatch_jobs(ctx: ServiceContext) -> int:
-    """One worker pass; returns how many jobs it claimed (0 = nothing was due)."""
-    claimed = await ctx.work.claim_jobs(ctx.clock(), ctx.settings.dispatch_batch_size)
+    """One pass, claim and send (tests, tools); returns how many jobs it claimed (0 = nothing due).
+    The worker claims with :func:`claim_jobs` and sends with :func:`dispatch_claimed`, several
+    passes at once (``entrypoints/worker.py``)."""
+    claimed = await claim_jobs(ctx, ctx.settings.dispatch_batch_size)
+    await dispatch_claimed(ctx, claimed)
+    return len(claimed)
+
+
+class ClaimSize:
+    """How many jobs the next claim asks for: adaptive, so a short queue goes out in small claims
+    (spread over the passes in flight, each a quick Postmark call) and a long one in claims of up
+    to ``most`` (Postmark's batch limit: one call per 500 messages, not one per message).
+
+    A claim that came back full says the queue is longer than it: the next asks for twice as many.
+    One that came back less than half full asks for half. Nothing ever waits for a claim to fill.
+    """
+
+    def __init__(self, most: int, least: int = 8) -> None:
+        self.most = most
+        self.least = min(least, most)
+        self.current = self.least
+
+    def claimed(self, count: int) -> None:
+        if count >= self.current:
+            self.current = min(self.most, self.current * 2)
+        elif count < self.current // 2:
+            self.current = max(self.least, self.current // 2)
+
+
+async def claim_jobs(ctx: ServiceContext, limit: int, exclude: Collection[str] = ()) -> list[ClaimedJob]:
+    """Claim up to ``limit`` due jobs, none of the ``exclude`` configurations: round-robin across
+    configurations (SPEC §16) unless ``TENANTMAIL_DISPATCH_FAIR`` is off (oldest first)."""
+    return await ctx.work.claim_jobs(ctx.clock(), limit, fair=ctx.settings.dispatch_fair,
+                                     exclude_configurations=sorted(exclude))
+
+
+async def dispatch_claimed(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
+    """Send claimed jobs, each configuration's group concurrently, each group committed on its own."""
     groups: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
     for claim in claimed:
         groups[(claim.tenant_id, claim.configuration_e_id)].append((claim.e_id, claim.reclaimed))
     await asyncio.gather(*(
         _dispatch_group(ctx, tenant, config_eid, dict(members)) for (tenant, config_eid), members in groups.items()
     ))
-    return len(claimed)
 
 
 @dataclass
@@ -86,7 +123,7 @@ class GroupPass:
         self.changed.append(job)
 
     def sent(self, job: EmailJob, message_id: str) -> None:
-        job.mark_sent(message_id, self.now)
+        job.mark_sent(message_id, self.ctx.clock())  # when Postmark's answer came, not when the pass began
         self.accepted += 1
         self.changed.append(job)
 

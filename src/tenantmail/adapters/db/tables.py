@@ -171,6 +171,10 @@ jobs = Table(
     Index("ix_email_jobs_dispatch", "status", "next_attempt_at",
           postgresql_where=DISPATCHABLE, sqlite_where=DISPATCHABLE),
     Index("ix_email_jobs_configuration", "configuration_e_id", "status"),
+    # fair claims (work_queue.claim_jobs): the configurations with claimable jobs, one probe each,
+    # and each one's oldest due jobs
+    Index("ix_email_jobs_fair", "configuration_e_id", "next_attempt_at",
+          postgresql_where=DISPATCHABLE, sqlite_where=DISPATCHABLE),
     # a webhook finds its job by (tenant, MessageID) with one index probe, whatever the statistics
     Index("ix_email_jobs_tenant_message", "tenant_id", "message_id"),
 )

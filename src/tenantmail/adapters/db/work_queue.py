@@ -15,14 +15,65 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenantmail.adapters.db.tables import CLAIMABLE, configurations, jobs, ticks
 from tenantmail.domain.job import JobStatus
 from tenantmail.services.ports.work import ClaimedConfiguration, ClaimedJob
+
+
+CLAIM_COLUMNS = (jobs.c.e_id, jobs.c.tenant_id, jobs.c.configuration_e_id, jobs.c.status)
+#: the partial dispatch indexes' own predicate, named so SQLite uses those indexes too
+CLAIMABLE_NOW = jobs.c.status.in_(CLAIMABLE)
+_CLAIMABLE_SQL = ", ".join(f"'{status}'" for status in CLAIMABLE)
+
+#: the configurations that have claimable jobs, in e_id order after ``after`` (a loose index scan)
+DISTINCT_CONFIGURATIONS = text(f"""
+WITH RECURSIVE found(id) AS (
+  (SELECT configuration_e_id FROM {jobs.name} WHERE status IN ({_CLAIMABLE_SQL}) AND configuration_e_id > :after
+   ORDER BY configuration_e_id LIMIT 1)
+  UNION ALL
+  SELECT (SELECT j.configuration_e_id FROM {jobs.name} j WHERE j.status IN ({_CLAIMABLE_SQL})
+          AND j.configuration_e_id > found.id ORDER BY j.configuration_e_id LIMIT 1)
+  FROM found WHERE found.id IS NOT NULL
+)
+SELECT id FROM found WHERE id IS NOT NULL LIMIT :most""")
+
+#: up to ``share`` of each configuration's oldest due jobs, locked, skipping rows other workers hold
+FAIR_SLICES = text(f"""
+SELECT j.e_id, j.tenant_id, j.configuration_e_id, j.status
+FROM unnest(CAST(:configs AS text[])) AS c(id)
+CROSS JOIN LATERAL (
+  SELECT e_id, tenant_id, configuration_e_id, status FROM {jobs.name}
+  WHERE configuration_e_id = c.id AND status IN ({_CLAIMABLE_SQL})
+    AND ((status = :queued AND next_attempt_at <= :now) OR (status = :sending AND lease_until < :now))
+  ORDER BY next_attempt_at LIMIT :share FOR UPDATE SKIP LOCKED
+) j""")
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.next_attempt_at <= now),
+        and_(jobs.c.status == JobStatus.SENDING.value, jobs.c.lease_until < now),
+    )
+
+
+def _not_in(excluded: frozenset[str]) -> list[ColumnElement[bool]]:
+    return [jobs.c.configuration_e_id.not_in(sorted(excluded))] if excluded else []
+
+
+def _ranked(now: datetime, limit: int, excluded: frozenset[str]) -> Select[Any]:
+    """SQLite (one writer, small queues): round-robin by a window ranking each configuration's due
+    jobs — its 1st, then every configuration's 2nd, and so on."""
+    turn = func.row_number().over(partition_by=jobs.c.configuration_e_id, order_by=jobs.c.next_attempt_at)
+    ranked = (select(*CLAIM_COLUMNS, jobs.c.next_attempt_at, turn.label("turn"))
+              .where(CLAIMABLE_NOW, _due(now), *_not_in(excluded)).subquery())
+    return (select(ranked.c.e_id, ranked.c.tenant_id, ranked.c.configuration_e_id, ranked.c.status)
+            .order_by(ranked.c.turn, ranked.c.next_attempt_at).limit(limit))
 
 
 class DatabaseWorkQueue:
@@ -31,26 +82,27 @@ class DatabaseWorkQueue:
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._fair_cursor = ""  #: the configuration served last when a pass could not reach them all
 
     # --- email jobs -----------------------------------------------------------------------
     async def claim_jobs(
-        self, now: datetime, limit: int, *, exclude_configurations: Sequence[str] = ()
+        self, now: datetime, limit: int, *, fair: bool = False, exclude_configurations: Sequence[str] = (),
     ) -> list[ClaimedJob]:
-        """Claim due QUEUED jobs and SENDING jobs whose lease expired; mark them SENDING."""
-        due = or_(
-            and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.next_attempt_at <= now),
-            and_(jobs.c.status == JobStatus.SENDING.value, jobs.c.lease_until < now),
-        )
-        # the partial dispatch index's own predicate, named so SQLite uses that index too
-        claimable = jobs.c.status.in_(CLAIMABLE)
-        stmt = select(jobs.c.e_id, jobs.c.tenant_id, jobs.c.configuration_e_id, jobs.c.status).where(claimable, due)
-        if exclude_configurations:
-            stmt = stmt.where(jobs.c.configuration_e_id.not_in(exclude_configurations))
-        stmt = stmt.order_by(jobs.c.next_attempt_at).limit(limit)
-        if self._skip_locked:
-            stmt = stmt.with_for_update(skip_locked=True)
+        """Claim due QUEUED jobs and SENDING jobs whose lease expired; mark them SENDING. Jobs of
+        ``exclude_configurations`` are left for later (the caller's passes hold enough of them).
+
+        ``fair`` False: the oldest due first. True: round-robin across configurations (SPEC §16) —
+        up to ``limit`` jobs shared out evenly among the configurations that have due jobs, so a
+        configuration's backlog takes its share of a pass and another configuration's lone job goes
+        in the same pass (see :meth:`_fair_rows`)."""
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(stmt)).all()
+            excluded = frozenset(exclude_configurations)
+            if not fair:
+                rows = (await conn.execute(self._oldest_first(now, limit, excluded))).all()
+            elif self._skip_locked:
+                rows = await self._fair_rows(conn, now, limit, excluded)
+            else:
+                rows = (await conn.execute(_ranked(now, limit, excluded))).all()
             if not rows:
                 return []
             await conn.execute(
@@ -61,6 +113,34 @@ class DatabaseWorkQueue:
             ClaimedJob(r.tenant_id, r.e_id, r.configuration_e_id, r.status == JobStatus.SENDING.value)
             for r in rows
         ]
+
+    def _oldest_first(self, now: datetime, limit: int, excluded: frozenset[str]) -> Select[Any]:
+        stmt = select(*CLAIM_COLUMNS).where(CLAIMABLE_NOW, _due(now), *_not_in(excluded))
+        stmt = stmt.order_by(jobs.c.next_attempt_at).limit(limit)
+        return stmt.with_for_update(skip_locked=True) if self._skip_locked else stmt
+
+    async def _fair_rows(
+        self, conn: AsyncConnection, now: datetime, limit: int, excluded: frozenset[str],
+    ) -> Sequence[Row[Any]]:
+        """PostgreSQL: per-configuration claim slices. The configurations with claimable jobs are
+        found by a loose index scan (one index probe per configuration over ``ix_email_jobs_fair``,
+        whatever the backlog), from just after the one this worker served last, wrapping round; each
+        of the first ``limit`` of them then gives up to ``limit // n`` of its oldest due jobs, in one
+        ``LATERAL`` statement with ``FOR UPDATE SKIP LOCKED``. Cost: O(configurations + limit), not
+        O(backlog) as a window ranking every due job would be."""
+        most = limit + len(excluded)
+        found = [c for c in (await conn.execute(DISTINCT_CONFIGURATIONS, {"after": self._fair_cursor, "most": most}))
+                 .scalars() if c not in excluded][:limit]
+        if len(found) < limit and self._fair_cursor:  # wrap round to the start
+            again = (await conn.execute(DISTINCT_CONFIGURATIONS, {"after": "", "most": most})).scalars()
+            found += [c for c in again if c <= self._fair_cursor and c not in excluded][: limit - len(found)]
+        if not found:
+            return []
+        self._fair_cursor = found[-1] if len(found) >= limit else ""
+        share = max(1, limit // len(found))  # never more than ``limit`` in all
+        return (await conn.execute(FAIR_SLICES, {"configs": found, "share": share, "now": now,
+                                                 "queued": JobStatus.QUEUED.value,
+                                                 "sending": JobStatus.SENDING.value})).all()
 
     # --- configurations (provisioning, verification polling) ------------------------------
     async def claim_configurations(

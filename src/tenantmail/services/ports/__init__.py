@@ -65,6 +65,7 @@ from tenantmail.services.ports.system import (
 from tenantmail.services.ports.work import (
     ClaimedJob,
     ClaimedConfiguration,
+    JobWakeup,
     WorkQueue,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "EventApplied",
     "EventStore",
     "Housekeeping",
+    "JobWakeup",
     "MessageAddress",
     "MessageEvent",
     "MessageStream",

@@ -30,11 +30,28 @@ class WorkQueue(Protocol):
     owner: str
 
     async def claim_jobs(
-        self, now: datetime, limit: int, *, exclude_configurations: Sequence[str] = (),
-    ) -> list[ClaimedJob]: ...
+        self, now: datetime, limit: int, *, fair: bool = False, exclude_configurations: Sequence[str] = (),
+    ) -> list[ClaimedJob]:
+        """``fair``: round-robin across configurations, else the oldest due first (SPEC §16)."""
+        ...
     async def claim_configurations(
         self, statuses: Sequence[str], now: datetime, limit: int,
     ) -> list[ClaimedConfiguration]: ...
     async def release_configuration(self, e_id: str, *, next_check_at: datetime | None) -> None: ...
     async def claim_tick(self, name: str, interval: timedelta, now: datetime) -> bool: ...
     async def next_tick_due(self, name: str) -> datetime | None: ...
+
+
+class JobWakeup(Protocol):
+    """Wakes a waiting dispatch loop when new jobs are committed (SPEC §16; ``adapters/db/job_wakeup.py``).
+    Only a hint: the loop polls anyway, so a lost wake-up delays a job by at most one poll."""
+
+    def start(self) -> None:
+        """Begin listening (a dispatch loop starts); before that nothing is heard."""
+    def notify(self) -> None: ...
+    def clear(self) -> None:
+        """Before a claim: what is notified from here on wakes the next ``wait``."""
+    async def wait(self, timeout: float) -> bool:
+        """True when woken since ``clear``, False after ``timeout`` (the poll)."""
+        ...
+    async def close(self) -> None: ...

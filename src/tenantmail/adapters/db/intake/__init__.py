@@ -9,6 +9,7 @@ one sqlite3 connection in its own thread). Everything else stays on the SQLAlche
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,13 +41,16 @@ class Intake:
         await self.commit.close()
 
 
-def open_intake(engine: AsyncEngine, url: str, telemetry: Telemetry | None = None) -> Intake:
-    """The intake for the engine's database (connections open on first use)."""
+def open_intake(engine: AsyncEngine, url: str, telemetry: Telemetry | None = None,
+                wake: Callable[[str], None] | None = None, *, wake_dispatch: bool = True) -> Intake:
+    """The intake for the engine's database (connections open on first use). ``wake``: the
+    in-process wake-up of a channel (SQLite; PostgreSQL lanes commit a NOTIFY instead);
+    ``wake_dispatch`` False: new jobs wake nobody (polling only)."""
     dialect = DIALECTS[engine.dialect.name]
     lanes: list[Lane]
     if dialect.is_postgresql:
         lanes = [PostgresLane(url) for _ in range(POSTGRESQL_LANES)]
     else:
-        lanes = [SqliteLane(url, lambda: sqlite_writer_queue(engine))]
+        lanes = [SqliteLane(url, lambda: sqlite_writer_queue(engine), wake)]
     commit = GroupCommit(lanes, telemetry=telemetry)
-    return Intake(commit, SendStore(commit, dialect), EventStore(commit, dialect))
+    return Intake(commit, SendStore(commit, dialect, wake_dispatch=wake_dispatch), EventStore(commit, dialect))

@@ -44,6 +44,14 @@ class DatabaseUnavailable(Exception):
 class Statement:
     sql: str
     params: Mapping[str, Any]
+    #: a channel to wake once the statement's batch commits (``tenantmail_jobs`` for a new job): the
+    #: lane wakes it once per batch, whatever the number of such statements (SPEC §16, D19)
+    wakes: str | None = None
+
+
+def channels_woken(units: Sequence[Sequence[Statement]]) -> list[str]:
+    """The channels a batch wakes, each once, in a stable order."""
+    return sorted({statement.wakes for unit in units for statement in unit if statement.wakes})
 
 
 #: One request's statements, run in order in one transaction; its row merges their first rows.

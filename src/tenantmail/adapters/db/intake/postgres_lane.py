@@ -3,7 +3,8 @@
 A batch goes out through psycopg's public pipeline: consecutive units with the same statement
 text share one ``executemany(returning=True)`` (psycopg prepares the statement once per connection
 and binds each unit's parameters), and one Sync at the end, so PostgreSQL runs the whole batch in
-order as one implicit transaction and commits it once.
+order as one implicit transaction and commits it once. After a batch holding new jobs has
+committed, one ``pg_notify('tenantmail_jobs', '')`` wakes the listening workers (see ``_notify``).
 
 The connection is autocommit (a lone unit is its own transaction), speaks UTC and UTF-8, and never
 waits longer than ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable,
@@ -23,7 +24,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from sqlalchemy.engine import make_url
 
-from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Statement, Unit, UnitResult
+from tenantmail.adapters.db.intake.group_commit import (
+    DatabaseUnavailable, Row, Statement, Unit, UnitResult, channels_woken,
+)
 
 LOCK_WAIT = "2s"  #: longest wait for a row lock: a send's key held by a request in flight, a webhook's job
 MAX_LIFETIME_SECONDS = 300.0  #: as the engine's pool_recycle
@@ -60,7 +63,23 @@ class PostgresLane:
         except BaseException:  # cancelled mid-batch: what the server did is unknown, never reuse it
             await self._drop()
             raise
+        if channels := channels_woken(units):
+            await self._notify(conn, channels)
         return [UnitResult(row=row) for row in rows]
+
+    async def _notify(self, conn: Connection, channels: list[str]) -> None:
+        """Once the batch has committed, one NOTIFY per channel, in a transaction of its own.
+
+        Not inside the batch: PostgreSQL serialises the commits of notifying transactions on a
+        server-wide lock, which the batch (its row locks, its callers) should not wait for, and a
+        wait past ``lock_timeout`` there would fail the whole batch. Here a failure costs only a
+        wake-up: the workers' poll finds the jobs."""
+        try:
+            for channel in channels:
+                await conn.execute("SELECT pg_notify(%s, '')", (channel,))
+        except psycopg.Error:
+            if conn.broken or conn.closed or conn.info.transaction_status is not TransactionStatus.IDLE:
+                await self._drop()
 
     async def close(self) -> None:
         await self._drop()

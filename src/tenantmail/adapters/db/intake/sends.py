@@ -35,6 +35,7 @@ from tenantmail.services.ports import SendFacts
 CONFIGURATIONS, RECORDS, JOBS, SUPPRESSIONS = (
     tables.configurations, tables.idempotency_records, tables.jobs, tables.suppressions)
 RECORD_PREFIX = "idem_"
+JOBS_CHANNEL = "tenantmail_jobs"  #: woken when a batch with new jobs commits (SPEC §16)
 
 
 class SendStatements:
@@ -78,8 +79,10 @@ WHERE {RECORDS.name}.expires_at <= excluded.created_at"""
 class SendStore:
     """The send path's two units, each through the process's :class:`GroupCommit`."""
 
-    def __init__(self, commit: GroupCommit, dialect: Dialect) -> None:
+    def __init__(self, commit: GroupCommit, dialect: Dialect, *, wake_dispatch: bool = True) -> None:
         self._commit = commit
+        #: new jobs wake the workers (SPEC §16); off with TENANTMAIL_DISPATCH_PUSH=false (polling only)
+        self._wakes = JOBS_CHANNEL if wake_dispatch else None
         self._sql = SendStatements(dialect)
         self._configurations = dialect.codec(CONFIGURATIONS)
         self._records = dialect.codec(RECORDS, RECORD_PREFIX)
@@ -104,7 +107,10 @@ class SendStore:
             **self._jobs.params(job_rows.to_row(job)),
         }
         try:
-            queued = await self._commit.run_committed(*(Statement(sql, params) for sql in self._sql.queue_job))
+            last = len(self._sql.queue_job) - 1
+            queued = await self._commit.run_committed(*(
+                Statement(sql, params, wakes=self._wakes if i == last else None)
+                for i, sql in enumerate(self._sql.queue_job)))
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
         return queued is not None

@@ -7,7 +7,8 @@ runs ``BEGIN IMMEDIATE``, every unit's statements, ``COMMIT``, and hands the row
 queues for the process's writer lock (:func:`~tenantmail.adapters.db.unit_of_work.sqlite_writer_queue`)
 like any unit of work, so the worker's transactions and the batches take turns in FIFO order.
 
-The connection has the engine's pragmas (WAL, busy timeout, synchronous=NORMAL, foreign keys).
+A committed batch holding new jobs wakes the process's dispatch (an in-process event: the
+embedded default is one process). The connection has the engine's pragmas (WAL, busy timeout, synchronous=NORMAL, foreign keys).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from sqlalchemy.engine import make_url
 
 from tenantmail.adapters.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
-from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Unit, UnitResult
+from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Unit, UnitResult, channels_woken
 
 #: The errors that say the database cannot be used now (503), not that a statement is wrong.
 _UNAVAILABLE = ("database is locked", "unable to open", "disk I/O error", "database or disk is full")
@@ -30,12 +31,14 @@ _UNAVAILABLE = ("database is locked", "unable to open", "disk I/O error", "datab
 class SqliteLane:
     """Runs batches on one connection, in one thread, taking the process's writer lock for each."""
 
-    def __init__(self, url: str, writer_queue: Callable[[], asyncio.Lock | None]) -> None:
+    def __init__(self, url: str, writer_queue: Callable[[], asyncio.Lock | None],
+                 wake: Callable[[str], None] | None = None) -> None:
         path = make_url(url).database
         if not path or path == ":memory:":
             raise ValueError("the SQLite intake needs a database file (an in-memory one is per connection)")
         self._path = path
         self._writer_queue = writer_queue
+        self._wake = wake  #: the in-process wake-up of a channel, called after a commit that woke it
         self._thread: ThreadPoolExecutor | None = None  #: started on first use, again after close()
         self._conn: sqlite3.Connection | None = None
 
@@ -45,7 +48,11 @@ class SqliteLane:
         async with held:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="tenantmail-sqlite-lane")
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._batch, units)
+            results = await asyncio.get_running_loop().run_in_executor(self._thread, self._batch, units)
+        if self._wake is not None and all(r.error is None for r in results):  # committed
+            for channel in channels_woken(units):
+                self._wake(channel)
+        return results
 
     async def close(self) -> None:
         thread, self._thread = self._thread, None

@@ -1,0 +1,136 @@
+"""The dispatch loop's shape (entrypoints/worker.run_dispatch, services/dispatch_jobs.ClaimSize):
+claims adapt to the queue, at most DISPATCH_CONCURRENCY passes send at once, and an idle loop
+is woken by a notification, not by its poll. In memory: no database, no Postmark."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tenantmail.adapters.db.job_wakeup import LocalJobWakeup
+from tenantmail.entrypoints import worker
+from tenantmail.services.dispatch_jobs import ClaimSize
+from tenantmail.services.ports import ClaimedJob
+
+
+def test_claim_size_grows_while_claims_come_back_full_and_shrinks_when_they_do_not() -> None:
+    size = ClaimSize(500)
+    assert size.current == 8  # a short queue: small claims
+    for _ in range(10):
+        size.claimed(size.current)  # full every time: a long queue
+    assert size.current == 500  # Postmark's batch limit, never more
+    size.claimed(500)
+    assert size.current == 500
+    size.claimed(3)
+    assert size.current == 250
+    for _ in range(10):
+        size.claimed(0)
+    assert size.current == 8
+    size.claimed(5)  # more than half: stays
+    assert size.current == 8
+
+
+class Queue:
+    """Hands out ``jobs`` claimed ``limit`` at a time, recording the limits and exclusions asked
+    for; each claim's jobs belong to one configuration (a new one each time unless ``one``)."""
+
+    def __init__(self, jobs: int, *, one: bool = False) -> None:
+        self.left, self.one = jobs, one
+        self.limits: list[int] = []
+        self.excluded: list[list[str]] = []
+        self.claimed = asyncio.Event()
+
+    async def claim_jobs(self, now: datetime, limit: int, *, fair: bool = False,
+                         exclude_configurations: Sequence[str] = ()) -> list[ClaimedJob]:
+        assert fair
+        n = len(self.limits)
+        self.limits.append(limit)
+        self.excluded.append(list(exclude_configurations))
+        config = "c" if self.one else f"c{n}"
+        if config in exclude_configurations:
+            return []
+        taken, self.left = min(limit, self.left), self.left - min(limit, self.left)
+        if taken:
+            self.claimed.set()
+        return [ClaimedJob("t", f"j{n}-{i}", config, False) for i in range(taken)]
+
+
+def context(queue: Queue, *, concurrency: int, poll: float) -> Any:
+    settings = SimpleNamespace(dispatch_batch_size=500, dispatch_concurrency=concurrency, dispatch_fair=True,
+                               worker_poll_seconds=poll)
+    return SimpleNamespace(settings=settings, work=queue, wakeup=LocalJobWakeup(),
+                           clock=lambda: datetime(2026, 12, 7, tzinfo=UTC))
+
+
+async def test_at_most_concurrency_passes_send_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue, release = Queue(10_000), asyncio.Event()
+    in_flight, most = 0, 0
+
+    async def slow_pass(ctx: Any, claimed: list[ClaimedJob]) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await release.wait()
+        in_flight -= 1
+
+    monkeypatch.setattr(worker, "dispatch_claimed", slow_pass)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_dispatch(context(queue, concurrency=3, poll=3600), stop))
+    while in_flight < 3:
+        await asyncio.sleep(0)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert most == 3 and len(queue.limits) == 3  # the fourth claim waits for a free slot
+    assert queue.limits == [8, 16, 32]  # each came back full: the queue is long
+    release.set()
+    stop.set()
+    await task
+
+
+async def test_one_configuration_leaves_a_slot_to_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue, release = Queue(10_000, one=True), asyncio.Event()
+    in_flight = 0
+
+    async def slow_pass(ctx: Any, claimed: list[ClaimedJob]) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        await release.wait()
+        in_flight -= 1
+
+    monkeypatch.setattr(worker, "dispatch_claimed", slow_pass)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_dispatch(context(queue, concurrency=3, poll=3600), stop))
+    while len(queue.limits) < 3:
+        await asyncio.sleep(0)
+    assert in_flight == 2 and queue.excluded[:3] == [[], [], ["c"]]  # the third slot: not for "c"
+    release.set()  # its passes end: "c" may be claimed again, without waiting for the poll
+    while len(queue.limits) < 5:
+        await asyncio.sleep(0)
+    assert queue.excluded[3] == []
+    stop.set()
+    await task
+
+
+async def test_an_idle_loop_is_woken_by_a_notification_not_its_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = Queue(0)
+    sent: list[int] = []
+
+    async def record(ctx: Any, claimed: list[ClaimedJob]) -> None:
+        sent.append(len(claimed))
+
+    monkeypatch.setattr(worker, "dispatch_claimed", record)
+    ctx, stop = context(queue, concurrency=2, poll=3600), asyncio.Event()
+    task = asyncio.create_task(worker.run_dispatch(ctx, stop))
+    while not queue.limits:
+        await asyncio.sleep(0)
+    queue.left = 1  # a job is committed, then its notification arrives
+    ctx.wakeup.notify()
+    await asyncio.wait_for(queue.claimed.wait(), 60)  # the poll is an hour away
+    stop.set()
+    await task
+    assert sent == [1]

@@ -21,6 +21,7 @@ from tenantmail.services.ports import (
     WebhookSecrets,
     WorkQueue,
 )
+from tenantmail.services.ports.notifications import NotificationQueue, NotificationSender, NotificationViews
 from tenantmail.settings import Settings
 
 
@@ -45,3 +46,7 @@ class ServiceContext:
     housekeeping: Housekeeping
     clock: Callable[[], datetime] = field(default=utcnow)
     configuration_memo: ConfigurationMemo = field(default_factory=ConfigurationMemo)
+    #: notifications to calling services (None: not wired, e.g. in the service unit tests)
+    notification_queue: NotificationQueue | None = None
+    notification_sender: NotificationSender | None = None
+    notification_views: NotificationViews | None = None

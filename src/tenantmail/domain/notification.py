@@ -55,6 +55,12 @@ FOR_JOB_STATUS: Mapping[JobStatus, NotificationType] = {
 }
 
 
+#: Outcomes that mean Postmark accepted the job. A job that reaches one before its SENT was recorded
+#: (the webhook raced the dispatcher's commit, which then finds the job moved and records nothing)
+#: notifies ``job.sent`` first, so every sent job's receiver sees ``job.sent`` before its outcome.
+IMPLIES_SENT = frozenset({JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED})
+
+
 class SubjectKind(StrEnum):
     JOB = "job"
     SUPPRESSION = "suppression"

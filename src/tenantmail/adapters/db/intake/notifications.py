@@ -19,7 +19,8 @@ from typing import Any
 
 from tenantmail.adapters.db import tables
 from tenantmail.adapters.db.intake.dialects import Dialect
-from tenantmail.domain.notification import FOR_JOB_STATUS, DeliveryState, Notification
+from tenantmail.domain.job import JobStatus
+from tenantmail.domain.notification import FOR_JOB_STATUS, IMPLIES_SENT, DeliveryState, Notification, NotificationType
 
 ENDPOINTS, DELIVERIES = tables.notification_endpoints, tables.notification_deliveries
 PENDING = DeliveryState.PENDING.value
@@ -39,23 +40,41 @@ def wants(d: Dialect, endpoint: str, type_sql: str) -> str:
     return f"({endpoint}.event_types = '' OR {endpoint}.event_types LIKE '{any_},' || {type_sql} || ',{any_}')"
 
 
+def fan_out_job_move(d: Dialect, *, status_sql: str, times_sql: str, job_sql: str, source: str,
+                     where: str | None = None) -> str:
+    """A job's move as the webhook makes it: its type (:func:`type_of_status`, webhook-id
+    ``n_job_id``), preceded by ``job.sent`` (``n_sent_id``) when the job was never SENT and its new
+    status says it was (``IMPLIES_SENT``) — two rows, in that order, in one statement."""
+    implies_sent = ", ".join(f"'{s.value}'" for s in sorted(IMPLIES_SENT))
+    sent_unrecorded = (f"({times_sql}::jsonb ->> '{JobStatus.SENT.value}') IS NULL" if d.is_postgresql
+                       else f"json_extract({times_sql}, '$.{JobStatus.SENT.value}') IS NULL")
+    kind = (f"(CASE n.ord WHEN 1 THEN (CASE WHEN {status_sql} IN ({implies_sent}) AND {sent_unrecorded}"
+            f" THEN '{NotificationType.JOB_SENT.value}' END) ELSE {type_of_status(status_sql)} END)")
+    message_id = f"(CASE n.ord WHEN 1 THEN {d.param('n_sent_id')} ELSE {d.param('n_job_id')} END)"
+    return fan_out(d, message_id=message_id, type_sql=kind, subject_sql=job_sql, at="received_at",
+                   source=f"(SELECT 1 AS ord UNION ALL SELECT 2) n, {source}", where=where, order_by="n.ord")
+
+
 def fan_out(d: Dialect, *, message_id: str, type_sql: str, subject_sql: str, at: str, source: str = "",
-            where: str | None = None) -> str:
+            where: str | None = None, order_by: str | None = None) -> str:
     """The ``INSERT … SELECT`` of one event for each interested endpoint.
 
-    ``message_id`` and ``at`` are parameter names; ``type_sql`` and ``subject_sql`` SQL expressions;
-    ``source`` more ``FROM`` items (``"moved, "``) and ``where`` a condition over them."""
+    ``at`` is a parameter name; ``message_id`` a parameter name or an SQL expression in parentheses;
+    ``type_sql`` and ``subject_sql`` SQL expressions; ``source`` more ``FROM`` items (``"moved, "``),
+    ``where`` a condition over them, ``order_by`` the order the rows take their ``seq`` in."""
     p = d.param
     at_value = d.typed_param(at, DELIVERIES, "occurred_at")
     true = "TRUE" if d.is_postgresql else "1"
     return (
         f"INSERT INTO {DELIVERIES.name} (message_id, tenant_id, endpoint_e_id, event_type, subject_id,"
         f" occurred_at, state, attempts, next_attempt_at, created_at)"
-        f" SELECT {d.typed_param(message_id, DELIVERIES, 'message_id')}, e.tenant_id, e.e_id, {type_sql},"
+        f" SELECT {message_id if message_id.startswith('(') else d.typed_param(message_id, DELIVERIES, 'message_id')},"
+        f" e.tenant_id, e.e_id, {type_sql},"
         f" {subject_sql}, {at_value}, '{PENDING}', 0, {at_value}, {at_value}"
         f" FROM {source}{ENDPOINTS.name} e"
         f" WHERE e.tenant_id = {p('tenant_id')} AND e.enabled = {true} AND {type_sql} IS NOT NULL"
         f" AND {wants(d, 'e', type_sql)}" + (f" AND {where}" if where else "")
+        + (f" ORDER BY {order_by}" if order_by else "")
     )
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from tenantmail.adapters.db import tables
 from tenantmail.adapters.db.intake.dialects import Dialect
 from tenantmail.adapters.db.intake.group_commit import GroupCommit, Statement
-from tenantmail.adapters.db.intake.notifications import fan_out, type_of_status
+from tenantmail.adapters.db.intake.notifications import fan_out, fan_out_job_move
 from tenantmail.adapters.db.repositories import events as event_rows
 from tenantmail.adapters.db.repositories import suppressions as suppression_rows
 from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects
@@ -77,9 +77,9 @@ class EventStatements:
             return f"{next_status} IS NOT NULL AND {next_status} <> {status}"
 
         # the outbox rows of what the unit changed, for the tenant's interested endpoints (none: nothing)
-        def notify_job(status: str, job: str, source: str, where: str | None = None) -> str:
-            return fan_out(d, message_id="n_job_id", type_sql=type_of_status(status), subject_sql=job,
-                           at="received_at", source=source, where=where)
+        def notify_job(alias: str, source: str, where: str | None = None) -> str:
+            return fan_out_job_move(d, status_sql=f"{alias}.status", times_sql=f"{alias}.status_times",
+                                    job_sql=f"{alias}.e_id", source=source, where=where)
 
         def notify_suppression(kind: str, subject: str, source: str, where: str | None = None) -> str:
             return fan_out(d, message_id="n_suppression_id", type_sql=kind, subject_sql=subject,
@@ -98,14 +98,14 @@ job AS (
   UPDATE {JOBS.name} j SET {move('j.status', 'j.status_times')}
   FROM job WHERE EXISTS (SELECT 1 FROM stored) AND j.tenant_id = {p('tenant_id')} AND j.e_id = job.e_id
     AND {moves('j.status')}
-  RETURNING j.e_id, j.status
+  RETURNING j.e_id, j.status, j.status_times
 ), suppressed AS (
   {insert_suppression} FROM stored WHERE {d.flag('suppress')} {live_suppression} RETURNING id
 ), lifted AS (
   UPDATE {SUPPRESSIONS.name} SET removed_at = {p('received_at')} FROM stored WHERE {d.flag('lift')} AND {liftable}
   RETURNING id
 ), job_notified AS (
-  {notify_job('moved.status', 'moved.e_id', 'moved, ')}
+  {notify_job('moved', 'moved, ')}
 ), suppression_notified AS (
   {notify_suppression(ADDED, 'suppressed.id', 'suppressed, ')}
 ), lift_notified AS (
@@ -127,7 +127,7 @@ SELECT {server} AS configuration_server_id, (SELECT count(*) FROM stored) AS sto
             f" AND e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')}) AND {moves('status')}"
             " RETURNING status AS moved_status",
             # right after the job's UPDATE: changes() is its row count (0: the job did not move)
-            notify_job("j.status", "j.e_id", f"{JOBS.name} j, ",
+            notify_job("j", f"{JOBS.name} j, ",
                        f"changes() > 0 AND j.tenant_id = {p('tenant_id')}"
                        f" AND j.e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')})"),
         )
@@ -169,7 +169,7 @@ class EventStore:
                else self._suppressions.nulls()),
             "suppress": entry is not None, "lift": effects.lift,
             # the webhook-ids of the notifications this unit may cause (used only if it does)
-            "n_job_id": new_message_id(), "n_suppression_id": new_message_id(),
+            "n_job_id": new_message_id(), "n_sent_id": new_message_id(), "n_suppression_id": new_message_id(),
         }
         row = await self._commit.run_committed(*self._unit(params, entry is not None, effects.lift))
         assert row is not None  # the first statement always answers one row

@@ -95,6 +95,16 @@ async def test_failures_are_retried_with_the_same_id_and_body_until_delivered(
         verify_notification(endpoint["secret"], arrival.headers, arrival.body)
     (entry,) = (await api.get(f"{BASE}/{endpoint['eId']}/deliveries")).json()["items"]
     assert (entry["attempts"], entry["state"]) == (4, "delivered")
+    # the streak is on record; a success clears it once it is a minute old (one write a minute at most)
+    assert (await api.get(f"{BASE}/{endpoint['eId']}")).json()["failingSince"] is not None
+    async with app_container.ctx.uow("tenant-a") as uow:
+        found = await uow.notifications.get(endpoint["eId"])
+        found.failing_since = app_container.ctx.clock() - timedelta(minutes=2)
+        await uow.notifications.save(found)
+        await uow.commit()
+    retried = await api.post(f"{BASE}/{endpoint['eId']}/deliveries/{arrivals[0].webhook_id}/retry")
+    assert retried.status_code == 200
+    await deliver(app_container, lambda: len(notification_receiver.arrivals) == 5)
     assert (await api.get(f"{BASE}/{endpoint['eId']}")).json()["failingSince"] is None
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from tenantmail.domain.errors import NotFound
 from tenantmail.domain.notification import (
+    FAILING_WINDOW,
     AttemptOutcome,
     DeliveryState,
     DisabledReason,
@@ -41,6 +42,8 @@ from tenantmail.services.ports.notifications import AttemptRecord, ClaimedDelive
 
 #: Attempts one endpoint may have in flight in one worker: a slow receiver keeps at most these.
 PER_ENDPOINT_IN_FLIGHT = 8
+#: How old a failing streak must be before a success clears it (see ``_changes_health``).
+STREAK_CLEARED_AFTER = timedelta(minutes=1)
 NOTIFICATION = "email.notification"
 log = structlog.get_logger("tenantmail.notifications")
 
@@ -151,12 +154,30 @@ async def _record(ctx: ServiceContext, delivery: ClaimedDelivery, endpoint: Noti
     await _endpoint_health(ctx, delivery.tenant_id, endpoint, outcome)
 
 
+def _changes_health(seen: NotificationEndpoint, outcome: AttemptOutcome, at: datetime) -> bool:
+    """Whether this outcome changes what the endpoint row says, as it was read for the attempt.
+
+    Most attempts write nothing: a success while healthy, a failure inside a streak already
+    recorded. A success clears a streak only once it is ``STREAK_CLEARED_AFTER`` old, so a receiver
+    failing every other request does not make each attempt write the endpoint row (its one lock
+    would serialise the worker): a streak is then cleared once a minute, and "failing for 24 h"
+    still means "no success for 24 h" to within that minute."""
+    if outcome is AttemptOutcome.GONE:
+        return True
+    if seen.failing_since is None:
+        return outcome is AttemptOutcome.RETRY
+    streak = at - seen.failing_since
+    if outcome is AttemptOutcome.DELIVERED:
+        return streak >= STREAK_CLEARED_AFTER
+    return streak >= FAILING_WINDOW
+
+
 async def _endpoint_health(ctx: ServiceContext, tenant_id: str, seen: NotificationEndpoint,
                            outcome: AttemptOutcome) -> None:
     """Success clears the failing streak; 410 disables at once; a streak of 24 h disables."""
-    if outcome is AttemptOutcome.DELIVERED and seen.failing_since is None:
-        return  # the common case writes nothing
     at = ctx.clock()
+    if not _changes_health(seen, outcome, at):
+        return
     disabled: DisabledReason | None = None
     async with ctx.uow(tenant_id) as uow:
         try:

@@ -50,7 +50,7 @@ async def deliver(app: Container, until: Any, timeout: float = 15) -> None:
 
     async def done() -> bool:
         await delivery.step(app.ctx)
-        await delivery.drain()
+        await delivery.drain(app.ctx)
         return bool(until())
 
     await eventually(done, timeout=timeout, interval=0.02)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.tables import notification_deliveries as deliveries
@@ -61,26 +61,35 @@ class DatabaseNotificationQueue:
             attempts=r.attempts, created_at=r.created_at,
         ) for r in rows]
 
-    async def keep_body(self, seq: int, body: str) -> str:
-        """Store the rendered body unless one is stored already; return the one that is (every
-        attempt then sends the same bytes)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(update(deliveries).where(deliveries.c.seq == seq, deliveries.c.body.is_(None))
-                               .values(body=body))
-            stored = (await conn.execute(select(deliveries.c.body).where(deliveries.c.seq == seq))).scalar()
-        return stored if stored is not None else body
+    async def keep_bodies(self, bodies: Sequence[tuple[int, str]]) -> None:
+        """Store each rendered body unless one is stored already (every later attempt sends the
+        stored bytes): one round trip for the whole claim."""
+        if bodies:
+            async with self._engine.begin() as conn:
+                await conn.execute(KEEP_BODY, [{"row_seq": seq, "body": body} for seq, body in bodies])
 
-    async def record_attempt(self, seq: int, attempt: AttemptRecord) -> bool:
-        """The attempt's outcome, if our lease still holds (else another worker has the row now)."""
+    async def record_attempts(self, attempts: Sequence[tuple[int, AttemptRecord]]) -> None:
+        """Each attempt's outcome, where our lease still holds (else another worker has the row
+        now and will send it again: at least once); one round trip for all of them."""
+        if not attempts:
+            return
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(deliveries).where(deliveries.c.seq == seq, deliveries.c.lease_owner == self.owner)
-                .values(
-                    state=attempt.state.value, attempts=deliveries.c.attempts + 1,
-                    next_attempt_at=attempt.next_attempt_at, lease_owner=None, lease_until=None,
-                    last_status_code=attempt.status_code, last_latency_ms=attempt.latency_ms,
-                    last_error=(attempt.error or None) and attempt.error[:500], last_attempt_at=attempt.at,
-                    delivered_at=attempt.at if attempt.state is DeliveryState.DELIVERED else deliveries.c.delivered_at,
-                )
-            )
-        return (result.rowcount or 0) == 1
+            await conn.execute(RECORD_ATTEMPT, [{
+                "row_seq": seq, "row_owner": self.owner, "state": a.state.value, "next_attempt_at": a.next_attempt_at,
+                "last_status_code": a.status_code, "last_latency_ms": a.latency_ms,
+                "last_error": a.error[:500] if a.error else None, "last_attempt_at": a.at,
+                "delivered_at": a.at if a.state is DeliveryState.DELIVERED else None,
+            } for seq, a in attempts])
+
+
+#: Built once (statement construction per call costs more CPU than the round trip).
+D = deliveries
+KEEP_BODY = update(D).where(D.c.seq == bindparam("row_seq"), D.c.body.is_(None)).values(body=bindparam("body"))
+RECORD_ATTEMPT = (
+    update(D).where(D.c.seq == bindparam("row_seq"), D.c.lease_owner == bindparam("row_owner"))
+    .values(state=bindparam("state"), attempts=D.c.attempts + 1, next_attempt_at=bindparam("next_attempt_at"),
+            lease_owner=None, lease_until=None, last_status_code=bindparam("last_status_code"),
+            last_latency_ms=bindparam("last_latency_ms"), last_error=bindparam("last_error"),
+            last_attempt_at=bindparam("last_attempt_at"),
+            delivered_at=func.coalesce(bindparam("delivered_at", type_=D.c.delivered_at.type), D.c.delivered_at))
+)

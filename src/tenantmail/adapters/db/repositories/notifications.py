@@ -7,7 +7,7 @@ service seals them (``services/manage_notifications.py``) before they reach here
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,11 @@ class NotificationRepository(TenantRepository):
         if row is None:
             raise NotFound("notification endpoint", e_id)
         return endpoint_from(row._mapping)
+
+    async def get_many(self, e_ids: Iterable[str]) -> list[NotificationEndpoint]:
+        """Those of ``e_ids`` that exist (in no particular order)."""
+        rows = await self._conn.execute(self._select().where(endpoints.c.e_id.in_(list(e_ids))))
+        return [endpoint_from(r._mapping) for r in rows]
 
     async def list(self, *, limit: int, offset: int) -> tuple[list[NotificationEndpoint], int]:
         rows, total = await self._page(self._select(), (endpoints.c.created_at, endpoints.c.e_id), limit, offset)

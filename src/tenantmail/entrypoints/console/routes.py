@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from tenantmail.domain.tenant import is_tenant_id
 from tenantmail.entrypoints.api.deps import ContainerDep
-from tenantmail.entrypoints.console import configuration_pages, delivery_pages
+from tenantmail.entrypoints.console import configuration_pages, delivery_pages, notification_pages
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.auth import (
     CsrfForm,
@@ -99,3 +99,4 @@ async def _drift_page(request: Request, app: ContainerDep, status: int, refusal:
 
 router.include_router(configuration_pages.router)
 router.include_router(delivery_pages.router)
+router.include_router(notification_pages.router)

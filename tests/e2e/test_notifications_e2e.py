@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import httpx
 import pytest
 
-from tenantmail.bootstrap import Container
 from tenantmail.client import verify_notification
-from tests.helpers import create_configuration_via_api, eventually, sandbox_control, send_body
+from tests.e2e.test_webhook_flow import configuration  # noqa: F401 (the provisioned, unlocked configuration)
+from tests.helpers import eventually, sandbox_control, send_body
 from tests.notification_support import NotificationReceiver
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
@@ -22,21 +21,8 @@ ANGRY = "angry@example.com"
 FINE = ("ann@example.com", "bob@example.com", "cy@example.com")
 
 
-@pytest.fixture
-async def configuration(api: httpx.AsyncClient, app_container: Container, live_api: str, worker: None) -> str:
-    e_id = (await create_configuration_via_api(api, "notify"))["eId"]
-    assert (await api.post(f"/configuration/{e_id}/provision")).status_code == 200
-
-    async def verified() -> bool:
-        return (await api.get(f"/configuration/{e_id}")).json()["payload"]["operationalStatus"] == "OK"
-
-    await eventually(verified, timeout=20)
-    assert (await api.post(f"/configuration/{e_id}/unlock")).status_code == 200
-    return e_id
-
-
 async def test_sends_deliveries_a_bounce_and_a_complaint_notify_exactly_the_expected_events(
-    api, app_container, configuration, notification_receiver: NotificationReceiver,
+    api, app_container, configuration, notification_receiver: NotificationReceiver,  # noqa: F811
 ) -> None:
     notification_receiver.failure_rate = 0.25  # some retries on the way
     created = await api.post("/notification-endpoint", json={

@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     notification_give_up_hours: float = Field(24.0, gt=0)
     notification_concurrency: int = Field(32, ge=1, le=1000)  # attempts in flight per worker
     notification_lease_seconds: float = Field(60.0, gt=0)
+    notification_log_days: float = Field(7.0, gt=0)  # delivered/failed notifications kept this long
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
 
     # --- validators ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class NotificationReceiver:
     failure_rate: float = 0.0  #: then 500 with this probability
     delay_seconds: float = 0.0
     seed: int = 19
+    journal: list[tuple[str, str]] | None = None  #: (url, webhook-id) as each answer is given, shared between receivers
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -70,7 +72,13 @@ class NotificationReceiver:
 
 @pytest.fixture
 def notification_receiver() -> Iterator[NotificationReceiver]:
-    receiver = NotificationReceiver()
+    with running_receiver(NotificationReceiver()) as receiver:
+        yield receiver
+
+
+@contextmanager
+def running_receiver(receiver: NotificationReceiver) -> Iterator[NotificationReceiver]:
+    """``receiver`` served over real HTTP (a uvicorn thread) for the block."""
 
     async def hook(request: Request) -> Response:
         try:
@@ -82,9 +90,13 @@ def notification_receiver() -> Iterator[NotificationReceiver]:
         status = receiver.answer()
         with receiver._lock:
             receiver.arrivals.append(Arrival(dict(request.headers), body, status))
+            if receiver.journal is not None:
+                receiver.journal.append((receiver.url, request.headers["webhook-id"]))
         return Response(status_code=status)
 
     http = ThreadedUvicorn(Starlette(routes=[Route("/hook", hook, methods=["POST"])])).start()
     receiver.url = f"{http.base_url}/hook"
-    yield receiver
-    http.stop()
+    try:
+        yield receiver
+    finally:
+        http.stop()

@@ -19,7 +19,7 @@ from tenantmail.services.deliver_notifications import NotificationDelivery
 from tenantmail.settings import Settings
 from tests import webhook_support as pm
 from tests.helpers import eventually
-from tests.notification_support import NotificationReceiver
+from tests.notification_support import NotificationReceiver, running_receiver
 from tests.webhook_support import Seeded, seed
 
 WEBHOOK = "/job/postmark-events"
@@ -203,3 +203,24 @@ async def test_a_live_partition_takes_only_https_to_public_addresses(api, app_co
         assert (await api.post(BASE, json={"url": "https://hooks.example.com/x"})).status_code == 201
     finally:
         app_container.ctx.settings.__dict__["partition"] = "dev"
+
+
+async def test_a_slow_receiver_does_not_hold_up_another_endpoint(api, app_container, engine, client_for) -> None:
+    """Two tenants' endpoints, one receiver answering after 1.5 s: the other receives its
+    notifications while the slow one's are still in flight (order of answers, not timings)."""
+    journal: list[tuple[str, str]] = []
+    with running_receiver(NotificationReceiver(delay_seconds=1.5, journal=journal)) as slow, \
+            running_receiver(NotificationReceiver(journal=journal)) as fast:
+        seeded = {}
+        for tenant, receiver in (("tenant-slow", slow), ("tenant-fast", fast)):
+            seeded[tenant] = await seed(app_container.ctx, tenant, server_id=100 + len(seeded))
+            async with client_for(tenant) as client:
+                await create(client, receiver.url)
+        for tenant in ("tenant-slow", "tenant-fast"):  # the slow tenant's events come first
+            job = seeded[tenant].job
+            body = pm.delivery(job.message_id, job.recipient, job=job.e_id,
+                               server_id=seeded[tenant].configuration.server_id or 0)
+            await post_event(api, seeded[tenant], body)
+        await deliver(app_container, lambda: slow.accepted() and fast.accepted())
+    assert [url for url, _ in journal] == [fast.url, slow.url]
+

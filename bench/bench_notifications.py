@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each intake phase.")
-    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs per hot path.")
+    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs per hot path (medians are reported).")
     parser.add_argument("--notifications", type=int, default=3000, help="Events delivered in phase 2.")
     parser.add_argument("--api-workers", type=int, default=2)
     return parser.parse_args(argv)
@@ -71,8 +72,9 @@ async def endpoint_on(stack: Stack, tenant: str, url: str) -> str:
     return created.e_id
 
 
-async def intake(stack: Stack, port: int, url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Webhook and send saturation, alternating without and with an endpoint."""
+async def intake(stack: Stack, pid: int, port: int, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Webhook and send saturation, alternating without and with an endpoint; rates and the CPU
+    per request (API processes, PostgreSQL) of every phase, medians per mode, on/off ratios."""
     budget = int(args.seconds * bench_webhook.SATURATION_CEILING)
     config, seeded = await bench_webhook.seed(stack.app, bench_webhook.WARM_UP + 2 * args.rounds * budget)
     events = [bench_webhook.delivery(e_id, message_id) for e_id, message_id in seeded]
@@ -86,25 +88,29 @@ async def intake(stack: Stack, port: int, url: str, args: argparse.Namespace) ->
     sends = bench_send_accept.target(port, prefix, sending.e_id)
     await closed_loop(posts(0, bench_webhook.WARM_UP), 1.0, 8, 200)
     await closed_loop(sends, 1.0, 8, 202)
-    figures: dict[str, list[float]] = {"webhook_off": [], "webhook_on": [], "send_off": [], "send_on": []}
+    phases: dict[str, list[dict[str, float]]] = {"webhook_off": [], "webhook_on": [], "send_off": [], "send_on": []}
     first = bench_webhook.WARM_UP
-    endpoints: list[tuple[str, str]] = []
     for _ in range(args.rounds):
         for mode in ("off", "on"):
-            if mode == "on":
-                endpoints = [(t, await endpoint_on(stack, t, url)) for t in (bench_webhook.TENANT, "bench")]
-            hooks = await closed_loop(posts(first, budget), args.seconds, CLIENTS, 200)
+            endpoints = ([(t, await endpoint_on(stack, t, url)) for t in (bench_webhook.TENANT, "bench")]
+                         if mode == "on" else [])
+            hooks = await metered(pid, closed_loop(posts(first, budget), args.seconds, CLIENTS, 200))
             first += budget
-            accepted = await closed_loop(sends, args.seconds, CLIENTS, 202)
-            figures[f"webhook_{mode}"].append(hooks["per_second"])
-            figures[f"send_{mode}"].append(accepted["per_second"])
+            accepted = await metered(pid, closed_loop(sends, args.seconds, CLIENTS, 202))
+            phases[f"webhook_{mode}"].append(_figures(hooks))
+            phases[f"send_{mode}"].append(_figures(accepted))
             for tenant, e_id in endpoints:
                 await manage_notifications.delete_endpoint(stack.app.ctx, tenant, e_id)
-            endpoints = []
-    best = {name: max(values) for name, values in figures.items()}
-    return {"per_phase": figures, "best": best,
-            "webhook_on_vs_off": round(best["webhook_on"] / best["webhook_off"], 3),
-            "send_on_vs_off": round(best["send_on"] / best["send_off"], 3)}
+    medians = {name: {k: statistics.median(p[k] for p in runs) for k in runs[0]} for name, runs in phases.items()}
+    ratios = {path: {k: round(medians[f"{path}_on"][k] / medians[f"{path}_off"][k], 3)
+                     for k in medians[f"{path}_on"] if medians[f"{path}_off"][k]}
+              for path in ("webhook", "send")}
+    return {"per_phase": phases, "median": medians, "on_vs_off": ratios}
+
+
+def _figures(phase: dict[str, Any]) -> dict[str, float]:
+    return {"per_second": phase["per_second"], "api_cpu_ms": phase.get("api_cpu_ms_per_request", 0.0),
+            "postgresql_cpu_ms": phase.get("postgresql_cpu_ms_per_request", 0.0)}
 
 
 async def outbox_count(stack: Stack, state: str | None = None) -> int:
@@ -164,7 +170,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 proc = None
                 try:
                     proc, port = await bench_send_accept.serve(stack, args.api_workers)
-                    hot_paths = await intake(stack, port, url, args)
+                    hot_paths = await intake(stack, proc.pid, port, url, args)
                     proc.terminate()
                     await proc.wait()
                     proc = None

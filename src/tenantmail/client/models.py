@@ -228,7 +228,6 @@ class Suppression(Model):
     reason: str
     origin: str
     created_at: str
-    removed_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.job import EmailJob
 from tenantmail.domain.suppression import SuppressionEntry
 from tenantmail.entrypoints.api.schemas_configuration import configuration_payload
+from tenantmail.entrypoints.api.schemas import iso
 from tenantmail.entrypoints.api.schemas_job import job_envelope
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionOut
 
@@ -20,7 +21,8 @@ class ApiViews:
         return payload
 
     def suppression(self, entry: SuppressionEntry) -> dict[str, Any]:
-        return SuppressionOut.of(entry).model_dump(mode="json")
+        """The entry as ``GET /suppression`` lists it, and when it was lifted (``suppression.removed``)."""
+        return {**SuppressionOut.of(entry).model_dump(mode="json"), "removedAt": iso(entry.removed_at)}
 
     def configuration(self, config: EmailConfiguration) -> dict[str, Any]:
         return configuration_payload(config).model_dump(mode="json", by_alias=True)

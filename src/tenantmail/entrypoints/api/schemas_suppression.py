@@ -15,13 +15,11 @@ class SuppressionOut(BaseModel):
     reason: SuppressionReason
     origin: str = Field(description="webhook, send, operator or postmark.")
     createdAt: str
-    removedAt: str | None = Field(default=None, description="When the entry was lifted (notifications only; "
-                                  "listed entries are live).")
 
     @classmethod
     def of(cls, entry: SuppressionEntry) -> SuppressionOut:
         return cls(recipient=entry.recipient, reason=entry.reason, origin=entry.origin.value,
-                   createdAt=iso(entry.created_at) or "", removedAt=iso(entry.removed_at))
+                   createdAt=iso(entry.created_at) or "")
 
 
 class SuppressionIn(BaseModel):

@@ -18,7 +18,7 @@ import structlog
 from tenantmail.services import detect_drift, housekeeping, rotate_keys
 from tenantmail.services import lifecycle_gauges, poll_verification, provision_configuration
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.deliver_notifications import NotificationDelivery
+from tenantmail.services.deliver_notifications import NotificationDelivery, notification_idle_seconds
 from tenantmail.services.dispatch_jobs import dispatch_jobs
 
 log = structlog.get_logger("tenantmail.worker")
@@ -44,7 +44,7 @@ def default_loops() -> list[Loop]:
         Loop("drift", detect_drift.drift_tick, detect_drift.tick_check_seconds),
         Loop("key-sweep", rotate_keys.sweep_tick, detect_drift.tick_check_seconds),
         Loop("dispatch", dispatch_jobs, _poll),
-        Loop("notifications", NotificationDelivery().step, _poll),
+        Loop("notifications", NotificationDelivery().step, notification_idle_seconds),
         Loop("provisioning", provision_configuration.provision_claimed, _poll),
         Loop("verification", poll_verification.poll_due_verifications, _poll),
         Loop("housekeeping", housekeeping.purge_tick, detect_drift.tick_check_seconds),

@@ -50,6 +50,16 @@ NOTIFICATION = "email.notification"
 log = structlog.get_logger("tenantmail.notifications")
 
 
+#: The notification loop's idle poll, at least: a claim is a write transaction on SQLite (every
+#: transaction takes the write lock there), so an idle worker polling every 50 ms would take the
+#: lock from the API and the other loops 20 times a second. A busy loop goes again at once.
+IDLE_POLL_SECONDS = 1.0
+
+
+def notification_idle_seconds(ctx: ServiceContext) -> float:
+    return max(ctx.settings.worker_poll_seconds, IDLE_POLL_SECONDS)
+
+
 def retry_policy(ctx: ServiceContext) -> RetryPolicy:
     s = ctx.settings
     return RetryPolicy(s.notification_retry_base_seconds, s.notification_retry_cap_seconds,

@@ -38,6 +38,10 @@ def test_add_an_endpoint_watch_its_deliveries_retry_and_disable(
     job = send(service, tenant, config, "reader@example.com", "Your order")
     reached(service, tenant, job, "DELIVERED")
     eventually(lambda: notification_receiver.accepted(), timeout=60)
+    endpoint_e_id = page.get_by_role("link", name=re.compile(r"^[0-9a-f-]{36}$")).first.inner_text()
+    with service.api(tenant) as api:  # the worker records the outcome a step after the answer
+        eventually(lambda: api.get(f"/notification-endpoint/{endpoint_e_id}/deliveries",
+                                   params={"state": "delivered"}).json()["total"] == 1, timeout=60)
 
     page.get_by_role("link", name=re.compile(r"^[0-9a-f-]{36}$")).first.click()
     expect(page.locator("main")).to_contain_text("orders back end")

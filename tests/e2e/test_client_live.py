@@ -101,8 +101,10 @@ def test_a_send_is_delivered_and_its_notifications_verify(
         until(lambda: len(notification_receiver.unique()) == 2)
         events = [verify_notification(endpoint.secret, a.headers, a.body) for a in notification_receiver.unique().values()]
         assert [(e.type, e.job().e_id) for e in events] == [("job.sent", job.e_id), ("job.delivered", job.e_id)]
-        log = tm.list_notification_deliveries(endpoint.e_id)
-        assert {d.state for d in log.items} == {"delivered"} and log.total == 2
+        # the worker records outcomes a step after the receiver answered: wait for the log to say so
+        log = until(lambda: (found := tm.list_notification_deliveries(endpoint.e_id)) and
+                    {d.state for d in found.items} == {"delivered"} and found)
+        assert log.total == 2 and all(d.last_status_code == 200 for d in log.items)
         again = tm.retry_notification_delivery(endpoint.e_id, log.items[0].e_id)
         assert again.state == "pending"
         tm.delete_notification_endpoint(endpoint.e_id)

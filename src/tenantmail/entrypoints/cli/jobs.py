@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from tenantmail.domain.bounds import MAX_OFFSET
 from tenantmail.domain.job import EmailJob, JobStatus
 from tenantmail.domain.send_request import SendRequest, valid_address, validate_idempotency_key
 from tenantmail.entrypoints.api.schemas_job import job_envelope
@@ -31,7 +32,7 @@ def list_jobs(
     recipient: str = typer.Option(None, help="Exact recipient (any case)."),
     configuration: str = typer.Option(None, "--configuration", help="Configuration eId."),
     limit: int = typer.Option(50, min=1, max=500),
-    offset: int = typer.Option(0, min=0),
+    offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """List jobs, newest first."""

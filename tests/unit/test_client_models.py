@@ -36,6 +36,14 @@ def test_every_route_has_a_client_method_and_every_method_a_route() -> None:
     assert all(callable(getattr(Client, name)) for name in OPERATIONS)
 
 
+def test_each_method_is_named_after_its_routes_operation_id() -> None:
+    ids = {(method.upper(), _shape(path.removeprefix(DEFAULT_PREFIX))): item[method]["operationId"]
+           for path, item in OPENAPI["paths"].items() if path.startswith(DEFAULT_PREFIX)
+           for method in item if method in ("get", "post", "put", "patch", "delete")}
+    for name, (method, path) in OPERATIONS.items():
+        assert attribute_name(ids[(method, _shape(path))]) == name
+
+
 @pytest.mark.parametrize("name", ["configurationEId", "eId", "rId", "lastError", "class", "deliveryEId", "subjectId"])
 def test_json_names_round_trip(name: str) -> None:
     assert json_name(attribute_name(name)) == name

@@ -44,14 +44,20 @@ IN_FLIGHT = "IdempotencyInFlight"
 #: Statuses a job does not leave on its own (``wait_for`` stops there whatever was asked).
 FINAL = frozenset({"DELIVERED", "BOUNCED", "COMPLAINED", "FAILED", "CANCELLED", "INCONSISTENT"})
 
-#: method → (HTTP method, path under the prefix): the routes the client covers.
+#: method (the route's operationId in snake_case) → (HTTP method, path under the prefix).
 OPERATIONS: dict[str, tuple[str, str]] = {
     "create_configuration": ("POST", "/configuration"),
     "list_configurations": ("GET", "/configuration"),
     "get_configuration": ("GET", "/configuration/{eId}"),
-    "update_configuration": ("PATCH", "/configuration/{eId}"),
-    "configuration_history": ("GET", "/configuration/{eId}/history"),
-    "signal_configuration": ("POST", "/configuration/{eId}/{signal}"),
+    "edit_configuration": ("PATCH", "/configuration/{eId}"),
+    "get_configuration_history": ("GET", "/configuration/{eId}/history"),
+    "provision_configuration": ("POST", "/configuration/{eId}/provision"),
+    "reprovision_configuration": ("POST", "/configuration/{eId}/re-provision"),
+    "reverify_configuration": ("POST", "/configuration/{eId}/re-verify"),
+    "lock_configuration": ("POST", "/configuration/{eId}/lock"),
+    "force_lock_configuration": ("POST", "/configuration/{eId}/force-lock"),
+    "unlock_configuration": ("POST", "/configuration/{eId}/unlock"),
+    "remove_configuration": ("POST", "/configuration/{eId}/remove"),
     "send_email": ("POST", "/job"),
     "list_jobs": ("GET", "/job"),
     "get_job": ("GET", "/job/{eId}"),
@@ -69,6 +75,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "list_notification_deliveries": ("GET", "/notification-endpoint/{eId}/deliveries"),
     "retry_notification_delivery": ("POST", "/notification-endpoint/{eId}/deliveries/{deliveryEId}/retry"),
 }
+#: A lifecycle signal's name → its method.
+SIGNALS = {path.rsplit("/", 1)[1]: name for name, (_, path) in OPERATIONS.items()
+           if name.endswith("_configuration") and path.startswith("/configuration/{eId}/")}
 #: Routes deliberately without a method: Postmark's webhook.
 NOT_CLIENT_ROUTES = frozenset({("POST", "/job/postmark-events")})
 
@@ -130,18 +139,41 @@ class _Operations:
         return self._op("get_configuration", ConfigurationRecord.from_json, eId=e_id,
                         params={"recordedAsOf": recorded_as_of, "effectiveAsOf": effective_as_of})
 
-    def update_configuration(self, e_id: str, *, allowed_from_local_parts: list[str]) -> Any:
-        return self._op("update_configuration", ConfigurationRecord.from_json, eId=e_id,
+    def edit_configuration(self, e_id: str, *, allowed_from_local_parts: list[str]) -> Any:
+        return self._op("edit_configuration", ConfigurationRecord.from_json, eId=e_id,
                         json={"allowedFromLocalParts": allowed_from_local_parts})
 
-    def configuration_history(self, e_id: str, *, limit: int = 50, offset: int = 0) -> Any:
-        return self._op("configuration_history", _page(ConfigurationVersion), eId=e_id,
+    def get_configuration_history(self, e_id: str, *, limit: int = 50, offset: int = 0) -> Any:
+        return self._op("get_configuration_history", _page(ConfigurationVersion), eId=e_id,
                         params={"limit": limit, "offset": offset})
 
     def signal_configuration(self, e_id: str, signal: str, *, authentication: str | None = None) -> Any:
-        """``provision``, ``re-provision``, ``re-verify``, ``lock``, ``force-lock``, ``unlock``, ``remove``."""
-        return self._op("signal_configuration", ConfigurationRecord.from_json, eId=e_id, signal=signal,
+        """Any lifecycle signal by its name (``provision``, ``re-provision``, ``re-verify``, ``lock``,
+        ``force-lock``, ``unlock``, ``remove``); the same as its own method."""
+        name = SIGNALS[signal]
+        return self._op(name, ConfigurationRecord.from_json, eId=e_id,
                         json=_clean({"authentication": authentication}) or None)
+
+    def provision_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "provision")
+
+    def reprovision_configuration(self, e_id: str, *, authentication: str | None = None) -> Any:
+        return self.signal_configuration(e_id, "re-provision", authentication=authentication)
+
+    def reverify_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "re-verify")
+
+    def lock_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "lock")
+
+    def force_lock_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "force-lock")
+
+    def unlock_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "unlock")
+
+    def remove_configuration(self, e_id: str) -> Any:
+        return self.signal_configuration(e_id, "remove")
 
     # --- jobs ----------------------------------------------------------------------------
     def _send_request(self, configuration_e_id: str, recipient: str, subject: str, *, html_body: str | None,

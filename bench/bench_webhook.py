@@ -51,20 +51,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def seed(app: Container, count: int) -> tuple[EmailConfiguration, list[tuple[str, str]]]:
+async def seed(app: Container, count: int, *, tenant: str = TENANT,
+               slug: str = "bench-hooks") -> tuple[EmailConfiguration, list[tuple[str, str]]]:
     """A configuration on SERVER_ID and ``count`` SENT jobs; returns it and (job eId, MessageID)s."""
     ctx, now = app.ctx, app.ctx.clock()
-    config = EmailConfiguration.create(tenant_id=TENANT, slug="bench-hooks", mail_zone_name="dev.ardamails.com",
+    config = EmailConfiguration.create(tenant_id=tenant, slug=slug, mail_zone_name="dev.ardamails.com",
                                        signature=Signature("noreply", "Bench", None), now=now)
     config.operational, config.administrative, config.server_id = Operational.OK, Administrative.UNLOCKED, SERVER_ID
     rows = []
     for i in range(count):
-        job = EmailJob.queue(tenant_id=TENANT, configuration_e_id=config.e_id, recipient=f"user{i}@example.com",
+        job = EmailJob.queue(tenant_id=tenant, configuration_e_id=config.e_id, recipient=f"user{i}@example.com",
                              subject="s", idempotency_key=f"hook-{i}", now=now, text_body="t")
         job.message_id = str(uuid.uuid4())
         job.move(JobStatus.SENT, now)
         rows.append(job)
-    async with ctx.uow(TENANT) as uow:
+    async with ctx.uow(tenant) as uow:
         await uow.configurations.add(config, author="bench", cause="seed")
         await uow.commit()
     for start in range(0, count, 2000):  # one multi-row INSERT per chunk: seeding is not measured

@@ -23,7 +23,7 @@ from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import upgrade
 from tenantmail.adapters.db.tables import ALL_TABLES
 
-pytest_plugins = ["tests.app_fixtures", "tests.sandbox_fixtures"]
+pytest_plugins = ["tests.app_fixtures", "tests.sandbox_fixtures", "tests.notification_support"]
 
 PG_ADMIN_DSN = os.environ.get("TENANTMAIL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("TENANTMAIL_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]

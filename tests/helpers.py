@@ -169,6 +169,7 @@ def process_env(app: Container) -> dict[str, str]:
         "TENANTMAIL_KEY_REGISTRY_FILE": str(app.registry.path),
         "TENANTMAIL_PUBLIC_BASE_URL": s.effective_public_base_url,
         "TENANTMAIL_WORKER_POLL_SECONDS": "0.05", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.2",
+        "TENANTMAIL_WORKER_PORT": "0",  # two tests' workers at once (pytest -n) must not race for 8001
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     }
 

@@ -28,6 +28,8 @@ from tenantmail.adapters.db.intake import Intake, open_intake
 from tenantmail.adapters.db.housekeeping import DatabaseHousekeeping
 from tenantmail.adapters.db.job_wakeup import LocalJobWakeup, PostgresJobListener
 from tenantmail.adapters.db.migrate import ensure_up_to_date, upgrade
+from tenantmail.adapters.db.notification_queue import DatabaseNotificationQueue
+from tenantmail.adapters.notification_sender import HttpNotificationSender
 from tenantmail.adapters.db.repositories.drift_reports import DriftReportRepository
 from tenantmail.adapters.db.scans import ConfigurationScans
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
@@ -38,7 +40,9 @@ from tenantmail.adapters.postmark.client import PostmarkClient
 from tenantmail.adapters.route53 import DnsError, Route53DnsGateway
 from tenantmail.adapters.telemetry import Telemetry, init_sentry
 from tenantmail.adapters.webhook_secrets import DerivedWebhookSecrets
+from tenantmail.entrypoints.api.notification_views import ApiViews
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports.notifications import NotificationViews
 from tenantmail.settings import Settings, SettingsError, port_taken
 
 if TYPE_CHECKING:  # the sandbox (and moto) are the `tenantmail[sandbox]` extra: imported only to run it
@@ -69,6 +73,7 @@ class Container:
     sandbox: RunningSandbox | None = None
     generated_api_key: str | None = field(default=None, repr=False)
     intake: Intake | None = field(default=None, repr=False)  #: the hot paths' group commit and its connections
+    notification_sender: HttpNotificationSender | None = field(default=None, repr=False)
     _registry_watch: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def watch_registry(self) -> None:
@@ -90,11 +95,18 @@ class Container:
         if self.ctx.wakeup is not None:
             await self.ctx.wakeup.close()
         await self.postmark.aclose()
+        if self.notification_sender is not None:
+            await self.notification_sender.aclose()
         if self.intake is not None:
             await self.intake.close()
         await self.engine.dispose()
         if self.sandbox is not None:
             await asyncio.to_thread(self.sandbox.stop)
+
+
+def notification_views() -> NotificationViews:
+    """A notification's ``data`` is what the API answers for its subject: the API's own views."""
+    return ApiViews()
 
 
 def is_embedded(settings: Settings) -> bool:
@@ -296,6 +308,9 @@ async def bootstrap(
     intake = open_intake(engine, settings.effective_database_url, telemetry,
                          wake=(lambda _channel: wakeup.notify()) if wakeup is not None else None,
                          wake_dispatch=settings.dispatch_push)
+    owner = worker_identity()
+    sender = HttpNotificationSender(timeout_seconds=settings.notification_timeout_seconds,
+                                    user_agent=f"tenantmail/{__version__} (notifications)")
     ctx = ServiceContext(
         settings=settings,
         uow=lambda tenant: UnitOfWork(engine, tenant),
@@ -306,14 +321,18 @@ async def bootstrap(
         cipher=AesGcmTokenCipher(registry),
         webhook_secrets=DerivedWebhookSecrets(registry),
         telemetry=telemetry,
-        work=DatabaseWorkQueue(engine, owner=worker_identity(), lease_seconds=settings.lease_seconds),
+        work=DatabaseWorkQueue(engine, owner=owner, lease_seconds=settings.lease_seconds),
         scans=ConfigurationScans(engine),
         drift_reports=DriftReportRepository(engine),
         housekeeping=DatabaseHousekeeping(engine),
         wakeup=wakeup,
+        notification_queue=DatabaseNotificationQueue(
+            engine, owner=owner, lease_seconds=settings.notification_lease_seconds),
+        notification_sender=sender,
+        notification_views=notification_views(),
     )
     return Container(
         settings=settings, engine=engine, ctx=ctx, api_keys=api_keys, registry=registry,
         metrics_registry=metrics, postmark=postmark, zone_id=zone_id, sandbox=endpoints.sandbox,
-        generated_api_key=generated, intake=intake,
+        generated_api_key=generated, intake=intake, notification_sender=sender,
     )

@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     worker_port: int = Field(8001, ge=0, le=65535)  # a worker's /healthz, /readyz, /metrics (0: any free)
     lease_seconds: float = Field(60.0, gt=0)
     idempotency_ttl_hours: float = Field(24.0, gt=0)
+    # notifications to calling services (SPEC §17, decisions D20)
+    notification_timeout_seconds: float = Field(5.0, gt=0)  # one attempt's whole HTTP exchange
+    notification_retry_base_seconds: float = Field(5.0, gt=0)
+    notification_retry_cap_seconds: float = Field(3600.0, gt=0)
+    notification_give_up_hours: float = Field(24.0, gt=0)
+    notification_concurrency: int = Field(32, ge=1, le=1000)  # attempts in flight per worker
+    notification_lease_seconds: float = Field(60.0, gt=0)
+    notification_log_days: float = Field(7.0, gt=0)  # delivered/failed notifications kept this long
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
 
     # --- validators ------------------------------------------------------------------------
@@ -158,6 +166,15 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return upper
+
+    @model_validator(mode="after")
+    def _notification_lease_outlasts_an_attempt(self) -> Settings:
+        if self.notification_lease_seconds < 2 * self.notification_timeout_seconds:
+            raise ValueError(
+                "TENANTMAIL_NOTIFICATION_LEASE_SECONDS must be at least 2 × TENANTMAIL_NOTIFICATION_TIMEOUT_SECONDS "
+                f"({2 * self.notification_timeout_seconds:g})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_dispatch_pass(self) -> Settings:

@@ -1,4 +1,5 @@
-"""Expired idempotency records are purged once per cluster per hour; live ones stay."""
+"""Expired idempotency records and old finished notifications are purged once per cluster per hour;
+live records and pending notifications stay."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.tables import idempotency_records
+from tenantmail.adapters.db.tables import notification_deliveries as d
 from tenantmail.bootstrap import Container
 from tenantmail.services.housekeeping import purge_tick
 
@@ -47,3 +49,19 @@ async def test_the_purge_runs_once_per_hour_across_workers(engine: AsyncEngine, 
     await _record(engine, "tenant-a", "older", NOW - timedelta(minutes=1))
     assert await purge_tick(ctx) == 0  # the tick is not due again for an hour
     assert await _keys(engine) == {("tenant-a", "older")}
+
+
+async def test_finished_notifications_older_than_the_log_days_go_and_pending_ones_stay(
+    engine: AsyncEngine, app_container: Container,
+) -> None:
+    old, recent = NOW - timedelta(days=8), NOW - timedelta(days=1)
+    async with engine.begin() as conn:
+        for n, (state, created) in enumerate([("delivered", old), ("failed", old), ("pending", old),
+                                               ("delivered", recent)]):
+            await conn.execute(d.insert().values(
+                message_id=f"msg_{n}", tenant_id="tenant-a", endpoint_e_id="e", event_type="job.sent",
+                subject_id=f"j{n}", occurred_at=created, state=state, attempts=1, created_at=created))
+    assert await purge_tick(replace(app_container.ctx, clock=lambda: NOW)) == 2
+    async with engine.connect() as conn:
+        left = {row.message_id for row in await conn.execute(select(d.c.message_id))}
+    assert left == {"msg_2", "msg_3"}  # the pending one and the recent one

@@ -46,7 +46,9 @@ def test_the_document_is_the_contract_spec_14() -> None:
             seen.add(op_id)
             assert operation.get("summary") and operation.get("description"), where
             names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
-            assert all(name in ("eId", "recipient") for name in names), where
+            # deliveryEId: SPEC §17 writes the retry route with {eId} twice, which OpenAPI cannot hold
+            # (one name per parameter): the second eId is the delivery's (docs/decisions.md D20)
+            assert all(name in ("eId", "recipient", "deliveryEId") for name in names), where
             assert "{e_id}" not in path
             assert "authorization" not in [p["name"].lower() for p in operation.get("parameters", [])], where
             responses = operation["responses"]

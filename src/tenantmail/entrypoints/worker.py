@@ -21,6 +21,7 @@ import structlog
 from tenantmail.services import detect_drift, housekeeping, rotate_keys
 from tenantmail.services import lifecycle_gauges, poll_verification, provision_configuration
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.deliver_notifications import NotificationDelivery, notification_idle_seconds
 from tenantmail.services.dispatch_jobs import ClaimSize, claim_jobs, dispatch_claimed, dispatch_jobs
 from tenantmail.services.ports import ClaimedJob
 
@@ -49,6 +50,7 @@ def default_loops() -> list[Loop]:
         Loop("drift", detect_drift.drift_tick, detect_drift.tick_check_seconds),
         Loop("key-sweep", rotate_keys.sweep_tick, detect_drift.tick_check_seconds),
         Loop("dispatch", dispatch_jobs, _poll, runner=lambda ctx, stop: run_dispatch(ctx, stop)),
+        Loop("notifications", NotificationDelivery().step, notification_idle_seconds),
         Loop("provisioning", provision_configuration.provision_claimed, _poll),
         Loop("verification", poll_verification.poll_due_verifications, _poll),
         Loop("housekeeping", housekeeping.purge_tick, detect_drift.tick_check_seconds),

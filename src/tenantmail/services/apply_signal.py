@@ -41,6 +41,7 @@ from tenantmail.services.configuration_resources import (
     release_signature,
     teardown,
 )
+from tenantmail.domain.notification import Notification, NotificationType
 from tenantmail.services.configuration_store import emit_transition, load, save_version, state_of, version_of
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import error_code_of, is_retryable, message_of
@@ -71,12 +72,13 @@ async def apply_signal(
     cause = MIGRATE_TO_DOMAIN if migrating else signal.value
     async with ctx.uow(tenant_id) as uow:
         r_id = await save_version(uow, config, author=author, cause=cause, before=before, now=now)
-        cancelled = await uow.jobs.cancel_queued(e_id, now) if signal is Signal.FORCE_LOCK else 0
+        cancelled = await uow.jobs.cancel_queued(e_id, now) if signal is Signal.FORCE_LOCK else []
+        await uow.notifications.record(*(Notification.of(NotificationType.JOB_CANCELLED, job, now) for job in cancelled))
         await uow.commit()
     emit_transition(ctx, config, before=before, cause=cause)
     if cancelled:
         ctx.telemetry.emit("email.configuration.lifecycle.jobs_cancelled", configuration_id=e_id,
-                           tenant_id=tenant_id, count=cancelled)
+                           tenant_id=tenant_id, count=len(cancelled))
     return version_of(config, r_id, author=author, cause=cause)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tenantmail.domain.configuration import SENDABLE_OPERATIONAL, ConfigurationVersion, EmailConfiguration, Operational
+from tenantmail.domain.notification import Notification, NotificationType
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import UnitOfWork
 
@@ -43,12 +44,24 @@ async def save_version(
 
     When this change lets the configuration send again (its operational state enters OK or
     DEGRADED from any other), the jobs dispatch parked while it could not (``dispatch_jobs.PARK``)
-    become due now, in the same transaction.
+    become due now, in the same transaction. A change of state (or an edit) tells the tenant's
+    notification endpoints (``configuration.changed``), in the same transaction too.
     """
     r_id: str = await uow.configurations.save(config, author=author, cause=cause)
+    if before != state_of(config) or cause in NOTIFIED_CAUSES:
+        await notify_changed(uow, config, now)
     if config.dispatches and Operational(before.split("/", 1)[0]) not in SENDABLE_OPERATIONAL:
         await uow.jobs.release_parked(config.e_id, now)
     return r_id
+
+
+#: Causes that notify ``configuration.changed`` even when neither state moved (edits of what a
+#: calling service sees). Provisioning steps, polls and key sweeps that change no state do not.
+NOTIFIED_CAUSES = frozenset({"edit:allowedFromLocalParts"})
+
+
+async def notify_changed(uow: UnitOfWork, config: EmailConfiguration, now: datetime) -> None:
+    await uow.notifications.record(Notification.of(NotificationType.CONFIGURATION_CHANGED, config.e_id, now))
 
 
 def version_of(config: EmailConfiguration, r_id: str, *, author: str, cause: str) -> ConfigurationVersion:

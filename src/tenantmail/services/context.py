@@ -22,6 +22,7 @@ from tenantmail.services.ports import (
     WebhookSecrets,
     WorkQueue,
 )
+from tenantmail.services.ports.notifications import NotificationQueue, NotificationSender, NotificationViews
 from tenantmail.settings import Settings
 
 
@@ -47,3 +48,7 @@ class ServiceContext:
     clock: Callable[[], datetime] = field(default=utcnow)
     configuration_memo: ConfigurationMemo = field(default_factory=ConfigurationMemo)
     wakeup: JobWakeup | None = None  #: new jobs wake dispatch (SPEC §16); None: polling only
+    #: notifications to calling services (None: not wired, e.g. in the service unit tests)
+    notification_queue: NotificationQueue | None = None
+    notification_sender: NotificationSender | None = None
+    notification_views: NotificationViews | None = None

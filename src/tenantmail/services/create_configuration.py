@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tenantmail.domain.configuration import Authentication, ConfigurationVersion, EmailConfiguration, Signature
-from tenantmail.services.configuration_store import LIFECYCLE, version_of
+from tenantmail.services.configuration_store import LIFECYCLE, notify_changed, version_of
 from tenantmail.services.context import ServiceContext
 
 CREATED = "create"
@@ -41,6 +41,7 @@ async def create_configuration(
     )
     async with ctx.uow(tenant_id) as uow:
         r_id = await uow.configurations.add(config, author=author, cause=CREATED)
+        await notify_changed(uow, config, ctx.clock())
         await uow.commit()
     ctx.telemetry.emit(
         f"{LIFECYCLE}.created", configuration_id=config.e_id, tenant_id=tenant_id,

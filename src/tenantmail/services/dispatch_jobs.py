@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from tenantmail.domain.configuration import EmailConfiguration, LastError
 from tenantmail.domain.errors import InvalidInput, NotFound
 from tenantmail.domain.job import EmailJob, JobError, JobStatus
+from tenantmail.domain.notification import FOR_JOB_STATUS, Notification, NotificationType
 from tenantmail.domain.retry import RETRIES_EXHAUSTED, RetryPolicy
 from tenantmail.domain.send_errors import INACTIVE_RECIPIENT_CODE, SendErrorClass, classify
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
+from tenantmail.services.configuration_store import notify_changed, state_of
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import (
     Attachment,
@@ -301,9 +303,16 @@ async def _commit(ctx: ServiceContext, tenant: str, run: GroupPass) -> None:
     error = run.configuration_error
     health = LastError("send", error.code, error.message) if error else None
     async with ctx.uow(tenant) as uow:
+        # the jobs still SENDING take their outcome (save_outcomes); a webhook may have moved one
+        # already, and then its notification was written by the webhook instead
+        taking = await uow.jobs.still_sending([job.e_id for job in run.changed])
         await uow.jobs.save_outcomes(run.changed)
+        notifications = [Notification.of(FOR_JOB_STATUS[job.status], job.e_id, run.now)
+                         for job in run.changed if job.e_id in taking and job.status in FOR_JOB_STATUS]
         for entry in run.suppressed:
-            await uow.suppressions.add_if_absent(entry)
+            if await uow.suppressions.add_if_absent(entry) is entry:
+                notifications.append(Notification.of(NotificationType.SUPPRESSION_ADDED, entry.id, run.now))
+        await uow.notifications.record(*notifications)
         entered_failure = False
         if error is not None or run.accepted:
             entered_failure = await record_configuration_health(ctx, uow, run.config.e_id, health)
@@ -334,12 +343,17 @@ async def record_configuration_health(
     """
     now = ctx.clock()
     config = await uow.configurations.get(config_eid, for_update=True)
+    before = state_of(config)
     if error is None:
         if config.record_send_success(now):
             await uow.configurations.save(config, author="dispatch", cause="send_success")
+            if before != state_of(config):
+                await notify_changed(uow, config, now)
         return False
     entered_failure = config.record_send_failure(ctx.settings.failure_threshold, error, now)
     await uow.configurations.save(config, author="dispatch", cause="send_failure")
+    if before != state_of(config):
+        await notify_changed(uow, config, now)
     if entered_failure:
         await uow.jobs.park_queued(config_eid, now + PARK)
     return entered_failure

@@ -1,4 +1,5 @@
-"""Periodic clean-up: expired idempotency records, once per cluster per hour."""
+"""Periodic clean-up, once per cluster per hour: expired idempotency records, and notifications
+delivered or given up longer ago than ``TENANTMAIL_NOTIFICATION_LOG_DAYS`` (the delivery log)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,8 @@ async def purge_tick(ctx: ServiceContext) -> int:
     while batch := await ctx.housekeeping.purge_expired_idempotency(ctx.clock(), BATCH):
         purged += batch
     ctx.telemetry.emit("email.housekeeping.idempotency_purged", records=purged)
-    return purged
+    before, notifications = ctx.clock() - timedelta(days=ctx.settings.notification_log_days), 0
+    while batch := await ctx.housekeeping.purge_finished_notifications(before, BATCH):
+        notifications += batch
+    ctx.telemetry.emit("email.housekeeping.notifications_purged", records=notifications)
+    return purged + notifications

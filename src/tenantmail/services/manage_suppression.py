@@ -13,6 +13,7 @@ from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.errors import NotFound, UpstreamUnavailable
 from tenantmail.domain.header_text import check_header_text
 from tenantmail.domain.job import canonical_recipient
+from tenantmail.domain.notification import Notification, NotificationType
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.external_errors import message_of
@@ -44,6 +45,8 @@ async def add_suppression(
     )
     async with ctx.uow(tenant_id) as uow:
         live = await uow.suppressions.add_if_absent(entry)
+        if live is entry:
+            await uow.notifications.record(Notification.of(NotificationType.SUPPRESSION_ADDED, entry.id, entry.created_at))
         await uow.commit()
     if live is entry:
         ctx.telemetry.emit("email.suppression.added", labels={"reason": reason.value, "origin": "operator"},
@@ -64,6 +67,7 @@ async def remove_suppression(ctx: ServiceContext, tenant_id: str, recipient: str
         entry = await _live(uow, address)
         entry.remove(ctx.clock())
         await uow.suppressions.mark_removed(entry)
+        await uow.notifications.record(Notification.of(NotificationType.SUPPRESSION_REMOVED, entry.id, ctx.clock()))
         await uow.commit()
     ctx.telemetry.emit("email.suppression.removed", labels={"reason": entry.reason.value},
                        tenant_id=tenant_id, postmark_asked=token is not None)

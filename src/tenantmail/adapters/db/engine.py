@@ -6,6 +6,8 @@ driver the stack uses (psycopg 3, aiosqlite).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 
 from sqlalchemy import event
@@ -68,3 +70,24 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untype
 
 def _sqlite_begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: SQLite admits one writer at a time, and every transaction here writes (``BEGIN IMMEDIATE``).
+#: Left to SQLite, waiting writers sleep and retry in its busy handler: no order, growing back-off,
+#: so under load a few requests wait seconds. Queueing first on one asyncio.Lock per engine (and
+#: event loop) makes the wait a FIFO inside the process; only other processes still meet the
+#: busy handler. PostgreSQL needs none of this (row locks, concurrent writers).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sqlite_writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
+    """The engine's writer lock in the running loop; None for PostgreSQL."""
+    if not is_sqlite(engine):
+        return None
+    loop = asyncio.get_running_loop()
+    found = _SQLITE_WRITERS.get(engine)
+    if found is None or found[0] is not loop:
+        found = _SQLITE_WRITERS[engine] = (loop, asyncio.Lock())
+    return found[1]

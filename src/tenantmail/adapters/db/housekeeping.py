@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tenantmail.adapters.db.tables import idempotency_records
+from tenantmail.adapters.db.tables import idempotency_records, notification_deliveries
+from tenantmail.domain.notification import DeliveryState
 
 t = idempotency_records
 
@@ -33,3 +34,15 @@ class DatabaseHousekeeping:
                     t.c.expires_at <= now,  # re-checked: a key reused meanwhile is live again
                 ))
         return len(rows)
+
+    async def purge_finished_notifications(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` delivered or given-up notifications created before ``before``
+        (the delivery log's retention); pending ones are never touched. Return how many."""
+        d = notification_deliveries
+        finished = (select(d.c.seq).where(d.c.state.in_([DeliveryState.DELIVERED.value, DeliveryState.FAILED.value]),
+                                          d.c.created_at < before).limit(limit))
+        async with self._engine.begin() as conn:
+            seqs = list((await conn.execute(finished)).scalars())
+            if seqs:
+                await conn.execute(delete(d).where(d.c.seq.in_(seqs), d.c.state != DeliveryState.PENDING.value))
+        return len(seqs)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -248,5 +249,58 @@ ticks = Table(
     Column("run_count", BigInteger, nullable=False, server_default=text("0")),
 )
 
+notification_endpoints = Table(
+    "notification_endpoints", metadata,
+    Column("e_id", UUID, primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("description", String(1000), nullable=False, server_default=text("''")),
+    # ",job.sent,job.delivered," (empty: every type): the outbox's filter is one LIKE
+    Column("event_types", String(400), nullable=False, server_default=text("''")),
+    Column("enabled", Boolean, nullable=False),
+    # the whsec_ secrets, encrypted like server tokens (aad: the endpoint's eId)
+    Column("secret_ciphertext", Text, nullable=False),
+    Column("previous_secret_ciphertext", Text),
+    _ts("previous_secret_until"),
+    _ts("failing_since"),
+    Column("disabled_reason", String(16)),
+    _ts("disabled_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    # the outbox's fan-out: the tenant's enabled endpoints, one index probe (none: nothing written)
+    Index("ix_notification_endpoints_tenant", "tenant_id", "enabled"),
+)
+
+#: The notification outbox: one row per (event, endpoint), written in the transaction of the change.
+notification_deliveries = Table(
+    "notification_deliveries", metadata,
+    # commit order per subject (the subject's row is locked by each change): per-job order
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_id", String(40), nullable=False),  # webhook-id
+    Column("tenant_id", TENANT, nullable=False),
+    Column("endpoint_e_id", UUID, nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    _ts("occurred_at", nullable=False),
+    Column("body", Text),  # rendered at the first attempt, then sent unchanged (NULL before)
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at"),
+    Column("lease_owner", String(64)),
+    _ts("lease_until"),
+    Column("last_status_code", Integer),
+    Column("last_latency_ms", Integer),
+    Column("last_error", String(500)),
+    _ts("last_attempt_at"),
+    _ts("delivered_at"),
+    _ts("created_at", nullable=False),
+    Index("uq_notification_deliveries_message", "message_id", "endpoint_e_id", unique=True),
+    Index("ix_notification_deliveries_due", "next_attempt_at",
+          postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+    Index("ix_notification_deliveries_order", "endpoint_e_id", "subject_id", "seq"),
+    Index("ix_notification_deliveries_log", "tenant_id", "endpoint_e_id", "seq"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)
-TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records)
+TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records,
+                 notification_endpoints, notification_deliveries)

@@ -10,38 +10,17 @@ Leaving the block without ``commit()`` rolls everything back, on success and on 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tenantmail.adapters.db.engine import is_sqlite
+from tenantmail.adapters.db.engine import sqlite_writer_queue
 from tenantmail.adapters.db.repositories.configurations import ConfigurationRepository
 from tenantmail.adapters.db.repositories.events import EventRepository
 from tenantmail.adapters.db.repositories.idempotency import IdempotencyRepository
 from tenantmail.adapters.db.repositories.jobs import JobRepository
+from tenantmail.adapters.db.repositories.notifications import NotificationRepository
 from tenantmail.adapters.db.repositories.suppressions import SuppressionRepository
-
-
-#: SQLite admits one writer at a time, and every transaction here writes (``BEGIN IMMEDIATE``).
-#: Left to SQLite, waiting writers sleep and retry in its busy handler: no order, growing back-off,
-#: so under load a few requests wait seconds. Queueing first on one asyncio.Lock per engine (and
-#: event loop) makes the wait a FIFO inside the process; only other processes still meet the
-#: busy handler. PostgreSQL needs none of this (row locks, concurrent writers).
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def sqlite_writer_queue(engine: AsyncEngine) -> asyncio.Lock | None:
-    """The engine's writer lock in the running loop; None for PostgreSQL."""
-    if not is_sqlite(engine):
-        return None
-    loop = asyncio.get_running_loop()
-    found = _SQLITE_WRITERS.get(engine)
-    if found is None or found[0] is not loop:
-        found = _SQLITE_WRITERS[engine] = (loop, asyncio.Lock())
-    return found[1]
 
 
 class UnitOfWork:
@@ -50,6 +29,7 @@ class UnitOfWork:
     events: EventRepository
     suppressions: SuppressionRepository
     idempotency: IdempotencyRepository
+    notifications: NotificationRepository
 
     def __init__(self, engine: AsyncEngine, tenant_id: str):
         self._engine = engine
@@ -72,6 +52,7 @@ class UnitOfWork:
         self.events = EventRepository(conn, tenant)
         self.suppressions = SuppressionRepository(conn, tenant)
         self.idempotency = IdempotencyRepository(conn, tenant)
+        self.notifications = NotificationRepository(conn, tenant)
         return self
 
     async def __aexit__(

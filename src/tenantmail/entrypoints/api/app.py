@@ -23,7 +23,7 @@ from tenantmail.entrypoints.api.body_limits import BodyLimit
 from tenantmail.entrypoints.api.deps import plain_text_parameters, require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
-from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, webhooks
+from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, notifications, suppression, webhooks
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
@@ -166,6 +166,7 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
+    api.include_router(notifications.router, prefix=prefix, dependencies=authed, tags=["notifications"])
     api.include_router(console.router, prefix="/console")
     docs.install(api, settings.api_prefix, "tenantmail")
     api.router.routes.extend(openapi_contract.method_not_allowed_routes(api.router.routes))  # last: 405s

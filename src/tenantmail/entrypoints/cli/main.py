@@ -15,10 +15,11 @@ from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import current_revision, head_revision, upgrade
 from tenantmail.adapters.telemetry import configure_logging
 from tenantmail.bootstrap import bootstrap
-from tenantmail.entrypoints.cli import config, drift, events, jobs, keys, suppression
+from tenantmail.entrypoints.cli import config, drift, events, jobs, keys, notify, suppression
 from tenantmail.entrypoints.cli.output import (
     JsonOption,
     console,
+    error,
     json_mode,
     print_json,
     reset_json_mode,
@@ -50,6 +51,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(events.app, name="events")
 app.add_typer(suppression.app, name="suppression")
+app.add_typer(notify.app, name="notify")
 app.add_typer(drift.app, name="drift")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
@@ -106,7 +108,11 @@ async def _serve(settings: Settings, *, port_setting: str) -> None:
 
 
 @app.command()
-def worker(as_json: bool = JsonOption) -> None:
+def worker(
+    as_json: bool = JsonOption,
+    only: str = typer.Option(None, "--only", help="Run only these loops (comma-separated names, e.g. "
+                             "notifications or dispatch,provisioning); default: every loop."),
+) -> None:
     """Run a worker: dispatch sends, provision, poll verification, scan drift, sweep keys.
 
     Serves /healthz, /readyz and /metrics on TENANTMAIL_WORKER_PORT (default 8001). SIGINT/SIGTERM
@@ -115,12 +121,20 @@ def worker(as_json: bool = JsonOption) -> None:
     """
     settings = settings_or_exit()
     configure_logging(settings.log_level, _log_json(settings, as_json))
-    run(lambda: _work(settings))
+    run(lambda: _work(settings, only.split(",") if only else None))
 
 
-async def _work(settings: Settings) -> None:
+async def _work(settings: Settings, only: list[str] | None = None) -> None:
     from tenantmail.entrypoints.api.app import create_probe_app
-    from tenantmail.entrypoints.worker import run_worker
+    from tenantmail.entrypoints.worker import default_loops, run_worker
+
+    loops = default_loops()
+    if only is not None:
+        names = {loop.name for loop in loops}
+        unknown = sorted(set(only) - names)
+        if unknown:
+            error("UsageError", f"--only: unknown loop {', '.join(unknown)} (loops: {', '.join(sorted(names))})", 2)
+        loops = [loop for loop in loops if loop.name in only]
 
     sock = listen(settings.host, settings.worker_port, "TENANTMAIL_WORKER_PORT")
     try:
@@ -140,7 +154,7 @@ async def _work(settings: Settings) -> None:
                 stop = asyncio.Event()
                 stopper.started(stop.set)
                 try:
-                    await run_worker(container.ctx, stop)
+                    await run_worker(container.ctx, stop, loops)
                 finally:
                     probe.should_exit = True
                     await probing

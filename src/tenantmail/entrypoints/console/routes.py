@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tenantmail.entrypoints.api.deps import ContainerDep
-from tenantmail.entrypoints.console import activity_pages, configuration_pages, delivery_pages
+from tenantmail.entrypoints.console import activity_pages, configuration_pages, delivery_pages, notification_pages
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.auth import (
     CsrfForm,
@@ -88,3 +88,4 @@ async def _drift_page(request: Request, app: ContainerDep, status: int, refusal:
 router.include_router(activity_pages.router)
 router.include_router(configuration_pages.router)
 router.include_router(delivery_pages.router)
+router.include_router(notification_pages.router)

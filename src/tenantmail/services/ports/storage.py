@@ -20,7 +20,8 @@ from tenantmail.domain.job import EmailJob, JobStatus
 class UnitOfWork(Protocol):
     """One transaction with tenant-scoped repositories (``adapters/db/unit_of_work.py``).
 
-    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``.
+    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``,
+    ``notifications`` (endpoints, the delivery log, and ``record``: the notification outbox).
     Leaving ``async with`` without ``commit()`` rolls back.
     """
 
@@ -30,6 +31,7 @@ class UnitOfWork(Protocol):
     events: Any
     suppressions: Any
     idempotency: Any
+    notifications: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

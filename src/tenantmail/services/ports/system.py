@@ -43,6 +43,7 @@ class Housekeeping(Protocol):
     """Cross-tenant clean-up of rows whose purpose has ended (``adapters/db/housekeeping.py``)."""
 
     async def purge_expired_idempotency(self, now: datetime, limit: int) -> int: ...
+    async def purge_finished_notifications(self, before: datetime, limit: int) -> int: ...
 
 
 class DriftReportStore(Protocol):

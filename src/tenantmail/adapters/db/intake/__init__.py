@@ -20,7 +20,7 @@ from tenantmail.adapters.db.intake.postgres_lane import PostgresLane
 from tenantmail.adapters.db.intake.sends import SendStore
 from tenantmail.adapters.db.intake.sqlite_lane import SqliteLane
 from tenantmail.adapters.db.intake.webhook_events import EventStore
-from tenantmail.adapters.db.unit_of_work import sqlite_writer_queue
+from tenantmail.adapters.db.engine import sqlite_writer_queue
 from tenantmail.services.ports import Telemetry
 
 #: PostgreSQL lanes (connections) per process. Four split the load into batches too small to pay;

@@ -4,7 +4,7 @@ SQLite has one writer. Before, each send and each webhook took it through the un
 ``BEGIN IMMEDIATE``, a few statements and a ``COMMIT``, every one a hop through aiosqlite's
 thread, and the writer lock once per request. Here a whole batch is one hop: the lane's thread
 runs ``BEGIN IMMEDIATE``, every unit's statements, ``COMMIT``, and hands the rows back. The lane
-queues for the process's writer lock (:func:`~tenantmail.adapters.db.unit_of_work.sqlite_writer_queue`)
+queues for the process's writer lock (:func:`~tenantmail.adapters.db.engine.sqlite_writer_queue`)
 like any unit of work, so the worker's transactions and the batches take turns in FIFO order.
 
 A committed batch holding new jobs wakes the process's dispatch (an in-process event: the

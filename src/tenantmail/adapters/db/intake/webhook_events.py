@@ -25,10 +25,12 @@ from datetime import datetime
 from tenantmail.adapters.db import tables
 from tenantmail.adapters.db.intake.dialects import Dialect
 from tenantmail.adapters.db.intake.group_commit import GroupCommit, Statement
+from tenantmail.adapters.db.intake.notifications import fan_out, fan_out_job_move
 from tenantmail.adapters.db.repositories import events as event_rows
 from tenantmail.adapters.db.repositories import suppressions as suppression_rows
 from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects
 from tenantmail.domain.job import JobStatus
+from tenantmail.domain.notification import NotificationType, new_message_id
 from tenantmail.domain.suppression import UNREMOVABLE
 from tenantmail.services.ports import EventApplied
 
@@ -36,6 +38,7 @@ CONFIGURATIONS, JOBS, EVENTS, SUPPRESSIONS = tables.configurations, tables.jobs,
 SUPPRESSION_PREFIX = "s_"
 #: The reasons an event never lifts, written into the text (the domain's own enum values: no input
 #: reaches it).
+ADDED, REMOVED = (f"'{kind.value}'" for kind in (NotificationType.SUPPRESSION_ADDED, NotificationType.SUPPRESSION_REMOVED))
 _UNREMOVABLE = ", ".join(f"'{reason.value}'" for reason in sorted(UNREMOVABLE, key=lambda r: r.value))
 
 
@@ -45,8 +48,8 @@ class EventStatements:
     statement, switched by parameters)."""
 
     store_and_apply: tuple[str, ...]
-    suppress: str | None = None
-    lift: str | None = None
+    suppress: tuple[str, ...] = ()
+    lift: tuple[str, ...] = ()
 
     def __init__(self, d: Dialect) -> None:
         p = d.param
@@ -85,6 +88,15 @@ class EventStatements:
         def changes(status: str, message_id: str) -> str:
             return f"({moves(status)} OR ({message_id} IS NULL AND {event_message_id} IS NOT NULL))"
 
+        # the outbox rows of what the unit changed, for the tenant's interested endpoints (none: nothing)
+        def notify_job(alias: str, source: str, where: str | None = None) -> str:
+            return fan_out_job_move(d, status_sql=f"{alias}.status", times_sql=f"{alias}.status_times",
+                                    job_sql=f"{alias}.e_id", source=source, where=where)
+
+        def notify_suppression(kind: str, subject: str, source: str, where: str | None = None) -> str:
+            return fan_out(d, message_id="n_suppression_id", type_sql=kind, subject_sql=subject,
+                           at="received_at", source=source, where=where)
+
         if d.is_postgresql:
             self.store_and_apply = (f"""
 WITH authorized AS (SELECT 1 WHERE {authorized}),
@@ -98,11 +110,18 @@ job AS (
   UPDATE {JOBS.name} j SET {update('j.status', 'j.status_times', 'j.message_id')}
   FROM job WHERE EXISTS (SELECT 1 FROM stored) AND j.tenant_id = {p('tenant_id')} AND j.e_id = job.e_id
     AND {changes('j.status', 'j.message_id')}
-  RETURNING j.status
+  RETURNING j.e_id, j.status, j.status_times
 ), suppressed AS (
-  {insert_suppression} FROM stored WHERE {d.flag('suppress')} {live_suppression}
+  {insert_suppression} FROM stored WHERE {d.flag('suppress')} {live_suppression} RETURNING id
 ), lifted AS (
   UPDATE {SUPPRESSIONS.name} SET removed_at = {p('received_at')} FROM stored WHERE {d.flag('lift')} AND {liftable}
+  RETURNING id
+), job_notified AS (
+  {notify_job('moved', 'moved, job, ', 'moved.status <> job.status')}
+), suppression_notified AS (
+  {notify_suppression(ADDED, 'suppressed.id', 'suppressed, ')}
+), lift_notified AS (
+  {notify_suppression(REMOVED, 'lifted.id', 'lifted, ')}
 )
 SELECT {server} AS configuration_server_id, (SELECT count(*) FROM stored) AS stored,
   (SELECT e_id FROM job) AS job_e_id, (SELECT status FROM job) AS previous_status,
@@ -121,9 +140,25 @@ SELECT {server} AS configuration_server_id, (SELECT count(*) FROM stored) AS sto
             f" AND e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')})"
             f" AND {changes('status', 'message_id')}"
             " RETURNING status AS moved_status",
+            # right after the job's UPDATE: changes() is its row count (0: the job was not touched);
+            # it may have recorded only the MessageID, so "moved" is its status's first time being
+            # this unit's (statuses only move forward: a status reached now has no earlier time)
+            notify_job("j", f"{JOBS.name} j, ",
+                       f"changes() > 0 AND j.tenant_id = {p('tenant_id')}"
+                       f" AND j.e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')})"
+                       f" AND json_extract(j.status_times, '$.' || j.status) = {p('received_at_iso')}"),
         )
-        self.suppress = f"{insert_suppression} WHERE {stored} {live_suppression}"
-        self.lift = f"UPDATE {SUPPRESSIONS.name} SET removed_at = {p('received_at')} WHERE {stored} AND {liftable}"
+        self.suppress = (
+            f"{insert_suppression} WHERE {stored} {live_suppression}",
+            notify_suppression(ADDED, p(f"{SUPPRESSION_PREFIX}id"), "",
+                               f"EXISTS (SELECT 1 FROM {SUPPRESSIONS.name} WHERE id = {p(f'{SUPPRESSION_PREFIX}id')})"),
+        )
+        self.lift = (
+            f"UPDATE {SUPPRESSIONS.name} SET removed_at = {p('received_at')} WHERE {stored} AND {liftable}",
+            notify_suppression(REMOVED, "s.id", f"{SUPPRESSIONS.name} s, ",
+                               f"changes() > 0 AND s.tenant_id = {p('tenant_id')} AND s.recipient = {p('recipient')}"
+                               f" AND s.removed_at = {p('received_at')}"),
+        )
 
 
 class EventStore:
@@ -150,6 +185,8 @@ class EventStore:
             **(self._suppressions.params(suppression_rows.to_row(entry, tenant_id)) if entry
                else self._suppressions.nulls()),
             "suppress": entry is not None, "lift": effects.lift,
+            # the webhook-ids of the notifications this unit may cause (used only if it does)
+            "n_job_id": new_message_id(), "n_sent_id": new_message_id(), "n_suppression_id": new_message_id(),
         }
         row = await self._commit.run_committed(*self._unit(params, entry is not None, effects.lift))
         assert row is not None  # the first statement always answers one row
@@ -162,10 +199,10 @@ class EventStore:
     def _unit(self, params: dict[str, object], suppress: bool, lift: bool) -> list[Statement]:
         sql = self._sql
         unit = [Statement(text, params) for text in sql.store_and_apply]
-        if suppress and sql.suppress is not None:
-            unit.append(Statement(sql.suppress, params))
-        if lift and sql.lift is not None:
-            unit.append(Statement(sql.lift, params))
+        if suppress:
+            unit += [Statement(text, params) for text in sql.suppress]
+        if lift:
+            unit += [Statement(text, params) for text in sql.lift]
         return unit
 
 

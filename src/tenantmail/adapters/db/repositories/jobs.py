@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, insert, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
 
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import jobs
@@ -99,6 +99,17 @@ class JobRepository(TenantRepository):
             values.pop(key)
         await self._conn.execute(UPDATE_JOB, {**values, "row_tenant_id": self.tenant_id, "row_e_id": job.e_id})
 
+    async def still_sending(self, e_ids: Sequence[str]) -> set[str]:
+        """Those of ``e_ids`` still SENDING, locked until the transaction ends (PostgreSQL; SQLite's
+        writer lock already excludes every other change), so ``save_outcomes`` applies to exactly them."""
+        if not e_ids:
+            return set()
+        stmt = select(jobs.c.e_id).where(self._tenant(), jobs.c.e_id.in_(list(e_ids)),
+                                         jobs.c.status == JobStatus.SENDING.value)
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return set((await self._conn.execute(stmt)).scalars())
+
     async def save_outcomes(self, changed: Sequence[EmailJob]) -> None:
         """Persist what dispatch changed on many jobs in one executemany round trip.
 
@@ -165,8 +176,8 @@ class JobRepository(TenantRepository):
         )
         return result.rowcount or 0
 
-    async def cancel_queued(self, configuration_e_id: str, now: datetime) -> int:
-        """Cancel every QUEUED job of a configuration at once (force-lock); return how many.
+    async def cancel_queued(self, configuration_e_id: str, now: datetime) -> list[str]:
+        """Cancel every QUEUED job of a configuration at once (force-lock); return their eIds.
 
         Jobs already SENDING are in a worker's hands and are left alone here.
         """
@@ -178,4 +189,4 @@ class JobRepository(TenantRepository):
             job.next_attempt_at = None
             job.move(JobStatus.CANCELLED, now)
             await self.save(job)
-        return len(queued)
+        return [job.e_id for job in queued]

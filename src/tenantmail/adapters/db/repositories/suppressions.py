@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import suppressions
+from tenantmail.domain.errors import NotFound
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 
 
@@ -40,6 +41,13 @@ class SuppressionRepository(TenantRepository):
         stmt = self._select().where(suppressions.c.recipient == recipient, suppressions.c.removed_at.is_(None))
         row = (await self._conn.execute(stmt)).first()
         return to_domain(row) if row else None
+
+    async def get(self, entry_id: str) -> SuppressionEntry:
+        """An entry by its id, live or removed (NotFound otherwise)."""
+        row = (await self._conn.execute(self._select().where(suppressions.c.id == entry_id))).first()
+        if row is None:
+            raise NotFound("suppression entry", entry_id)
+        return to_domain(row)
 
     async def add_if_absent(self, entry: SuppressionEntry) -> SuppressionEntry:
         """Insert ``entry`` unless a live one exists for the recipient; return the live entry."""

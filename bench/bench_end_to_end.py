@@ -22,7 +22,7 @@ the database once they are all SENT; accept p99 is the pacer's):
 Machine load (``os.getloadavg``) is recorded with each phase: the 2 cores are shared, so compare
 the variants' ratios within one run, not figures across runs.
 
-    flock /work/wt/bench.lock python -m bench.bench_end_to_end [--variants push,baseline]
+    python -m bench.bench_end_to_end [--variants push,baseline]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ One run, one fresh database, the API in ``--api-workers`` uvicorn processes and 
    --only notifications`` process: time from its /readyz to the last one delivered (render, sign,
    POST, record).
 
-    flock /work/wt/bench.lock .venv/bin/python -m bench.bench_notifications --db postgresql --seconds 5
+    .venv/bin/python -m bench.bench_notifications --db postgresql --seconds 5
 """
 
 from __future__ import annotations

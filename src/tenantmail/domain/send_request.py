@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
 from tenantmail.domain.job import JobAttachment, canonical_recipient
+from tenantmail.domain.job_fields import valid_metadata, valid_tag
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  #: whole message incl. base64 attachments (postmark-api.md §4.2)
 MAX_BODY_BYTES = 5 * 1024 * 1024  #: each of HtmlBody / TextBody
@@ -64,13 +65,17 @@ class SendRequest:
     #: the From's local part chosen by the caller (None: the configuration's); whether the
     #: configuration allows it is its own gate (``EmailConfiguration.check_from_local_part``)
     from_local_part: str | None = None
+    tag: str | None = None  #: the caller's label (SPEC §17 "Job fields")
+    metadata: dict[str, str] = field(default_factory=dict)  #: the caller's pairs; never ``tm_*``
+    html_sanitized: bool = False  #: ``html_body`` is the sanitizer's output (policy ``sanitize``)
 
     @classmethod
     def parse(
         cls, *, configuration_e_id: str, recipient: str, subject: str,
         reply_to_email: str | None = None, html_body: str | None = None,
         text_body: str | None = None, attachments: tuple[JobAttachment, ...] = (),
-        from_local_part: str | None = None,
+        from_local_part: str | None = None, tag: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> SendRequest:
         """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413)."""
         if from_local_part is not None:
@@ -83,6 +88,8 @@ class SendRequest:
             reply_to_email=valid_address(reply_to_email, "replyToEmail") if reply_to_email else None,
             html_body=html_body or None, text_body=text_body or None,
             attachments=tuple(_valid_attachment(a) for a in attachments),
+            tag=valid_tag(tag) if tag is not None else None,
+            metadata=valid_metadata(metadata or {}),
         )
         if not request.configuration_e_id:
             raise InvalidInput("configurationEId is required")
@@ -109,6 +116,10 @@ class SendRequest:
         }
         if self.from_local_part is not None:  # absent otherwise: keys stored before it still match
             canonical["fromLocalPart"] = self.from_local_part
+        if self.tag is not None:  # likewise
+            canonical["tag"] = self.tag
+        if self.metadata:
+            canonical["metadata"] = self.metadata
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

@@ -52,6 +52,7 @@ async def submit_send(
         subject=request.subject, idempotency_key=idempotency_key, now=now, author=author,
         reply_to_email=request.reply_to_email, html_body=request.html_body, text_body=request.text_body,
         attachments=request.attachments, from_local_part=request.from_local_part,
+        tag=request.tag, metadata=request.metadata, html_sanitized=request.html_sanitized,
     )
     record = IdempotencyRecord(
         key=idempotency_key, request_hash=request.fingerprint(), resource_e_id=job.e_id,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 from tenantmail.domain.job import JobStatus
@@ -147,6 +149,10 @@ jobs = Table(
     Column("reply_to_email", String(320)),
     Column("from_local_part", String(64)),  # the send's chosen local part; NULL: the configuration's
     Column("subject", Text, nullable=False),
+    Column("tag", String(1000)),  # the caller's label (SPEC §17); NULL: none
+    # the caller's metadata pairs; NULL: none. jsonb on PostgreSQL for the containment index
+    Column("job_metadata", JSON().with_variant(JSONB(), "postgresql")),
+    Column("html_sanitized", Boolean, nullable=False, server_default=text("false")),
     Column("html_body", Text),
     Column("text_body", Text),
     Column("attachments", JSON),
@@ -173,7 +179,18 @@ jobs = Table(
     Index("ix_email_jobs_configuration", "configuration_e_id", "status"),
     # a webhook finds its job by (tenant, MessageID) with one index probe, whatever the statistics
     Index("ix_email_jobs_tenant_message", "tenant_id", "message_id"),
+    # GET /job filters (SPEC §17; docs/performance.md "Job search"): each picks the tenant's rows
+    # by one index and pages them newest first
+    Index("ix_email_jobs_tenant_recipient", "tenant_id", "recipient", "created_at"),
+    Index("ix_email_jobs_tenant_tag", "tenant_id", "tag", "created_at",
+          postgresql_where=text("tag IS NOT NULL"), sqlite_where=text("tag IS NOT NULL")),
 )
+# PostgreSQL only: `metadata.{key}=` (jsonb containment) and `subject=` (contains, any case;
+# pg_trgm). SQLite scans the tenant's rows for these two.
+Index("ix_email_jobs_metadata", jobs.c.job_metadata, postgresql_using="gin",
+      postgresql_ops={"job_metadata": "jsonb_path_ops"}).ddl_if(dialect="postgresql")
+Index("ix_email_jobs_subject_trgm", jobs.c.subject, postgresql_using="gin",
+      postgresql_ops={"subject": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
 
 events = Table(
     "email_events", metadata,

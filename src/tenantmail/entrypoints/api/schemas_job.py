@@ -8,6 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.domain.job import EmailJob, JobAttachment
+from tenantmail.domain.job_fields import (
+    MAX_METADATA_KEY_CHARS, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_CHARS, MAX_TAG_CHARS,
+)
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, RecordEnvelope, epoch_ms, iso
 
@@ -41,12 +44,20 @@ class SendIn(BaseModel):
     htmlBody: str | None = Field(default=None, repr=False)
     textBody: str | None = Field(default=None, repr=False)
     attachments: list[AttachmentIn] = Field(default_factory=list)
+    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS, examples=["welcome"],
+                            description="Your label for the send; filterable (`GET /job?tag=`). Sent to Postmark as Tag.")
+    metadata: dict[str, str] | None = Field(
+        default=None, examples=[{"orderId": "A-1001"}],
+        description=f"Up to {MAX_METADATA_PAIRS} string pairs (keys ≤ {MAX_METADATA_KEY_CHARS} characters, values ≤ "
+        f"{MAX_METADATA_VALUE_CHARS}; keys starting with `tm_` are reserved); filterable (`GET /job?metadata.{{key}}=`). "
+        "Sent to Postmark as Metadata beside tm_job and tm_config.",
+    )
 
     def to_request(self) -> SendRequest:
         return SendRequest.parse(
             configuration_e_id=self.configurationEId, recipient=self.recipient, subject=self.subject,
             reply_to_email=self.replyToEmail, html_body=self.htmlBody, text_body=self.textBody,
-            from_local_part=self.fromLocalPart,
+            from_local_part=self.fromLocalPart, tag=self.tag, metadata=self.metadata,
             attachments=tuple(JobAttachment(a.filename, a.contentType, a.contentBase64) for a in self.attachments),
         )
 
@@ -66,6 +77,9 @@ class JobOut(BaseModel):
     replyToEmail: str | None
     fromLocalPart: str | None = Field(description="The local part the send chose; null: the configuration's.")
     subject: str
+    tag: str | None
+    metadata: dict[str, str] = Field(description="The caller's pairs ({} when none); tm_job / tm_config are not listed.")
+    htmlSanitized: bool = Field(description="The htmlBody sent is the sanitizer's output (TENANTMAIL_HTML_POLICY=sanitize).")
     status: str
     messageId: str | None
     attempts: int
@@ -93,7 +107,8 @@ def job_envelope(job: EmailJob) -> dict[str, Any]:
         "payload": {
             "eId": job.e_id, "configurationEId": job.configuration_e_id, "recipient": job.recipient,
             "replyToEmail": job.reply_to_email, "fromLocalPart": job.from_local_part,
-            "subject": job.subject, "status": job.status.value,
+            "subject": job.subject, "tag": job.tag, "metadata": dict(job.metadata),
+            "htmlSanitized": job.html_sanitized, "status": job.status.value,
             "messageId": job.message_id, "attempts": job.attempts,
             "lastError": {"class": err.error_class, "code": err.code, "message": err.message} if err else None,
             "createdAt": iso(job.created_at), "updatedAt": iso(updated),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tenantmail.domain.errors import Conflict, UpstreamUnavailable
 from tenantmail.domain.job import JobStatus, canonical_recipient
+from tenantmail.domain.job_search import JobSearch
 from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm
 from tenantmail.entrypoints.console.web import ConsoleRoute, Pager, choice, page_param, redirect, render
@@ -23,16 +24,17 @@ MAX_EVENTS_SHOWN = 500
 async def jobs(
     request: Request, app: ContainerDep, tenant: ConsoleTenant, pager: PageDep,
     status: Annotated[str, Query()] = "", recipient: Annotated[str, Query()] = "",
-    configuration: Annotated[str, Query()] = "",
+    configuration: Annotated[str, Query()] = "", tag: Annotated[str, Query()] = "",
 ) -> Response:
+    search = JobSearch.parse(  # InvalidInput → a 400 page
+        statuses=[JobStatus(s) for s in choice(status, JobStatus, "job status") or ()],
+        recipient=recipient.strip() or None, configuration_e_id=configuration or None, tag=tag or None,
+    )
     async with app.ctx.uow(tenant) as uow:
-        items, total = await uow.jobs.list(
-            status=choice(status, JobStatus, "job status"), recipient=canonical_recipient(recipient) or None,
-            configuration_e_id=configuration or None, limit=pager.size, offset=pager.offset,
-        )
+        items, total = await uow.jobs.list(search, limit=pager.size, offset=pager.offset)
     return render(
         request, "jobs.html", section="jobs", tenant=tenant, items=items, pager=pager.of(total), statuses=list(JobStatus),
-        status=status, recipient=recipient, configuration=configuration,
+        status=status, recipient=recipient, configuration=configuration, tag=tag,
     )
 
 

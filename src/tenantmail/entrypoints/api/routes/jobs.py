@@ -12,7 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tenantmail.domain.job import JobStatus
-from tenantmail.domain.send_request import valid_address, validate_idempotency_key
+from tenantmail.domain.job_search import (
+    FILTER_PARAMETERS, METADATA_PARAMETER_PREFIX, JobSearch, unknown_parameters,
+)
+from tenantmail.domain.send_request import validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
 from tenantmail.entrypoints.api.errors import ApiError
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
@@ -61,21 +64,44 @@ async def get_job(
         return job_envelope(await uow.jobs.get(e_id))
 
 
-@router.get("/job", response_model=PageOf[JobEnvelope], responses=error_responses(400), summary="List jobs")
+METADATA_FILTER_DOC = (
+    "Also: `metadata.{key}={value}` (repeatable, one per key): jobs whose metadata has every pair given. "
+    "Any other parameter is refused (400 naming it)."
+)
+
+
+@router.get("/job", response_model=PageOf[JobEnvelope], responses=error_responses(400), summary="List and search jobs",
+            description="Newest first. Every filter narrows the result. " + METADATA_FILTER_DOC)
 async def list_jobs(
-    app: ContainerDep, tenant: Tenant, page: Page,
-    status: Annotated[list[JobStatus] | None, Query(description="Any of these statuses.")] = None,
+    request: Request, app: ContainerDep, tenant: Tenant, page: Page,
+    status: Annotated[list[JobStatus] | None, Query(description="Any of these statuses (repeat the parameter).")] = None,
     recipient: Annotated[str | None, Query(description="Exact recipient (any case).")] = None,
     configurationEId: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query(description="Exact tag.")] = None,
+    messageId: Annotated[str | None, Query(description="Postmark's MessageID.")] = None,
+    subject: Annotated[str | None, Query(description="Subject contains this text (any case).")] = None,
     createdFrom: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
     createdTo: Annotated[datetime | None, Query(description="ISO 8601, exclusive.")] = None,
 ) -> dict[str, Any]:
+    names = list(request.query_params.keys())
+    unknown = unknown_parameters(names)
+    if unknown:
+        raise ApiError(400, "ValidationError", "unknown query parameter(s): " + ", ".join(unknown)
+                       + f"; GET /job takes {', '.join(FILTER_PARAMETERS)}, metadata.{{key}}, limit and offset")
+    metadata: dict[str, str] = {}
+    for name in names:
+        if name.startswith(METADATA_PARAMETER_PREFIX):
+            values = request.query_params.getlist(name)
+            if len(values) > 1:
+                raise ApiError(400, "ValidationError", f"{name} given {len(values)} times; give each metadata key once")
+            metadata[name.removeprefix(METADATA_PARAMETER_PREFIX)] = values[0]
+    search = JobSearch.parse(
+        statuses=status or (), recipient=recipient, configuration_e_id=configurationEId, tag=tag,
+        metadata=metadata, message_id=messageId, subject_contains=subject,
+        created_from=_utc(createdFrom), created_to=_utc(createdTo),
+    )
     async with app.ctx.uow(tenant) as uow:
-        found, total = await uow.jobs.list(
-            status=[s.value for s in status or ()], recipient=valid_address(recipient, "recipient") if recipient else None,
-            configuration_e_id=configurationEId, created_from=_utc(createdFrom), created_to=_utc(createdTo),
-            limit=page.limit, offset=page.offset,
-        )
+        found, total = await uow.jobs.list(search, limit=page.limit, offset=page.offset)
     return {"items": [job_envelope(j) for j in found], "total": total, "limit": page.limit, "offset": page.offset}
 
 

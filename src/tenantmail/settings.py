@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     worker_port: int = Field(8001, ge=0, le=65535)  # a worker's /healthz, /readyz, /metrics (0: any free)
     lease_seconds: float = Field(60.0, gt=0)
     idempotency_ttl_hours: float = Field(24.0, gt=0)
+    #: htmlBody outside the allow-list (SPEC §17 "HTML hardening"): "reject" → 400 naming what
+    #: would be removed; "sanitize" → the sanitizer's output is sent and the job says so
+    html_policy: Literal["reject", "sanitize"] = "reject"
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
 
     # --- validators ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from tenantmail.bootstrap import Container
 from tenantmail.domain.job import JobStatus
+from tenantmail.domain.job_search import JobSearch
 from tests.helpers import send_body, sendable_configuration
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
@@ -131,6 +132,10 @@ async def test_every_filter_narrows_the_search(
     assert await found(createdFrom=(now + timedelta(hours=1)).isoformat()) == []
     async with client_for("tenant-b") as stranger:
         assert (await stranger.get("/job", params={"tag": "welcome"})).json()["total"] == 0
+    assert (await api.get("/job")).json()["totalIsLowerBound"] is False
+    async with app_container.ctx.uow("tenant-a") as uow:  # counting stops one past the bound
+        assert (await uow.jobs.list(JobSearch(), limit=1, count_up_to=2))[1] == 3
+        assert (await uow.jobs.list(JobSearch(), limit=1, count_up_to=None))[1] == 4
 
 
 @pytest.mark.parametrize(("params", "named"), [

@@ -22,6 +22,9 @@ MAX_MESSAGE_ID_CHARS = 64  #: the stored column's width
 FILTER_PARAMETERS = ("status", "recipient", "configurationEId", "tag", "messageId", "subject",
                      "createdFrom", "createdTo")
 METADATA_PARAMETER_PREFIX = "metadata."
+#: A search counts its matches up to this many (Postmark's own search window): an exact count of a
+#: broad filter over a million jobs costs ten times the page (docs/performance.md "Job search").
+COUNT_UP_TO = 10_000
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
+from tenantmail.domain.html_hardening import HtmlPolicy, harden_html
 from tenantmail.domain.job import JobAttachment, canonical_recipient
 from tenantmail.domain.job_fields import valid_metadata, valid_tag
 
@@ -75,9 +76,11 @@ class SendRequest:
         reply_to_email: str | None = None, html_body: str | None = None,
         text_body: str | None = None, attachments: tuple[JobAttachment, ...] = (),
         from_local_part: str | None = None, tag: str | None = None,
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None, html_policy: HtmlPolicy | str = HtmlPolicy.REJECT,
     ) -> SendRequest:
-        """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413)."""
+        """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413). ``htmlBody``
+        goes through the allow-list under ``html_policy`` (after the size checks: a body too large
+        is 413 before it is parsed)."""
         if from_local_part is not None:
             validate_local_part(from_local_part, "fromLocalPart")
         request = cls(
@@ -96,6 +99,10 @@ class SendRequest:
         if request.html_body is None and request.text_body is None:
             raise InvalidInput("at least one of htmlBody and textBody is required")
         request._check_size()
+        if request.html_body is not None:
+            hardened = harden_html(request.html_body, HtmlPolicy(html_policy))
+            if hardened.sanitized:
+                request = replace(request, html_body=hardened.html, html_sanitized=True)
         return request
 
     def _check_size(self) -> None:
@@ -120,6 +127,8 @@ class SendRequest:
             canonical["tag"] = self.tag
         if self.metadata:
             canonical["metadata"] = self.metadata
+        if self.html_sanitized:  # the body is what is sent; a retry of the same request sanitizes alike
+            canonical["htmlSanitized"] = True
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

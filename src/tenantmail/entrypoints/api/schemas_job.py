@@ -53,8 +53,9 @@ class SendIn(BaseModel):
         "Sent to Postmark as Metadata beside tm_job and tm_config.",
     )
 
-    def to_request(self) -> SendRequest:
+    def to_request(self, html_policy: str = "reject") -> SendRequest:
         return SendRequest.parse(
+            html_policy=html_policy,
             configuration_e_id=self.configurationEId, recipient=self.recipient, subject=self.subject,
             reply_to_email=self.replyToEmail, html_body=self.htmlBody, text_body=self.textBody,
             from_local_part=self.fromLocalPart, tag=self.tag, metadata=self.metadata,

@@ -94,11 +94,12 @@ def send(
     """Queue one email, as ``POST /job`` does (same gates); a worker sends it on its next pass."""
 
     async def body() -> EmailJob:
-        request = SendRequest.parse(configuration_e_id=configuration, recipient=to, subject=subject,
-                                    reply_to_email=reply_to, html_body=html, text_body=text,
-                                    tag=tag, metadata=_pairs(metadata, "--metadata"))
         key = validate_idempotency_key(idempotency_key or f"cli-{uuid.uuid4()}")
         async with cli_app() as container:
+            request = SendRequest.parse(configuration_e_id=configuration, recipient=to, subject=subject,
+                                        reply_to_email=reply_to, html_body=html, text_body=text,
+                                        tag=tag, metadata=_pairs(metadata, "--metadata"),
+                                        html_policy=container.settings.html_policy)
             submitted = await submit_send(container.ctx, tenant, idempotency_key=key, request=request,
                                           author=author or f"cli:{getpass.getuser()}", render=job_envelope)
             async with container.ctx.uow(tenant) as uow:

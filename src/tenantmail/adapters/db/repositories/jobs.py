@@ -13,7 +13,7 @@ from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.domain.errors import NotFound
 from tenantmail.domain.job import EmailJob, JobAttachment, JobError, JobStatus
-from tenantmail.domain.job_search import JobSearch
+from tenantmail.domain.job_search import COUNT_UP_TO, JobSearch
 
 
 def to_row(job: EmailJob) -> dict[str, Any]:
@@ -131,8 +131,11 @@ class JobRepository(TenantRepository):
             rows.append({"job_e_id": job.e_id, **{f"v_{column}": row[column] for column in OUTCOME_COLUMNS}})
         await self._conn.execute(stmt, rows)
 
-    async def list(self, search: JobSearch, *, limit: int = 50, offset: int = 0) -> tuple[list[EmailJob], int]:
-        """One page of the tenant's jobs matching ``search``, newest first, and how many match."""
+    async def list(
+        self, search: JobSearch, *, limit: int = 50, offset: int = 0, count_up_to: int | None = COUNT_UP_TO,
+    ) -> tuple[list[EmailJob], int]:
+        """One page of the tenant's jobs matching ``search``, newest first, and how many match —
+        counted up to ``count_up_to`` (more: ``count_up_to + 1``; None: counted exactly)."""
         c = jobs.c
         stmt = self._matching(
             c.status.in_([s.value for s in search.statuses]) if search.statuses else None,
@@ -146,7 +149,7 @@ class JobRepository(TenantRepository):
             c.created_at >= search.created_from if search.created_from else None,
             c.created_at < search.created_to if search.created_to else None,
         )
-        rows, total = await self._page(stmt, (c.created_at.desc(), c.e_id), limit, offset)
+        rows, total = await self._page(stmt, (c.created_at.desc(), c.e_id), limit, offset, count_up_to=count_up_to)
         return [to_domain(r) for r in rows], total
 
     def _has_metadata(self, pairs: Mapping[str, str]) -> ColumnElement[bool]:

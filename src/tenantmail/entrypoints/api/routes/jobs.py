@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse
 
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.job_search import (
-    FILTER_PARAMETERS, METADATA_PARAMETER_PREFIX, JobSearch, unknown_parameters,
+    COUNT_UP_TO, FILTER_PARAMETERS, METADATA_PARAMETER_PREFIX, JobSearch, unknown_parameters,
 )
 from tenantmail.domain.send_request import validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
 from tenantmail.entrypoints.api.errors import ApiError
-from tenantmail.entrypoints.api.schemas import PageOf, error_responses
+from tenantmail.entrypoints.api.schemas import CountedPageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
 from tenantmail.services.submit_send import submit_send
 
@@ -39,8 +39,8 @@ IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send
 async def post_job(body: SendIn, who: CallerDep, request: Request) -> JSONResponse:
     key = validate_idempotency_key(request.headers.get("idempotency-key"))
     result = await submit_send(
-        who.app.ctx, who.tenant, idempotency_key=key, request=body.to_request(), author=who.author,
-        render=job_envelope,
+        who.app.ctx, who.tenant, idempotency_key=key, request=body.to_request(who.app.settings.html_policy),
+        author=who.author, render=job_envelope,
     )
     headers = {REPLAYED_HEADER: "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status, headers=headers)
@@ -70,7 +70,7 @@ METADATA_FILTER_DOC = (
 )
 
 
-@router.get("/job", response_model=PageOf[JobEnvelope], responses=error_responses(400), summary="List and search jobs",
+@router.get("/job", response_model=CountedPageOf[JobEnvelope], responses=error_responses(400), summary="List and search jobs",
             description="Newest first. Every filter narrows the result. " + METADATA_FILTER_DOC)
 async def list_jobs(
     request: Request, app: ContainerDep, tenant: Tenant, page: Page,
@@ -101,8 +101,9 @@ async def list_jobs(
         created_from=_utc(createdFrom), created_to=_utc(createdTo),
     )
     async with app.ctx.uow(tenant) as uow:
-        found, total = await uow.jobs.list(search, limit=page.limit, offset=page.offset)
-    return {"items": [job_envelope(j) for j in found], "total": total, "limit": page.limit, "offset": page.offset}
+        found, total = await uow.jobs.list(search, limit=page.limit, offset=page.offset, count_up_to=COUNT_UP_TO)
+    return {"items": [job_envelope(j) for j in found], "total": total, "limit": page.limit, "offset": page.offset,
+            "totalIsLowerBound": total > COUNT_UP_TO}
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -63,6 +63,60 @@ class SendIn(BaseModel):
         )
 
 
+class BatchMessageIn(SendIn):
+    """One message of ``POST /job/batch``: the body of ``POST /job`` and its own key."""
+
+    idempotencyKey: str = Field(min_length=1, max_length=255, description="As the Idempotency-Key header of POST /job.")
+
+
+class BatchIn(BaseModel):
+    """The body of ``POST /job/batch``. Each message is checked on its own (a malformed one fails
+    only itself), so they are read as objects here and as :class:`BatchMessageIn` one by one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]] = Field(
+        description="Up to 500 messages (413 beyond), each a POST /job body plus `idempotencyKey`.",
+        json_schema_extra=lambda schema: schema.update(items=_message_schema()),
+    )
+
+
+def _message_schema() -> dict[str, Any]:
+    """BatchMessageIn's JSON schema, self-contained (its nested models inlined), for the docs."""
+    schema = BatchMessageIn.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
+
+
+class ItemErrorOut(BaseModel):
+    error: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class BatchItemOut(BaseModel):
+    index: int = Field(description="The message's position in `messages`.")
+    status: int = Field(description="What POST /job would have answered for it: 202, or the error's status.")
+    eId: str | None = Field(default=None, description="The job (queued now, or by the first request with the key).")
+    replayed: bool | None = Field(default=None, description="true: the answer of an earlier request with this key.")
+    error: ItemErrorOut | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
 class JobErrorOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 

@@ -51,6 +51,7 @@ from tenantmail.services.ports.telemetry import (
 )
 from tenantmail.services.ports.storage import (
     UnitOfWork,
+    QueueItem,
     SendFacts,
     SendStore,
     EventApplied,
@@ -99,6 +100,7 @@ __all__ = [
     "PostmarkSignature",
     "PostmarkSuppression",
     "PostmarkWebhook",
+    "QueueItem",
     "SendFacts",
     "SendOutcome",
     "SendStore",

@@ -7,6 +7,7 @@ PostgreSQL alike; ``tests/fakes.py`` implements them in memory, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from dataclasses import dataclass
@@ -65,6 +66,19 @@ class SendStore(Protocol):
     async def queue_job(
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
     ) -> bool: ...
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem]) -> list[bool]:
+        """Each item as ``queue_job`` would queue it, all in one transaction; whether each was
+        (an item whose gates no longer hold writes nothing, the others are committed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One job of a batch for ``SendStore.queue_jobs``."""
+
+    job: EmailJob
+    record: IdempotencyRecord
+    configuration_version: int
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ job's ``INSERT``, which finds the record pointing at this job only if the upsert
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -30,7 +31,7 @@ from tenantmail.adapters.db.repositories import jobs as job_rows
 from tenantmail.domain.errors import IdempotencyInFlight
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob, JobStatus
-from tenantmail.services.ports import SendFacts
+from tenantmail.services.ports import QueueItem, SendFacts
 
 CONFIGURATIONS, RECORDS, JOBS, SUPPRESSIONS = (
     tables.configurations, tables.idempotency_records, tables.jobs, tables.suppressions)
@@ -73,6 +74,9 @@ WHERE {RECORDS.name}.expires_at <= excluded.created_at"""
                        f" AND namespace = {p(RECORD_PREFIX + 'namespace')} AND key = {p(RECORD_PREFIX + 'key')}"
                        f" AND resource_e_id = {p('e_id')})")
             self.queue_job = (claim, f"{queue} WHERE {claimed} RETURNING e_id")
+        #: the same statements for item ``i`` of a batch: its row's queued eId under ``queued_{i}``
+        self.queue_item = lambda i: self.queue_job[:-1] + (
+            self.queue_job[-1].removesuffix("RETURNING e_id") + f"RETURNING e_id AS queued_{i}",)
 
 
 class SendStore:
@@ -108,6 +112,25 @@ class SendStore:
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
         return queued is not None
+
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem]) -> list[bool]:
+        """Every item as :meth:`queue_job` would queue it, all in one unit (one transaction);
+        whether each was queued, in order."""
+        unit = []
+        for i, item in enumerate(items):
+            params = {
+                "configuration_version": item.configuration_version,
+                **self._records.params(idempotency_rows.to_row(item.job.tenant_id, namespace, item.record)),
+                **self._jobs.params(job_rows.to_row(item.job)),
+            }
+            unit += [Statement(sql, params) for sql in self._sql.queue_item(i)]
+        if not unit:
+            return []
+        try:
+            row = await self._commit.run_committed(*unit) or {}
+        except psycopg.errors.LockNotAvailable as exc:
+            raise IdempotencyInFlight() from exc
+        return [row.get(f"queued_{i}") is not None for i in range(len(items))]
 
     def _facts(self, row: dict[str, Any]) -> SendFacts:
         record = None

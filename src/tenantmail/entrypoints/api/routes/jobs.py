@@ -10,16 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
+from tenantmail.domain.errors import DomainError, InvalidInput, PayloadTooLarge
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.job_search import (
     COUNT_UP_TO, FILTER_PARAMETERS, METADATA_PARAMETER_PREFIX, JobSearch, unknown_parameters,
 )
 from tenantmail.domain.send_request import validate_idempotency_key
-from tenantmail.entrypoints.api.deps import CALLER_HEADERS, ContainerDep, CallerDep, Page, Tenant, header_doc
-from tenantmail.entrypoints.api.errors import ApiError
+from tenantmail.entrypoints.api.deps import CALLER_HEADERS, Author, ContainerDep, CallerDep, Page, Tenant, header_doc
+from tenantmail.entrypoints.api.errors import ApiError, validation_message
 from tenantmail.entrypoints.api.schemas import CountedPageOf, error_responses
-from tenantmail.entrypoints.api.schemas_job import JobEnvelope, SendIn, job_envelope
+from tenantmail.entrypoints.api.schemas_job import BatchIn, BatchMessageIn, BatchOut, JobEnvelope, SendIn, job_envelope
+from tenantmail.services.submit_batch import MAX_MESSAGES, BatchItem, ItemResult, submit_batch
 from tenantmail.services.submit_send import submit_send
 
 router = APIRouter()
@@ -44,6 +47,47 @@ async def post_job(body: SendIn, who: CallerDep, request: Request) -> JSONRespon
     )
     headers = {REPLAYED_HEADER: "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+@router.post(
+    "/job/batch", response_model=BatchOut, response_model_exclude_none=True, responses=error_responses(400, 413),
+    summary="Queue up to 500 sends, each idempotent by its own key",
+    description="Each message is gated and idempotent exactly as `POST /job` (its `status` is what `POST /job` "
+    "would have answered); the accepted ones are committed in one transaction. A malformed message fails only "
+    "itself. Results are in input order.",
+    openapi_extra={"parameters": list(CALLER_HEADERS)},
+)
+async def post_job_batch(body: BatchIn, app: ContainerDep, tenant: Tenant, author: Author) -> dict[str, Any]:
+    if len(body.messages) > MAX_MESSAGES:  # before reading any of them
+        raise PayloadTooLarge(f"a batch holds at most {MAX_MESSAGES} messages (got {len(body.messages)})")
+    items = [_batch_item(i, m, app.settings.html_policy) for i, m in enumerate(body.messages)]
+    results = await submit_batch(app.ctx, tenant, items, author=author, render=job_envelope)
+    return {"results": [_result(r) for r in results]}
+
+
+def _batch_item(index: int, message: dict[str, Any], html_policy: str) -> BatchItem:
+    try:
+        parsed = BatchMessageIn.model_validate(message)
+        key = validate_idempotency_key(parsed.idempotencyKey)
+        return BatchItem(request=parsed.to_request(html_policy), idempotency_key=key)
+    except ValidationError as exc:
+        return BatchItem(error=InvalidInput(validation_message(exc.errors(include_url=False), f"messages[{index}]")))
+    except DomainError as exc:
+        return BatchItem(error=exc)
+
+
+def _result(result: ItemResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": result.index, "status": result.status}
+    if result.e_id is not None:
+        out["eId"] = result.e_id
+    if result.replayed:
+        out["replayed"] = True
+    if result.error is not None:
+        error: dict[str, Any] = {"error": result.error.kind, "message": result.error.message}
+        if result.error.details:
+            error["details"] = result.error.details
+        out["error"] = error
+    return out
 
 
 NO_HISTORY = Query(include_in_schema=False)  # accepted only to be refused (docs/decisions.md D16)

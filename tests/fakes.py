@@ -63,6 +63,7 @@ class InMemoryStorage:
 
     async def queue_job(
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
+        quota: Any = None,
     ) -> bool:
         self._check("queue_job")
         config = self.configurations.get((job.tenant_id, job.configuration_e_id))
@@ -77,7 +78,7 @@ class InMemoryStorage:
         self.add_job(job)
         return True
 
-    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem]) -> list[bool]:
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem], *, quota: Any = None) -> list[Any]:
         self._check("queue_jobs")
         return [await self.queue_job(i.job, namespace, i.record, configuration_version=i.configuration_version)
                 for i in items]

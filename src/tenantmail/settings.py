@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     #: htmlBody outside the allow-list (SPEC §17 "HTML hardening"): "reject" → 400 naming what
     #: would be removed; "sanitize" → the sanitizer's output is sent and the job says so
     html_policy: Literal["reject", "sanitize"] = "reject"
+    #: per-tenant send quotas (SPEC §17 "Quotas"): the defaults a tenant's overrides
+    #: (PUT /tenant-limits) replace; enforced across every API process through the database
+    quotas_enabled: bool = True
+    quota_sends_per_second: float = Field(100.0, gt=0)
+    quota_burst: int = Field(1000, ge=1)
+    quota_sends_per_day: int = Field(1_000_000, ge=1)
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
 
     # --- validators ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Every item has its own ``Idempotency-Key`` and meets the single send's gates, in the single send's
 order, written once in :mod:`submit_send` (``gate``): replay / 422 / 412, configuration 404,
-``fromLocalPart`` 400, sendable 409, suppressed 403 — and the quota (429) like a single send.
+``fromLocalPart`` 400, sendable 409, suppressed 403 — and the tenant's quota (429), each message
+taking its own token: a batch larger than what is left is accepted up to it, the rest 429.
 The accepted items are committed together, in one transaction (``SendStore.queue_jobs``), with
 the same "only while the gates still hold" conditions as a single send. An item that meets a
 concurrent change there (its configuration changed, its recipient suppressed, its key taken since
@@ -22,11 +23,13 @@ from dataclasses import dataclass
 from tenantmail.domain.errors import DomainError, IdempotencyInFlight, PayloadTooLarge
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
+from tenantmail.domain.quota import QuotaExceeded
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import QueueItem
 from tenantmail.services.submit_send import (
-    NAMESPACE, Render, Submitted, accepted, gate, prepare, queue_after_reading_gates, read_gates, submit_send,
+    NAMESPACE, Render, Submitted, accepted, gate, prepare, queue_after_reading_gates, quota_take, read_gates,
+    submit_send, throttled,
 )
 
 MAX_MESSAGES = 500  #: as Postmark's own batch
@@ -105,18 +108,25 @@ async def _gated(
 async def _queue_together(ctx: ServiceContext, queueable: dict[int, QueueItem], results: dict[int, ItemResult]) -> None:
     """One transaction for every item still let through; the few that meet a concurrent change alone."""
     try:
-        queued = await ctx.send_store.queue_jobs(NAMESPACE, list(queueable.values()))
+        queued = await ctx.send_store.queue_jobs(NAMESPACE, list(queueable.values()), quota=quota_take(ctx))
     except IdempotencyInFlight:  # another request holds one of the keys: each alone, that one 409
         queued = [False] * len(queueable)
     for (index, item), done in zip(queueable.items(), queued, strict=True):
-        if done:
+        if isinstance(done, QuotaExceeded):  # counted one by one: the first ones took what was left
+            throttled(ctx, item.job.tenant_id)
+            results[index] = _failed(index, done)
+        elif done:
             results[index] = _answered(index, accepted(ctx, item.job, item.record))
         else:
             results[index] = await _alone(ctx, index, _single(ctx, item))
 
 
 async def _single(ctx: ServiceContext, item: QueueItem) -> Submitted:
-    replayed = await queue_after_reading_gates(ctx, item.job, item.record)
+    try:
+        replayed = await queue_after_reading_gates(ctx, item.job, item.record)
+    except QuotaExceeded:
+        throttled(ctx, item.job.tenant_id)
+        raise
     return replayed if replayed is not None else accepted(ctx, item.job, item.record)
 
 

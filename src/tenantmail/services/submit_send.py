@@ -1,7 +1,8 @@
 """Accepting a send: ``POST /job`` (SPEC §5). Gates in order, then the job into the outbox.
 
 Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → ``fromLocalPart`` on
-the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403). The job and its idempotency record are committed together, so a
+the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403) → the
+tenant's quota (429; taken in the statement that queues the job, so only a queued send uses it). The job and its idempotency record are committed together, so a
 committed key always has its job and an answered job always has its key.
 
 Most sends take one round trip: the configuration as this process last saw it decides the gates,
@@ -22,9 +23,11 @@ from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.errors import IdempotencyInFlight, NotFound, RecipientSuppressed
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
+from tenantmail.domain.quota import EffectiveLimits, QuotaExceeded, QuotaTake
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import SendFacts
+from tenantmail.settings import Settings
 
 NAMESPACE = "job"
 ACCEPTED = 202
@@ -48,11 +51,33 @@ async def submit_send(
     """Queue ``request`` once per key; raise the gate's DomainError when one refuses it."""
     job, record = prepare(ctx, tenant_id, idempotency_key=idempotency_key, request=request, author=author,
                           render=render)
-    if not await _queue_as_remembered(ctx, job, record):
-        replayed = await queue_after_reading_gates(ctx, job, record)
-        if replayed is not None:
-            return replayed
+    try:
+        if not await _queue_as_remembered(ctx, job, record):
+            replayed = await queue_after_reading_gates(ctx, job, record)
+            if replayed is not None:
+                return replayed
+    except QuotaExceeded:
+        throttled(ctx, tenant_id)
+        raise
     return accepted(ctx, job, record)
+
+
+def quota_take(ctx: ServiceContext) -> QuotaTake | None:
+    """What a send takes from its tenant's quota (None: quotas are off)."""
+    settings = ctx.settings
+    if not settings.quotas_enabled:
+        return None
+    return QuotaTake(default_limits(settings), ctx.clock())
+
+
+def default_limits(settings: Settings) -> EffectiveLimits:
+    return EffectiveLimits(settings.quota_sends_per_second, settings.quota_burst, settings.quota_sends_per_day)
+
+
+def throttled(ctx: ServiceContext, tenant_id: str, count: int = 1) -> None:
+    """``email_send_throttled_total{tenant_id}``: sends refused by the tenant's quota."""
+    for _ in range(count):
+        ctx.telemetry.emit("email.send.throttled", labels={"tenant_id": tenant_id}, level="debug")
 
 
 def prepare(
@@ -102,7 +127,8 @@ async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: Idemp
     known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
     if known is None or not known.is_sendable or not _allowed(known, job.from_local_part):
         return False
-    return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version)
+    return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version,
+                                          quota=quota_take(ctx))
 
 
 def _allowed(config: EmailConfiguration, local_part: str | None) -> bool:
@@ -124,7 +150,8 @@ async def queue_after_reading_gates(
         if replayed is not None:
             return replayed
         assert facts.configuration is not None  # the gate refused otherwise
-        if await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=facts.configuration.version):
+        if await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=facts.configuration.version,
+                                          quota=quota_take(ctx)):
             return None
     raise IdempotencyInFlight()
 

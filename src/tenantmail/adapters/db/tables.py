@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -185,6 +186,23 @@ jobs = Table(
     Index("ix_email_jobs_tenant_tag", "tenant_id", "tag", "created_at",
           postgresql_where=text("tag IS NOT NULL"), sqlite_where=text("tag IS NOT NULL")),
 )
+#: Per-tenant quotas (SPEC §17): the operator's overrides (NULL: the default from settings) and the
+#: shared token bucket every API process takes from, in the statement that queues a send.
+tenant_quotas = Table(
+    "email_tenant_quotas", metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("sends_per_second", Float),
+    Column("burst", Integer),
+    Column("sends_per_day", BigInteger),
+    Column("limits_author", String(255)),
+    _ts("limits_updated_at"),
+    Column("tokens", Float, nullable=False),  # the bucket at refilled_at
+    Column("refilled_at", Float, nullable=False),  # epoch seconds
+    Column("day", Integer, nullable=False),  # the UTC day (days since the epoch) day_count counts
+    Column("day_count", BigInteger, nullable=False),
+    Column("granted_to", UUID),  # the job the last take was for (the same transaction refunds it)
+)
+
 # PostgreSQL only: `metadata.{key}=` (jsonb containment) and `subject=` (contains, any case;
 # pg_trgm). SQLite scans the tenant's rows for these two.
 Index("ix_email_jobs_metadata", jobs.c.job_metadata, postgresql_using="gin",
@@ -262,4 +280,4 @@ ticks = Table(
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)
-TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records)
+TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records, tenant_quotas)

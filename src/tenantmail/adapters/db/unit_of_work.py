@@ -16,6 +16,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenantmail.adapters.db.engine import is_sqlite
+from tenantmail.adapters.db.repositories.tenant_quotas import TenantQuotaRepository
 from tenantmail.adapters.db.repositories.configurations import ConfigurationRepository
 from tenantmail.adapters.db.repositories.events import EventRepository
 from tenantmail.adapters.db.repositories.idempotency import IdempotencyRepository
@@ -50,6 +51,7 @@ class UnitOfWork:
     events: EventRepository
     suppressions: SuppressionRepository
     idempotency: IdempotencyRepository
+    tenant_quotas: TenantQuotaRepository
 
     def __init__(self, engine: AsyncEngine, tenant_id: str):
         self._engine = engine
@@ -72,6 +74,7 @@ class UnitOfWork:
         self.events = EventRepository(conn, tenant)
         self.suppressions = SuppressionRepository(conn, tenant)
         self.idempotency = IdempotencyRepository(conn, tenant)
+        self.tenant_quotas = TenantQuotaRepository(conn, tenant)
         return self
 
     async def __aexit__(

@@ -22,7 +22,7 @@ from tenantmail.entrypoints.api import docs, errors
 from tenantmail.entrypoints.api.deps import require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
-from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, webhooks
+from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, tenant_limits, webhooks
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
@@ -158,6 +158,7 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api.include_router(jobs.router, prefix=prefix, dependencies=authed, tags=["jobs"])
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
+    api.include_router(tenant_limits.router, prefix=prefix, dependencies=authed, tags=["tenant limits"])
     api.include_router(console.router, prefix="/console")
     docs.install(api, settings.api_prefix, "tenantmail")
     return api

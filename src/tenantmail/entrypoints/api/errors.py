@@ -61,7 +61,7 @@ def validation_message(errors: Sequence[Any], prefix: str = "") -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(request, exc.status, exc.kind, exc.message, **exc.details)
+        return error_response(request, exc.status, exc.kind, exc.message, headers=exc.headers(), **exc.details)
 
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:

@@ -21,7 +21,8 @@ from tenantmail.domain.job import EmailJob, JobStatus
 class UnitOfWork(Protocol):
     """One transaction with tenant-scoped repositories (``adapters/db/unit_of_work.py``).
 
-    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``.
+    Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``,
+    ``tenant_quotas``.
     Leaving ``async with`` without ``commit()`` rolls back.
     """
 
@@ -31,6 +32,7 @@ class UnitOfWork(Protocol):
     events: Any
     suppressions: Any
     idempotency: Any
+    tenant_quotas: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -65,10 +67,14 @@ class SendStore(Protocol):
     ) -> SendFacts: ...
     async def queue_job(
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
-    ) -> bool: ...
-    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem]) -> list[bool]:
-        """Each item as ``queue_job`` would queue it, all in one transaction; whether each was
-        (an item whose gates no longer hold writes nothing, the others are committed)."""
+        quota: Any = None,
+    ) -> bool:
+        """With ``quota`` (a ``QuotaTake``), the send also takes a token of the tenant's quota — only
+        when it is queued; raises QuotaExceeded (429) when the bucket or the day is empty."""
+        ...
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem], *, quota: Any = None) -> list[Any]:
+        """Each item as ``queue_job`` would queue it, all in one transaction: whether each was (an
+        item whose gates no longer hold writes nothing, the others are committed), or its QuotaExceeded."""
         ...
 
 

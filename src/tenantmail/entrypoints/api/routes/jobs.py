@@ -35,7 +35,7 @@ IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send
 
 @send_router.post(
     "/job", status_code=202, response_model=JobEnvelope,
-    responses=error_responses(400, 403, 404, 409, 412, 413, 422),
+    responses=error_responses(400, 403, 404, 409, 412, 413, 422, 429),
     summary="Queue a send (idempotent by Idempotency-Key)",
     openapi_extra={"parameters": [*CALLER_HEADERS, IDEMPOTENCY_KEY]},
 )

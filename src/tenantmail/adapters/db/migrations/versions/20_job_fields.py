@@ -1,4 +1,5 @@
-"""job fields: a send's tag and metadata, whether its HTML was sanitized, the job search indexes
+"""job fields: a send's tag and metadata, whether its HTML was sanitized, the job search indexes,
+per-tenant quotas
 
 ``email_jobs.tag`` (≤ 1000 chars), ``email_jobs.job_metadata`` (jsonb on PostgreSQL, JSON on
 SQLite; NULL = none), ``email_jobs.html_sanitized`` (false for every existing row). Nullable
@@ -10,6 +11,8 @@ trigram GIN index over the subject (``ILIKE '%…%'``; the pg_trgm extension, tr
 Plain CREATE INDEX: it blocks writes to email_jobs while it builds (docs/performance.md gives
 the build time at 1,000,000 jobs); an operator with a large table may build them beforehand
 with CREATE INDEX CONCURRENTLY under the same names.
+
+``email_tenant_quotas``: a tenant's limit overrides and its shared token bucket (SPEC §17 "Quotas").
 
 Revision ID: 20_job_fields
 Revises: 22_domains
@@ -29,6 +32,21 @@ TAGGED = sa.text("tag IS NOT NULL")
 
 
 def upgrade() -> None:
+    op.create_table(
+        'email_tenant_quotas',
+        sa.Column('tenant_id', sa.String(length=128), nullable=False),
+        sa.Column('sends_per_second', sa.Float(), nullable=True),
+        sa.Column('burst', sa.Integer(), nullable=True),
+        sa.Column('sends_per_day', sa.BigInteger(), nullable=True),
+        sa.Column('limits_author', sa.String(length=255), nullable=True),
+        sa.Column('limits_updated_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('tokens', sa.Float(), nullable=False),
+        sa.Column('refilled_at', sa.Float(), nullable=False),
+        sa.Column('day', sa.Integer(), nullable=False),
+        sa.Column('day_count', sa.BigInteger(), nullable=False),
+        sa.Column('granted_to', sa.String(length=36), nullable=True),
+        sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_email_tenant_quotas')),
+    )
     with op.batch_alter_table('email_jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tag', sa.String(length=1000), nullable=True))
         batch_op.add_column(sa.Column('job_metadata', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'),
@@ -47,6 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('email_tenant_quotas')
     if op.get_bind().dialect.name == 'postgresql':
         op.drop_index('ix_email_jobs_subject_trgm', table_name='email_jobs')
         op.drop_index('ix_email_jobs_metadata', table_name='email_jobs')

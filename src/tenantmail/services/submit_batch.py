@@ -5,10 +5,11 @@ order, written once in :mod:`submit_send` (``gate``): replay / 422 / 412, config
 ``fromLocalPart`` 400, sendable 409, suppressed 403 — and the tenant's quota (429), each message
 taking its own token: a batch larger than what is left is accepted up to it, the rest 429.
 The accepted items are committed together, in one transaction (``SendStore.queue_jobs``), with
-the same "only while the gates still hold" conditions as a single send. An item that meets a
-concurrent change there (its configuration changed, its recipient suppressed, its key taken since
-the read) is then taken alone, exactly as a single send retries; so is every item when another
-request still holds one of their keys (the transaction could not wait for it).
+the same "only while the gates still hold" conditions as a single send (and, as a single send,
+without reading the gates first for a configuration this process has seen sendable). An item
+those conditions stop (a replay, its configuration changed, its recipient suppressed, its key
+taken since) is then taken alone, exactly as a single send retries; so is every item when
+another request still holds one of their keys (the transaction could not wait for it).
 
 A malformed item fails only itself. A key used twice in one batch: the second is answered as a
 repeat of the first would be, after it (a replay, or 422 for another message).
@@ -29,7 +30,7 @@ from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import QueueItem
 from tenantmail.services.submit_send import (
     NAMESPACE, Render, Submitted, accepted, gate, prepare, queue_after_reading_gates, quota_take, read_gates,
-    submit_send, throttled,
+    remembered_allows, submit_send, throttled,
 )
 
 MAX_MESSAGES = 500  #: as Postmark's own batch
@@ -86,11 +87,22 @@ async def submit_batch(
 async def _gated(
     ctx: ServiceContext, prepared: dict[int, tuple[EmailJob, IdempotencyRecord]], results: dict[int, ItemResult],
 ) -> dict[int, QueueItem]:
-    """The items every gate lets through; the others answered (replays, refusals)."""
-    indexes = list(prepared)
-    facts = await asyncio.gather(*(read_gates(ctx, *prepared[i]) for i in indexes))  # batched by the intake
+    """The items to queue together; the others answered (replays, refusals).
+
+    As a single send: an item for a configuration this process has seen sendable goes straight to
+    the transaction, whose conditions are every gate passing (an item they stop is then taken
+    alone, which reads the gates and answers as a single send would); the others are gated on a
+    fresh read first (the reads go out together: the intake shares their transactions)."""
     queueable: dict[int, QueueItem] = {}
-    for index, found in zip(indexes, facts, strict=True):
+    unknown = []
+    for index, (job, record) in prepared.items():
+        known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
+        if known is not None and known.is_sendable and remembered_allows(known, job.from_local_part):
+            queueable[index] = QueueItem(job, record, known.version)
+        else:
+            unknown.append(index)
+    facts = await asyncio.gather(*(read_gates(ctx, *prepared[i]) for i in unknown))
+    for index, found in zip(unknown, facts, strict=True):
         job, record = prepared[index]
         try:
             replayed = gate(found, job, record)
@@ -102,7 +114,7 @@ async def _gated(
             continue
         assert found.configuration is not None
         queueable[index] = QueueItem(job, record, found.configuration.version)
-    return queueable
+    return dict(sorted(queueable.items()))
 
 
 async def _queue_together(ctx: ServiceContext, queueable: dict[int, QueueItem], results: dict[int, ItemResult]) -> None:

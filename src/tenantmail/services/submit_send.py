@@ -125,13 +125,14 @@ async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: Idemp
     sendable. The store commits only if that configuration is unchanged since, the recipient is
     not suppressed and the key is free, which is every gate passing; anything else writes nothing."""
     known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
-    if known is None or not known.is_sendable or not _allowed(known, job.from_local_part):
+    if known is None or not known.is_sendable or not remembered_allows(known, job.from_local_part):
         return False
     return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version,
                                           quota=quota_take(ctx))
 
 
-def _allowed(config: EmailConfiguration, local_part: str | None) -> bool:
+def remembered_allows(config: EmailConfiguration, local_part: str | None) -> bool:
+    """The From local part is one the remembered configuration allows (else: the full gates)."""
     return local_part is None or local_part in config.allowed_local_parts
 
 

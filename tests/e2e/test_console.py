@@ -425,3 +425,45 @@ async def test_the_drift_page_plans_and_applies_repairs_with_the_operator_as_aut
     assert (versions[-1].cause, versions[-1].author) == ("drift-repair:dns_missing_record", "console:grace")
     again = await browser.post("/console/drift/repair", data={**form, "action": "apply", "confirm": "yes"})
     assert "Nothing to repair." in again.text
+
+
+# --- issue 20: tags on the jobs page, the send quotas page -----------------------------------------
+
+
+async def test_the_jobs_page_shows_tags_and_filters_by_tag(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant)
+    tagged = await seed_job(app_container, config, subject="Welcome")
+    await seed_job(app_container, config, subject="Invoice")
+    async with app_container.ctx.uow(tenant) as uow:
+        tagged.tag, tagged.metadata = "welcome-<b>", {"plan": "pro"}
+        await uow.jobs.save(tagged)
+        await uow.commit()
+    await login(browser)
+    everything = (await browser.get(f"/console/t/{tenant}/jobs")).text
+    assert "welcome-&lt;b&gt;" in everything and "Invoice" in everything
+    filtered = (await browser.get(f"/console/t/{tenant}/jobs", params={"tag": "welcome-<b>"})).text
+    assert "Welcome" in filtered and "Invoice" not in filtered
+    assert (await browser.get(f"/console/t/{tenant}/jobs", params={"tag": "x" * 1001})).status_code == 400
+    detail = (await browser.get(f"/console/t/{tenant}/jobs/{tagged.e_id}")).text
+    assert "plan=pro" in detail
+
+
+async def test_the_limits_page_shows_and_replaces_the_quotas(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    await login(browser)
+    page = (await browser.get(f"/console/t/{tenant}/limits")).text
+    assert str(app_container.settings.quota_burst) in page
+    saved = await browser.post(f"/console/t/{tenant}/limits",
+                               data={"csrf": csrf_of(page), "sends_per_second": "7", "burst": "", "sends_per_day": ""})
+    assert saved.status_code == 303
+    async with app_container.ctx.uow(tenant) as uow:
+        overrides, author, _ = await uow.tenant_quotas.limits()
+    assert overrides.sends_per_second == 7 and overrides.burst is None and author == "console:ada"
+    refused = await browser.post(f"/console/t/{tenant}/limits",
+                                 data={"csrf": csrf_of(page), "sends_per_second": "-1", "burst": "", "sends_per_day": ""})
+    assert refused.status_code == 400 and "sendsPerSecond" in refused.text
+    without_csrf = await browser.post(f"/console/t/{tenant}/limits", data={"sends_per_second": "1"})
+    assert without_csrf.status_code in (400, 403)

@@ -69,3 +69,12 @@ async def test_a_reserved_metadata_key_is_a_one_line_error(app_container: Contai
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode != 0 and "reserved" in err.decode().strip().splitlines()[-1]
+
+
+async def test_limits_set_and_show_a_tenants_quotas(app_container: Container) -> None:
+    changed = await tenantmail(app_container, "limits", "set", "--tenant", "tenant-a", "--per-second", "5",
+                               "--burst", "10", "--author", "ops")
+    assert changed["sendsPerSecond"] == 5 and changed["burst"] == 10 and changed["sendsPerDay"] is None
+    assert changed["effective"]["sendsPerDay"] == app_container.settings.quota_sends_per_day
+    shown = await tenantmail(app_container, "limits", "show", "--tenant", "tenant-a")
+    assert shown == changed and shown["updatedBy"] == "ops"

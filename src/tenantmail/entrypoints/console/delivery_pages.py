@@ -1,18 +1,20 @@
-"""Delivery pages: jobs, one job with its webhook events, and the suppression list."""
+"""Delivery pages: jobs, one job with its webhook events, the suppression list, the send quotas."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from tenantmail.domain.errors import Conflict, UpstreamUnavailable
+from tenantmail.domain.errors import Conflict, InvalidInput, UpstreamUnavailable
 from tenantmail.domain.job import JobStatus, canonical_recipient
 from tenantmail.domain.job_search import JobSearch
 from tenantmail.entrypoints.api.deps import ContainerDep
-from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm
+from tenantmail.domain.quota import TenantLimits
+from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm, OperatorSession
 from tenantmail.entrypoints.console.web import ConsoleRoute, Pager, choice, page_param, redirect, render
 from tenantmail.services.manage_suppression import remove_suppression
+from tenantmail.services.tenant_limits import read_limits, set_limits
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -84,3 +86,33 @@ async def remove(
             request, app, tenant, Pager(1), "", False, status=exc.status, refusal=exc.message,
         )
     return redirect(request.url_for("console.suppressions", tenant=tenant).path)
+
+
+@router.get("/t/{tenant}/limits", name="console.limits")
+async def limits(request: Request, app: ContainerDep, tenant: ConsoleTenant) -> Response:
+    return render(request, "limits.html", section="limits", tenant=tenant, view=await read_limits(app.ctx, tenant),
+                  refusal=None)
+
+
+@router.post("/t/{tenant}/limits", name="console.set_limits")
+async def change_limits(
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, session: OperatorSession, form: CsrfForm,
+) -> Response:
+    """Replace the tenant's quota overrides (an empty field: the default); a refusal is shown on the page."""
+    try:
+        new = TenantLimits.parse(sends_per_second=_number(form.get("sends_per_second"), float),
+                                 burst=_number(form.get("burst"), int), sends_per_day=_number(form.get("sends_per_day"), int))
+    except InvalidInput as exc:
+        return render(request, "limits.html", http_status=400, section="limits", tenant=tenant,
+                      view=await read_limits(app.ctx, tenant), refusal=exc.message)
+    await set_limits(app.ctx, tenant, new, author=session.author)
+    return redirect(request.url_for("console.limits", tenant=tenant).path)
+
+
+def _number(text: str | None, kind: type[float] | type[int]) -> Any:
+    if not text or not text.strip():
+        return None
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise InvalidInput(f"'{text.strip()}' is not a number") from None

@@ -178,38 +178,42 @@ class SendStore:
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
         quota: QuotaTake | None = None,
     ) -> bool:
-        [outcome] = await self.queue_jobs(namespace, [QueueItem(job, record, configuration_version)], quota=quota,
-                                          single=True)
+        [outcome] = await self.queue_jobs(namespace, [QueueItem(job, record, configuration_version)], quota=quota)
         if isinstance(outcome, QuotaExceeded):
             raise outcome
         return outcome
 
     async def queue_jobs(
-        self, namespace: str, items: Sequence[QueueItem], *, quota: QuotaTake | None = None, single: bool = False,
+        self, namespace: str, items: Sequence[QueueItem], *, quota: QuotaTake | None = None,
     ) -> list[bool | QuotaExceeded]:
-        """Every item as :meth:`queue_job` would queue it, all in one unit (one transaction):
+        """Every item as :meth:`queue_job` would queue it, all in one unit (one transaction; the
+        items' statements are the same text, so PostgreSQL runs them as one ``executemany``):
         whether each was queued, or the quota's refusal."""
-        unit = []
+        if not items:
+            return []
+        texts = self._sql.queue_unit(quota=quota is not None)
         extra = _quota_params(quota) if quota is not None else {}
-        for i, item in enumerate(items):
-            params = {
+        per_item = []
+        for item in items:
+            per_item.append({
                 "configuration_version": item.configuration_version, **extra,
                 **self._records.params(idempotency_rows.to_row(item.job.tenant_id, namespace, item.record)),
                 **self._jobs.params(job_rows.to_row(item.job)),
-            }
-            suffix = "" if single else f"_{i}"
-            unit += [Statement(sql, params) for sql in self._sql.queue_unit(quota=quota is not None, suffix=suffix)]
-        if not unit:
-            return []
+            })
+        # item after item, each its statements in order (SQLite's take → claim → queue of one item use
+        # the bucket's granted_to between them); PostgreSQL's is one statement: a run of one text
+        unit = [Statement(sql, params) for params in per_item for sql in texts]
         try:
-            row = await self._commit.run_committed(*unit) or {}
+            rows = await self._commit.run_committed_rows(*unit)
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
         outcomes: list[bool | QuotaExceeded] = []
         for i in range(len(items)):
-            suffix = "" if single else f"_{i}"
-            refused = _quota_refusal(quota, row, suffix) if quota is not None else None
-            outcomes.append(refused if refused is not None else row.get(f"e_id{suffix}") is not None)
+            row: dict[str, Any] = {}
+            for step in range(len(texts)):
+                row.update(rows[i * len(texts) + step] or {})
+            refused = _quota_refusal(quota, row) if quota is not None else None
+            outcomes.append(refused if refused is not None else row.get("e_id") is not None)
         return outcomes
 
     def _facts(self, row: dict[str, Any]) -> SendFacts:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-sqlite test-postgres api-test lint bench openapi lock clean
+.PHONY: run test test-unit test-sqlite test-postgres test-browser console-screenshots api-test lint bench openapi lock clean
 
 # the development environment: runtime + the sandbox extra + test tools (requirements-dev.lock)
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -31,6 +31,14 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	TENANTMAIL_TEST_BACKENDS=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-browser: the console in Debian's chromium (Playwright, JavaScript off, axe-core), both databases
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q $(PYTEST_ARGS)
+
+## console-screenshots: regenerate docs/console/*.png (shown in docs/console.md) by running the browser flows
+console-screenshots: $(STAMP)
+	TENANTMAIL_TEST_BACKENDS=sqlite TENANTMAIL_CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest tests/browser -q
 
 ## api-test: the Bruno collection (api-test/) against the running `make run`; installs the pinned
 ## Bruno CLI into api-test/node_modules on first use. API_TEST_ARGS: e.g. --env deployment, -- job

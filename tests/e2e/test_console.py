@@ -13,7 +13,7 @@ from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.bootstrap import Container
-from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
+from tenantmail.domain.configuration import Administrative, EmailConfiguration, LastError, Operational, Signature
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind
 from tenantmail.domain.drift import Discrepancy, DriftReport, DriftTag, RunStatus
 from tests.drift_support import expected_records, provisioned
@@ -125,7 +125,7 @@ async def test_login_sets_an_httponly_strict_signed_cookie_not_holding_the_key(b
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     assert TEST_API_KEY not in cookie
     home = await browser.get("/console/")
-    assert home.status_code == 200 and "Pick a tenant" in home.text and "ada" in home.text
+    assert home.status_code == 200 and "<h1>Tenants" in home.text and "ada" in home.text
 
 
 async def test_a_tampered_session_cookie_is_not_accepted(browser: httpx.AsyncClient) -> None:
@@ -156,12 +156,16 @@ async def test_logout_needs_the_csrf_token_and_then_ends_the_session(browser: ht
     assert (await browser.get("/console/")).status_code == 303
 
 
-async def test_the_tenant_picker_opens_the_tenants_configurations(browser: httpx.AsyncClient, tenant: str) -> None:
+async def test_the_tenant_list_links_every_tenant_and_onboarding_refuses_a_bad_tenant_id(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    await seed_configuration(app_container, tenant)
     await login(browser)
 
-    response = await browser.get("/console/", params={"tenant": tenant})
-    assert response.headers["location"] == f"/console/t/{tenant}/configurations"
-    bad = await browser.get("/console/", params={"tenant": "no spaces/allowed"})
+    home = await browser.get("/console/")
+    assert f'href="/console/t/{tenant}/configurations"' in home.text
+    bad = await browser.post("/console/onboard", data={
+        "csrf": csrf_of(home.text), "tenant": "no spaces/allowed", "slug": "x", "from_name": "X"})
     assert bad.status_code == 400 and "A tenant id is" in bad.text
 
 
@@ -177,7 +181,7 @@ async def test_configurations_page_counts_states_and_filters(
 
     page = (await browser.get(f"/console/t/{tenant}/configurations")).text
     assert pending.sending_domain in page and missing.sending_domain in page
-    assert "?operational=MISSING&amp;administrative=LOCKED\">1</a>" in page
+    assert "?operational=MISSING&amp;administrative=LOCKED" in page and ">PENDING</span>" in page
 
     only_missing = await browser.get(f"/console/t/{tenant}/configurations", params={"operational": "MISSING"})
     assert missing.sending_domain in only_missing.text and pending.sending_domain not in only_missing.text
@@ -280,8 +284,10 @@ async def test_suppressions_page_lists_live_entries(browser: httpx.AsyncClient, 
     page = (await browser.get(f"/console/t/{tenant}/suppressions")).text
 
     assert "gone@example.com" in page and "angry@example.com" in page
-    assert page.count(">Remove</button>") == 1  # a spam complaint offers no remove button
+    assert page.count(">Remove…") == 2  # each leads to the confirm step, which explains a refusal
     assert "spam complaint: permanent" in page
+    confirm = await browser.get(f"/console/t/{tenant}/suppressions/remove", params={"recipient": "angry@example.com"})
+    assert "cannot be lifted" in confirm.text and "Yes, remove it" not in confirm.text
 
 
 async def test_drift_page_shows_the_latest_report(browser: httpx.AsyncClient, app_container: Container, tenant: str) -> None:
@@ -381,9 +387,11 @@ async def test_removing_a_suppression_lifts_it_but_a_spam_complaint_stays(
     listing = f"/console/t/{tenant}/suppressions"
     token = csrf_of((await browser.get(listing)).text)
 
-    lifted = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "Gone@Example.com"})
-    refused = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "angry@example.com"})
+    unconfirmed = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "gone@example.com"})
+    lifted = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "Gone@Example.com", "confirm": "yes"})
+    refused = await browser.post(f"{listing}/remove", data={"csrf": token, "recipient": "angry@example.com", "confirm": "yes"})
 
+    assert unconfirmed.status_code == 400 and "Confirm the removal" in unconfirmed.text
     assert lifted.status_code == 303
     assert refused.status_code == 409 and "cannot be lifted" in refused.text
     page = (await browser.get(listing)).text
@@ -425,6 +433,94 @@ async def test_the_drift_page_plans_and_applies_repairs_with_the_operator_as_aut
     assert (versions[-1].cause, versions[-1].author) == ("drift-repair:dns_missing_record", "console:grace")
     again = await browser.post("/console/drift/repair", data={**form, "action": "apply", "confirm": "yes"})
     assert "Nothing to repair." in again.text
+
+
+# --- issue 21: onboarding, test send, message frame, activity --------------------------------------
+
+
+async def test_onboarding_refuses_a_slug_in_use_next_to_the_form_and_creates_nothing(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    taken = await seed_configuration(app_container, tenant)
+    await login(browser)
+    token = csrf_of((await browser.get("/console/")).text)
+
+    refused = await browser.post("/console/onboard", data={
+        "csrf": token, "tenant": "other-tenant", "slug": taken.sending_domain_slug, "from_name": "Other"})
+    created = await browser.post("/console/onboard", data={
+        "csrf": token, "tenant": tenant, "slug": "fresh-slug", "from_name": "Fresh"})
+
+    assert refused.status_code == 409 and 'value="Other"' in refused.text  # the form keeps what was typed
+    async with app_container.ctx.uow("other-tenant") as uow:
+        assert (await uow.configurations.list(limit=5, offset=0))[1] == 0
+    assert created.status_code == 303 and "tenantmail_console_notice" in created.headers["set-cookie"]
+    page = await browser.get(created.headers["location"])
+    assert "created (PENDING, LOCKED)" in page.text
+    again = await browser.get(created.headers["location"])
+    assert "created (PENDING, LOCKED)" not in again.text  # the confirmation is shown once
+
+
+async def test_a_test_send_from_a_locked_configuration_is_refused_on_its_page(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant, operational=Operational.OK)
+    await login(browser)
+    token = csrf_of((await browser.get(f"/console/t/{tenant}/configurations/{config.e_id}")).text)
+
+    refused = await browser.post(f"/console/t/{tenant}/configurations/{config.e_id}/test-send", data={
+        "csrf": token, "recipient": "buyer@example.com", "subject": "hi", "text": "hello"})
+
+    assert refused.status_code == 409
+    async with app_container.ctx.uow(tenant) as uow:
+        assert (await uow.jobs.list())[1] == 0
+
+
+async def test_the_html_body_is_served_sanitised_with_a_frame_only_policy(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant)
+    job = EmailJob.queue(tenant_id=tenant, configuration_e_id=config.e_id, recipient="a@example.com", subject="s",
+                         idempotency_key="k-html", now=app_container.ctx.clock(),
+                         html_body='<p onclick="x()">Hi <a href="https://t.example/x">link</a></p><script>x()</script>')
+    async with app_container.ctx.uow(tenant) as uow:
+        await uow.jobs.add(job)
+        await uow.commit()
+    await login(browser)
+
+    detail = await browser.get(f"/console/t/{tenant}/jobs/{job.e_id}")
+    frame = await browser.get(f"/console/t/{tenant}/jobs/{job.e_id}/html")
+
+    assert "frame-src 'self'" in detail.headers["content-security-policy"]
+    assert f'src="/console/t/{tenant}/jobs/{job.e_id}/html"' in detail.text and 'sandbox=""' in detail.text
+    assert "<script" not in frame.text and "onclick" not in frame.text and "t.example" not in frame.text
+    assert "<p>Hi <a" in frame.text
+    policy = frame.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "frame-ancestors 'self'" in policy
+
+
+async def test_the_activity_feed_refuses_a_bad_time_as_a_page(browser: httpx.AsyncClient) -> None:
+    await login(browser)
+    response = await browser.get("/console/activity", params={"from": "yesterday"})
+    assert response.status_code == 400 and "From must be a date and time" in response.text
+
+
+async def test_a_configuration_in_failure_shows_its_last_error_next_to_re_verify(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant, operational=Operational.FAILURE)
+    async with app_container.ctx.uow(tenant) as uow:
+        stored = await uow.configurations.get(config.e_id)
+        stored.last_error = LastError("send", "401", "Bad or missing server token")
+        await uow.configurations.save(stored, author="seed", cause="test-setup")
+        await uow.commit()
+    await login(browser)
+
+    page = (await browser.get(f"/console/t/{tenant}/configurations/{config.e_id}")).text
+
+    alert = page.index('role="alert"')
+    assert "Bad or missing server token" in page[alert:alert + 300]
+    assert page.index(">re-verify</button>") > alert
+    assert "health-check a configuration in FAILURE" in page
 
 
 # --- issue 20: tags on the jobs page, the send quotas page -----------------------------------------

@@ -14,7 +14,7 @@ from tenantmail.domain.tenant import is_tenant_id
 from tenantmail.entrypoints.api.deps import ContainerDep
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.session import Session
-from tenantmail.entrypoints.console.web import LoginRequired, PageError
+from tenantmail.entrypoints.console.web import LoginRequired, PageError, console_path
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -69,16 +69,14 @@ def set_session_cookie(response: Response, request: Request, value: str) -> None
     """HttpOnly (no script reads it), SameSite=Strict (no cross-site request carries it)."""
     response.set_cookie(
         sessions.COOKIE_NAME, value, max_age=int(sessions.SESSION_TTL.total_seconds()),
-        path=_cookie_path(request), httponly=True, samesite="strict", secure=request.url.scheme == "https",
+        path=console_path(request), httponly=True, samesite="strict", secure=request.url.scheme == "https",
     )
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(
-        sessions.COOKIE_NAME, path=_cookie_path(request), httponly=True, samesite="strict",
+        sessions.COOKIE_NAME, path=console_path(request), httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
     )
 
 
-def _cookie_path(request: Request) -> str:
-    return request.url_for("console.home").path.rstrip("/") or "/"

@@ -2,19 +2,17 @@
 
     api.include_router(console.router, prefix="/console")
 
-This module holds the session pages (login, logout), the tenant picker, the drift report and its
-repair form; the tenant pages live in ``configuration_pages`` and ``delivery_pages``.
+This module holds the session pages (login, logout), the drift report and its repair form; the
+tenant list and the cross-tenant feed live in ``activity_pages``, a tenant's pages in
+``configuration_pages`` and ``delivery_pages``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Query, Request, Response
-
-from tenantmail.domain.tenant import is_tenant_id
 from tenantmail.entrypoints.api.deps import ContainerDep
-from tenantmail.entrypoints.console import configuration_pages, delivery_pages
+from tenantmail.entrypoints.console import activity_pages, configuration_pages, delivery_pages
 from tenantmail.entrypoints.console import session as sessions
 from tenantmail.entrypoints.console.auth import (
     CsrfForm,
@@ -55,16 +53,6 @@ async def logout(request: Request, _: CsrfForm) -> Response:
     return response
 
 
-@router.get("/", name="console.home")
-async def home(request: Request, _: OperatorSession, tenant: Annotated[str, Query()] = "") -> Response:
-    """The tenant picker; a picked tenant goes straight to its configurations."""
-    tenant = tenant.strip()
-    if tenant and is_tenant_id(tenant):
-        return redirect(request.url_for("console.configurations", tenant=tenant).path)
-    error = "A tenant id is 1-128 characters of [A-Za-z0-9._:@-]." if tenant else None
-    return render(request, "home.html", http_status=400 if error else 200, picked=tenant, error=error)
-
-
 @router.get("/drift", name="console.drift")
 async def drift(request: Request, app: ContainerDep, _: OperatorSession) -> Response:
     report = await app.ctx.drift_reports.latest()
@@ -97,5 +85,6 @@ async def _drift_page(request: Request, app: ContainerDep, status: int, refusal:
     return render(request, "drift.html", http_status=status, section="drift", report=report, refusal=refusal)
 
 
+router.include_router(activity_pages.router)
 router.include_router(configuration_pages.router)
 router.include_router(delivery_pages.router)

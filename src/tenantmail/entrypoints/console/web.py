@@ -1,8 +1,10 @@
 """How the console answers: Jinja2 pages with autoescape on, strict headers, and HTML errors.
 
-Everything a tenant sent (names, subjects, recipients, event payloads) is untrusted, so the
-environment escapes every ``{{ }}`` and the Content-Security-Policy forbids scripts, frames and
-foreign form targets outright: even an escaping mistake could not run code or be clickjacked.
+Everything a tenant sent (names, subjects, recipients, bodies, event payloads) is untrusted, so
+the environment escapes every ``{{ }}`` and the Content-Security-Policy forbids scripts, frames and
+foreign form targets outright: even an escaping mistake could not run code or be clickjacked. The
+one exception is the message page, which may frame the sanitised HTML body served by the console
+itself (``CSP_FRAMING_BODY``, ``CSP_MESSAGE_BODY``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,15 +32,22 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["ts"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "—"
+_env.filters["pct"] = lambda value: "—" if value is None else f"{value * 100:.1f} %"
 # Plain JSON text, escaped like any other value (tojson's \u003c escapes are for <script>, unreadable here).
 _env.filters["pretty_json"] = lambda value: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
+#: Styles are one inline <style> block; nothing else may load, run or frame the console.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+#: The message page also frames its own sanitised HTML body (``console.job_html``), nothing else.
+CSP_FRAMING_BODY = CSP.replace("default-src 'none';", "default-src 'none'; frame-src 'self';")
+#: The sanitised HTML body inside its sandboxed iframe: no script, no remote load (inline images
+#: only), no form, no navigation; framed by the console alone.
+CSP_MESSAGE_BODY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
+    "frame-ancestors 'self'; base-uri 'none'; sandbox"
+)
 SECURITY_HEADERS = {
-    # Styles are one inline <style> block; nothing else may load, run or frame the console.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -58,15 +67,41 @@ class PageError(Exception):
         self.status, self.message = status, message
 
 
-def render(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
-    """A page from ``templates/`` with what the layout needs: the session, partition, tenant."""
+def render(
+    request: Request, template: str, http_status: int = 200, *, csp: str = CSP, **context: Any,
+) -> HTMLResponse:
+    """A page from ``templates/`` with what the layout needs: the session, partition, tenant, and
+    the confirmation left by the action that redirected here (shown once)."""
     settings = request.app.state.tenantmail.settings
+    notice = unquote(request.cookies.get(NOTICE_COOKIE, ""))[:500] or None
     layout = {
         "request": request, "session": getattr(request.state, "console_session", None),
         "partition": settings.partition, "live": settings.is_live, "tenant": None, "section": None,
+        "notice": notice,
     }
     page = _env.get_template(template).render({**layout, **context})
-    return HTMLResponse(page, status_code=http_status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(page, status_code=http_status, headers={**SECURITY_HEADERS, "Content-Security-Policy": csp})
+    if notice is not None:
+        response.delete_cookie(NOTICE_COOKIE, path=console_path(request), httponly=True, samesite="strict")
+    return response
+
+
+#: Post/redirect/get: the action's confirmation travels to the next page in a one-shot cookie
+#: (HttpOnly, SameSite=Strict, a minute at most), so a reload never repeats the action or the message.
+NOTICE_COOKIE = "tenantmail_console_notice"
+
+
+def done(request: Request, url: str, notice: str) -> RedirectResponse:
+    """303 to ``url``, which shows ``notice`` once as the confirmation of what was just done."""
+    response = redirect(url)
+    response.set_cookie(NOTICE_COOKIE, quote(notice, safe=""), max_age=60, path=console_path(request),
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+def console_path(request: Request) -> str:
+    """The console's root path: where its cookies apply."""
+    return request.url_for("console.home").path.rstrip("/") or "/"
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -132,11 +132,13 @@ class JobRepository(TenantRepository):
         await self._conn.execute(stmt, rows)
 
     async def list(
-        self, search: JobSearch, *, limit: int = 50, offset: int = 0, count_up_to: int | None = COUNT_UP_TO,
+        self, search: JobSearch | None = None, *, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = COUNT_UP_TO,
     ) -> tuple[list[EmailJob], int]:
         """One page of the tenant's jobs matching ``search``, newest first, and how many match —
         counted up to ``count_up_to`` (more: ``count_up_to + 1``; None: counted exactly)."""
         c = jobs.c
+        search = search or JobSearch()
         stmt = self._matching(
             c.status.in_([s.value for s in search.statuses]) if search.statuses else None,
             c.recipient == search.recipient if search.recipient else None,

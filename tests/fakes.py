@@ -101,6 +101,9 @@ class InMemoryStorage:
         self.events[dedup] = (tenant_id, event, job.e_id if job else None)
         if job is not None and effects.projection is not None and effects.projection[job.status] is not job.status:
             job.move(effects.projection[job.status], received_at)
+        if job is not None and job.message_id is None and event.message_id is not None:
+            job.message_id = event.message_id  # Postmark accepted it, whatever dispatch has recorded
+            job.updated_at = received_at
         self._apply_suppression(tenant_id, event, effects, received_at)
         return EventApplied(server_id, True, job.e_id if job else None, previous, job.status if job else None)
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     api_prefix: str = "/v1/shop-access/email"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # request bodies, enforced while reading (SPEC §14): sends with attachments, the webhook, the batch
+    max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    max_webhook_bytes: int = Field(1024 * 1024, ge=1024)
+    max_batch_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # POST /job/batch: Postmark's batch limit
 
     # --- partition -----------------------------------------------------------------------
     partition: str = "dev"

@@ -351,3 +351,25 @@ async def test_an_open_without_server_id_is_stored_but_a_delivery_without_one_is
     delivered = dataclasses.replace(an_event(EventKind.DELIVERY, job=job), server_id=None)
     refused = await ingest(store, config, delivered, minute=2)
     assert not refused.stored and (await store.job(TENANT, job.e_id)).status is JobStatus.SENT  # type: ignore[union-attr]
+
+
+async def test_an_event_matched_by_tm_job_records_its_message_id_when_the_job_has_none(store: Harness) -> None:
+    """SPEC §14: Postmark's answer lost (or not yet committed), the webhook came first: the job
+    still gets Postmark's MessageID — with a status move (Delivery) or without one (Open)."""
+    config = a_configuration()
+    await store.seed_configuration(config)
+    racing = a_job(config, "k-1", status=JobStatus.SENDING)
+    opened = a_job(config, "k-2", recipient="bob@example.com", status=JobStatus.DELIVERED)
+    await store.seed_job(racing)
+    await store.seed_job(opened)
+    applied = await ingest(store, config, an_event(EventKind.DELIVERY, job=racing, message_id="pm-1"), minute=2)
+    assert (applied.previous_status, applied.status) == (JobStatus.SENDING, JobStatus.DELIVERED)
+    applied = await ingest(store, config, an_event(EventKind.OPEN, job=opened, message_id="pm-2",
+                                                   recipient="bob@example.com"), minute=3)
+    assert (applied.previous_status, applied.status) == (JobStatus.DELIVERED, JobStatus.DELIVERED)
+    first, second = await store.job(TENANT, racing.e_id), await store.job(TENANT, opened.e_id)
+    assert first is not None and (first.status, first.message_id) == (JobStatus.DELIVERED, "pm-1")
+    assert second is not None and (second.status, second.message_id) == (JobStatus.DELIVERED, "pm-2")
+    # a MessageID once recorded is never replaced by an event's
+    await ingest(store, config, an_event(EventKind.CLICK, job=racing, message_id="someone-else"), minute=4)
+    assert (await store.job(TENANT, racing.e_id)).message_id == "pm-1"  # type: ignore[union-attr]

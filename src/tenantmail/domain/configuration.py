@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tenantmail.domain.errors import Conflict, IllegalSignal, InvalidInput, NotSendable
+from tenantmail.domain.header_text import check_header_text
 from tenantmail.domain.naming import sending_domain as _sending_domain
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -450,6 +451,7 @@ def validate_signature(signature: Signature) -> None:
         raise InvalidInput("signature.fromName must not be empty")
     if any(ch in signature.from_name for ch in "\r\n") or len(signature.from_name) > 255:
         raise InvalidInput("signature.fromName must be a single line of at most 255 characters")
+    check_header_text(signature.from_name, "signature.fromName")
     reply_to = signature.reply_to_email
     if reply_to is not None and not EMAIL_PATTERN.match(reply_to):
         raise InvalidInput("signature.replyToEmail must be one e-mail address (local@domain, at most 320 characters)")

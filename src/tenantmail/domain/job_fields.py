@@ -4,9 +4,8 @@ Both travel to Postmark (``Tag``, ``Metadata`` next to our ``tm_job`` / ``tm_con
 held to Postmark's limits minus what we use ourselves: a tag of at most 1,000 characters; at most
 8 metadata pairs (Postmark takes 10, two are ours), keys of at most 20 characters, values of at
 most 80, and no key starting with ``tm_`` (reserved for ours, in any case). Each is text that ends
-up in an email header or a Postmark search field, so it must be *header-safe*: no control
-characters (C0, DEL, C1, line or paragraph separators) — :func:`header_text` is the one check,
-written so a shared header-text validator can replace it without touching the callers.
+up in an email header or a Postmark search field, so it is held to the one header-text rule
+(:func:`tenantmail.domain.header_text.check_header_text`: no C0 controls, DEL, U+2028, U+2029).
 
 The same rules read the ``GET /job`` filters ``tag=`` and ``metadata.{key}=``: a filter that could
 never match a stored value is refused as the value itself would have been.
@@ -17,23 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tenantmail.domain.errors import InvalidInput
+from tenantmail.domain.header_text import check_header_text
 
 MAX_TAG_CHARS = 1000
 MAX_METADATA_PAIRS = 8  #: Postmark's 10 less ``tm_job`` and ``tm_config``
 MAX_METADATA_KEY_CHARS = 20
 MAX_METADATA_VALUE_CHARS = 80
 RESERVED_PREFIX = "tm_"  #: our own metadata keys (``tm_job``, ``tm_config``); compared case-insensitively
-_SEPARATORS = frozenset("\u2028\u2029\u0085")
-
-
-def header_text(value: str, what: str) -> str:
-    """``value`` unchanged when it is safe in a header: raises InvalidInput naming ``what``
-    and the first offending character otherwise."""
-    for index, char in enumerate(value):
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code <= 0x9F or char in _SEPARATORS or 0xD800 <= code <= 0xDFFF:
-            raise InvalidInput(f"{what} must not contain control characters (U+{code:04X} at position {index})")
-    return value
 
 
 def valid_tag(tag: str, what: str = "tag") -> str:
@@ -41,7 +30,7 @@ def valid_tag(tag: str, what: str = "tag") -> str:
         raise InvalidInput(f"{what} must not be empty (leave it out instead)")
     if len(tag) > MAX_TAG_CHARS:
         raise InvalidInput(f"{what} may be at most {MAX_TAG_CHARS} characters")
-    return header_text(tag, what)
+    return check_header_text(tag, what)
 
 
 def valid_metadata_key(key: str, what: str = "metadata key") -> str:
@@ -50,15 +39,15 @@ def valid_metadata_key(key: str, what: str = "metadata key") -> str:
     if len(key) > MAX_METADATA_KEY_CHARS:
         raise InvalidInput(f"{what} '{key[:MAX_METADATA_KEY_CHARS]}…' may be at most {MAX_METADATA_KEY_CHARS} characters")
     if key.lower().startswith(RESERVED_PREFIX):
-        raise InvalidInput(f"{what} '{header_text(key, what)}' is reserved: keys starting with "
+        raise InvalidInput(f"{what} '{check_header_text(key, what)}' is reserved: keys starting with "
                            f"'{RESERVED_PREFIX}' are tenantmail's own")
-    return header_text(key, what)
+    return check_header_text(key, what)
 
 
 def valid_metadata_value(key: str, value: str) -> str:
     if len(value) > MAX_METADATA_VALUE_CHARS:
         raise InvalidInput(f"metadata value of '{key}' may be at most {MAX_METADATA_VALUE_CHARS} characters")
-    return header_text(value, f"metadata value of '{key}'")
+    return check_header_text(value, f"metadata value of '{key}'")
 
 
 def valid_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

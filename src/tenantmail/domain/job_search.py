@@ -14,7 +14,8 @@ from datetime import datetime
 
 from tenantmail.domain.errors import InvalidInput
 from tenantmail.domain.job import JobStatus
-from tenantmail.domain.job_fields import header_text, valid_metadata_key, valid_metadata_value, valid_tag
+from tenantmail.domain.header_text import check_header_text
+from tenantmail.domain.job_fields import valid_metadata_key, valid_metadata_value, valid_tag
 from tenantmail.domain.send_request import MAX_SUBJECT_CHARS, valid_address
 
 MAX_MESSAGE_ID_CHARS = 64  #: the stored column's width
@@ -52,9 +53,12 @@ class JobSearch:
                 raise InvalidInput("subject filter must not be empty")
             if len(subject_contains) > MAX_SUBJECT_CHARS:
                 raise InvalidInput(f"subject filter may be at most {MAX_SUBJECT_CHARS} characters")
-            header_text(subject_contains, "subject filter")
+            check_header_text(subject_contains, "subject filter")
         if message_id is not None and (not message_id.strip() or len(message_id) > MAX_MESSAGE_ID_CHARS):
             raise InvalidInput(f"messageId filter must be 1-{MAX_MESSAGE_ID_CHARS} characters")
+        for value, what in ((message_id, "messageId filter"), (configuration_e_id, "configurationEId filter")):
+            if value is not None:
+                check_header_text(value, what)  # the API checks every query value so; the CLI comes here
         if created_from is not None and created_to is not None and created_to < created_from:
             raise InvalidInput("createdTo must not be before createdFrom")
         return cls(

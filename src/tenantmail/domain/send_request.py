@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
+from tenantmail.domain.header_text import check_body_text, check_header_text
 from tenantmail.domain.html_hardening import HtmlPolicy, harden_html
 from tenantmail.domain.job import JobAttachment, canonical_recipient
 from tenantmail.domain.job_fields import valid_metadata, valid_tag
@@ -30,10 +31,13 @@ FORBIDDEN_EXTENSIONS = frozenset(
     "vbs exe bin bat chm com cpl crt hlp hta inf ins isp jse lnk mdb pcd pif reg scr sct shs "
     "vbe vba wsf wsh wsl msc msi msp mst".split()
 )
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+_ADDRESS_BODY = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+_ADDRESS = re.compile(f"^{_ADDRESS_BODY}$")
+#: what :func:`valid_address` accepts (before trimming), as a JSON Schema ``pattern``
+ADDRESS_PATTERN = f"^\\s*{_ADDRESS_BODY}\\s*$"
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 
 
@@ -85,11 +89,12 @@ class SendRequest:
             validate_local_part(from_local_part, "fromLocalPart")
         request = cls(
             from_local_part=from_local_part,
-            configuration_e_id=configuration_e_id.strip(),
+            configuration_e_id=check_header_text(configuration_e_id, "configurationEId").strip(),
             recipient=valid_address(recipient, "recipient"),
             subject=_valid_subject(subject),
             reply_to_email=valid_address(reply_to_email, "replyToEmail") if reply_to_email else None,
-            html_body=html_body or None, text_body=text_body or None,
+            html_body=check_body_text(html_body, "htmlBody") if html_body else None,
+            text_body=check_body_text(text_body, "textBody") if text_body else None,
             attachments=tuple(_valid_attachment(a) for a in attachments),
             tag=valid_tag(tag) if tag is not None else None,
             metadata=valid_metadata(metadata or {}),
@@ -137,20 +142,23 @@ def _valid_subject(subject: str) -> str:
         raise InvalidInput("subject must not be empty")
     if "\r" in subject or "\n" in subject:
         raise InvalidInput("subject must be one line (no CR or LF)")
+    check_header_text(subject, "subject")
     if len(subject) > MAX_SUBJECT_CHARS:
         raise InvalidInput(f"subject may be at most {MAX_SUBJECT_CHARS} characters")
     return subject
 
 
 def _valid_attachment(attachment: JobAttachment) -> JobAttachment:
-    name = attachment.filename.strip()
-    if not name or any(ch in name for ch in "/\\\r\n"):
+    name = check_header_text(attachment.filename, "attachment filename").strip()
+    if not name or any(ch in name for ch in "/\\"):
         raise InvalidInput("attachment filename must be a plain, non-empty file name")
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension in FORBIDDEN_EXTENSIONS:
         raise InvalidInput(f"attachment type .{extension} is not allowed by Postmark")
     if not _MIME_TYPE.match(attachment.content_type):
         raise InvalidInput(f"attachment {name}: contentType must be a MIME type such as application/pdf")
+    if not attachment.content_base64:
+        raise InvalidInput(f"attachment {name}: contentBase64 must not be empty")
     try:
         base64.b64decode(attachment.content_base64, validate=True)
     except (binascii.Error, ValueError):

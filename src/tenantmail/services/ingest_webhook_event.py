@@ -1,6 +1,9 @@
 """Take one Postmark webhook call: authenticate it, store the event once, project it (SPEC §6).
 
-Order of checks: credentials (configuration exists, password derived for it) → 401; body → 400;
+Order of checks: credentials (the password is one derived for the named configuration — no
+database work, the same cost for any name — then the configuration's tenant) → 401; only then is
+the body read (:data:`BodyReader`, so an unauthenticated caller never makes the process buffer
+one, SPEC §14) → 400;
 the payload's ServerID is the configuration's server (Open and Click carry none) → 401. What the event does is decided first
 (:class:`~tenantmail.domain.delivery_event.EventEffects`: the job's next status for each status it
 may be in, the suppression to add or lift); the store then applies it atomically
@@ -11,6 +14,7 @@ never waits on it and never reports what was rolled back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +29,8 @@ from tenantmail.services.context import ServiceContext
 TenantLocator = Callable[[str], Awaitable[str | None]]
 #: raw body → event; raises MalformedEvent (the Postmark adapter's parse + normalize)
 EventParser = Callable[[bytes], DeliveryEvent]
+#: reads the request body (within its limit) once the caller is authenticated
+BodyReader = Callable[[], Awaitable[bytes]]
 
 
 class WebhookUnauthorized(DomainError):
@@ -41,7 +47,10 @@ class Outcome(StrEnum):
 class WebhookCall:
     username: str  #: the configuration eId
     password: str = ""
-    body: bytes = b""
+    body: bytes | BodyReader = b""  #: the body, or how to read it after authentication
+
+    async def read_body(self) -> bytes:
+        return self.body if isinstance(self.body, bytes) else await self.body()
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,9 @@ async def ingest_webhook_event(
 ) -> Ingested:
     """Authenticate, store and apply one webhook event; raises WebhookUnauthorized / MalformedEvent."""
     tenant_id = await _authenticate(ctx, call, locate)
+    raw = await call.read_body()
     try:
-        event = parse(call.body)
+        event = parse(raw)
     except MalformedEvent as exc:
         _reject(ctx, "malformed", call.username, detail=exc.message)
         raise
@@ -86,15 +96,24 @@ async def ingest_webhook_event(
 
 
 async def _authenticate(ctx: ServiceContext, call: WebhookCall, locate: TenantLocator) -> str:
-    """The configuration's tenant, once the password is one derived for that configuration."""
-    tenant_id = await locate(call.username) if call.username else None
-    # verify() runs whatever the lookup found, so an unknown eId costs the same as a wrong password
-    password_ok = ctx.webhook_secrets.verify(call.username, call.password)
-    if tenant_id is None or not password_ok:
-        _reject(ctx, "auth_mismatch", call.username,
-                detail="unknown configuration" if tenant_id is None else "wrong password")
+    """The configuration's tenant, once the password is one derived for that configuration.
+
+    The password is checked first and alone: it is derived from the name (HMAC, no lookup), so a
+    wrong one costs the same whether the configuration exists or not, and no caller reaches the
+    database without the password. Until then the name is the caller's word: logged as a short hash."""
+    if not ctx.webhook_secrets.verify(call.username, call.password):
+        _reject(ctx, "auth_mismatch", short_hash(call.username), detail="wrong credentials")
+        raise WebhookUnauthorized("invalid webhook credentials")
+    tenant_id = await locate(call.username)
+    if tenant_id is None:  # a password derived for a configuration that was never created here
+        _reject(ctx, "auth_mismatch", call.username, detail="unknown configuration")
         raise WebhookUnauthorized("invalid webhook credentials")
     return tenant_id
+
+
+def short_hash(value: str) -> str:
+    """How an unauthenticated caller's value may appear in a log line: 12 hex digits of its SHA-256."""
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _report(ctx: ServiceContext, result: Ingested) -> None:
@@ -118,6 +137,7 @@ def _report(ctx: ServiceContext, result: Ingested) -> None:
 
 
 def _reject(ctx: ServiceContext, reason: str, configuration_e_id: str, *, detail: str) -> None:
+    """``configuration_e_id``: authenticated, or :func:`short_hash` of what the caller sent."""
     ctx.telemetry.emit("email.webhook.rejected", labels={"reason": reason}, level="warning",
                        configuration_eid=configuration_e_id[:64], detail=detail)
 

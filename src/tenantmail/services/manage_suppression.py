@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.errors import NotFound, UpstreamUnavailable
+from tenantmail.domain.header_text import check_header_text
 from tenantmail.domain.job import canonical_recipient
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.context import ServiceContext
@@ -27,7 +28,7 @@ async def list_suppressions(
     """Live entries, newest first."""
     async with ctx.uow(tenant_id) as uow:
         return await uow.suppressions.list(
-            recipient=canonical_recipient(recipient) if recipient else None,
+            recipient=canonical_recipient(check_header_text(recipient, "recipient")) if recipient else None,
             reason=[r.value for r in reasons] if reasons else None, limit=limit, offset=offset,
         )
 

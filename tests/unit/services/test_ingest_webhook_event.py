@@ -131,3 +131,49 @@ async def test_a_database_that_is_down_changes_nothing(storage: InMemoryStorage,
     with pytest.raises(ConnectionError):
         await ingest(storage, config, event(EventKind.DELIVERY))
     assert storage.jobs[(TENANT, job.e_id)].status is JobStatus.SENT
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known-eId", "unknown-eId"])
+async def test_a_wrong_password_does_no_lookup_reads_no_body_and_logs_only_a_hash(
+    storage: InMemoryStorage, config: EmailConfiguration, known: bool,
+) -> None:
+    """SPEC §14: the same work for a known or an unknown eId (the password is derived, not looked
+    up), no lookup and no body read before it matches, and the caller's username only hashed."""
+    looked_up: list[str] = []
+    read: list[bool] = []
+
+    async def locate(e_id: str) -> str | None:
+        looked_up.append(e_id)
+        return TENANT
+
+    async def body() -> bytes:
+        read.append(True)
+        return b"{}"
+
+    telemetry = RecordingTelemetry()
+    username = config.e_id if known else "sk-live-the-callers-api-key"
+    ctx = service_context(storage, clock=lambda: NOW, telemetry=telemetry)
+    with pytest.raises(WebhookUnauthorized):
+        await ingest_webhook_event(ctx, WebhookCall(username, "wrong", body), locate=locate,
+                                   parse=lambda raw: event(EventKind.DELIVERY))
+    assert looked_up == [] and read == [] and not storage.calls
+    (name, labels, fields), = [(n, lab, f) for n, lab, f in telemetry.emitted]
+    assert name == "email.webhook.rejected" and labels == {"reason": "auth_mismatch"}
+    assert username not in repr(fields) and fields["configuration_eid"].startswith("sha256:")
+
+
+async def test_the_body_is_read_once_the_password_matches(storage: InMemoryStorage, config: EmailConfiguration,
+                                                          job: EmailJob) -> None:
+    read: list[bool] = []
+
+    async def body() -> bytes:
+        read.append(True)
+        return b"{}"
+
+    async def locate(e_id: str) -> str | None:
+        return TENANT if e_id == config.e_id else None
+
+    ctx = service_context(storage, clock=lambda: NOW)
+    call = WebhookCall(config.e_id, FixedWebhookSecrets().current(config.e_id), body)
+    result = await ingest_webhook_event(ctx, call, locate=locate, parse=lambda raw: event(EventKind.DELIVERY))
+    assert read == [True] and result.outcome is Outcome.MATCHED

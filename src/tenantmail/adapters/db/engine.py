@@ -13,11 +13,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: Pooled PostgreSQL connections are replaced after this long, so a server-side idle timeout or
-#: restart rarely meets a stale one. No pre-ping: it costs a round trip on every checkout (the
-#: hot paths' single biggest avoidable one), and a connection that died anyway fails its
-#: statement with OperationalError, which the API answers 503 (retry) — what a client of a
-#: database that just restarted must handle regardless.
+#: Pooled PostgreSQL connections are replaced after this long, so a server-side idle timeout
+#: rarely meets a stale one. And each checkout is pre-pinged (SPEC §14): after a database restart
+#: the general pool would otherwise hand out a dead connection to the first request that finds it,
+#: long after recovery (a 503 for a read that could not have failed). The ping's round trip costs
+#: nothing on the hot paths, which do not use this pool (their lanes own their connections and
+#: replace a broken one themselves: ``adapters/db/intake/``).
 POOL_RECYCLE_SECONDS = 300
 
 
@@ -48,7 +49,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_async_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_SECONDS)
+    return create_async_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_SECONDS,
+                               pool_pre_ping=True)
 
 
 def sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenantmail.domain.delivery_event import DeliveryEvent, EventKind, MalformedEvent
+from tenantmail.domain.errors import InvalidInput
+from tenantmail.domain.json_input import loads
 from tenantmail.domain.job import canonical_recipient
 from tenantmail.domain.suppression import SuppressionReason
 
@@ -80,9 +82,11 @@ _UNKNOWN = RecordType("Recipient", "ReceivedAt", _fixed(EventKind.UNKNOWN))
 def parse_body(raw: bytes) -> Mapping[str, Any]:
     """The JSON object of a webhook request, or :class:`MalformedEvent`."""
     try:
-        body = json.loads(raw)
+        body = loads(raw)  # bounded: nesting ≤ 32, no NUL (SPEC §14)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvent(f"the body is not JSON: {exc}") from exc
+    except InvalidInput as exc:
+        raise MalformedEvent(exc.message) from exc
     if not isinstance(body, dict):
         raise MalformedEvent("the body is not a JSON object")
     return body

@@ -18,8 +18,9 @@ from starlette.types import ASGIApp
 from tenantmail import __version__
 from tenantmail.adapters.local_endpoints import LocalEndpoints
 from tenantmail.bootstrap import Container, bootstrap
-from tenantmail.entrypoints.api import docs, errors
-from tenantmail.entrypoints.api.deps import require_api_key
+from tenantmail.entrypoints.api import docs, errors, openapi_contract
+from tenantmail.entrypoints.api.body_limits import BodyLimit
+from tenantmail.entrypoints.api.deps import plain_text_parameters, require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
 from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, suppression, tenant_limits, webhooks
@@ -113,10 +114,17 @@ def _settle_garbage_collector() -> None:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None, fast_lane: bool = True) -> ASGIApp:
     """The API as served: the fast lane (:mod:`fast_lane`) for the two hot routes in front of the
-    FastAPI app (:func:`create_api`) for everything else. ``fast_lane=False`` serves the FastAPI
-    app alone: the reference the lane is tested against."""
+    FastAPI app (:func:`create_api`) for everything else, both behind the body limits
+    (:mod:`body_limit`). ``fast_lane=False`` serves the FastAPI app alone (still limited): the
+    reference the lane is tested against."""
     api = create_api(settings, container=container)
-    return FastLane(api, api.state.api_prefix) if fast_lane else api
+    settings, prefix = api.state.settings, api.state.api_prefix
+    served: ASGIApp = FastLane(api, prefix) if fast_lane else api
+    # outermost, so the fast lane is limited too (SPEC §14): counted while the route reads
+    return BodyLimit(served, limit=settings.max_body_bytes, path_limits={
+        f"{prefix}/job/postmark-events": settings.max_webhook_bytes,
+        f"{prefix}/job/batch": settings.max_batch_bytes,
+    })
 
 
 def create_api(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -141,9 +149,11 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api = FastAPI(
         title="tenantmail", version=__version__, description=DESCRIPTION, lifespan=lifespan,
         docs_url=None, openapi_url=f"{settings.api_prefix}/openapi.json",
-        redoc_url=None, telemetry=NO_OPENTELEMETRY,
+        redoc_url=None, telemetry=NO_OPENTELEMETRY, dependencies=[Depends(plain_text_parameters)],
+        generate_unique_id_function=openapi_contract.operation_id,
     )
     api.state.api_prefix = settings.api_prefix
+    api.state.settings = settings
     if container is not None:
         api.state.tenantmail = container
     api.add_middleware(RequestIdMiddleware)
@@ -161,6 +171,8 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api.include_router(tenant_limits.router, prefix=prefix, dependencies=authed, tags=["tenant limits"])
     api.include_router(console.router, prefix="/console")
     docs.install(api, settings.api_prefix, "tenantmail")
+    api.router.routes.extend(openapi_contract.method_not_allowed_routes(api.router.routes))  # last: 405s
+    api.openapi = lambda: openapi_contract.contract(api)  # type: ignore[method-assign]
     return api
 
 

@@ -15,6 +15,9 @@ from fastapi import Depends, Header, Query, Request
 
 from tenantmail.adapters.telemetry import bind_context
 from tenantmail.bootstrap import Container
+from tenantmail.domain.bounds import MAX_OFFSET
+from tenantmail.domain.errors import InvalidInput
+from tenantmail.domain.header_text import check_header_text, is_header_text
 from tenantmail.domain.tenant import valid_tenant_id
 from tenantmail.entrypoints.api.errors import ApiError
 
@@ -54,9 +57,19 @@ def valid_tenant(x_tenant_id: str | None) -> str:
 
 def valid_author(x_author: str | None) -> str:
     author = (x_author or "").strip()
-    if len(author) > 255 or any(ch in author for ch in "\r\n"):
+    if len(author) > 255 or not is_header_text(author):
         raise ApiError(400, "InvalidAuthor", "X-Author must be one line of at most 255 characters")
     return author or "unknown"
+
+
+async def plain_text_parameters(request: Request) -> None:
+    """Every route's path and query parameters are identifiers, addresses or filters: header text
+    (SPEC §14), checked here once for all of them (an app-wide dependency)."""
+    if not is_header_text(request.scope["path"]):
+        raise InvalidInput("the path must not contain control characters (C0 incl. NUL, DEL, U+2028, U+2029)")
+    for name, value in request.query_params.multi_items():
+        check_header_text(name, "a query parameter's name")
+        check_header_text(value, f"query parameter {name[:40]}")
 
 
 async def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -118,7 +131,7 @@ class PageParams:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size (1-500).")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit, offset)
 

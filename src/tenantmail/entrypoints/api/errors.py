@@ -73,7 +73,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = HTTP_KINDS.get(exc.status_code, "Error")
+        kind = getattr(exc, "kind", None) or HTTP_KINDS.get(exc.status_code, "Error")
         message = exc.detail if isinstance(exc.detail, str) else kind
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"

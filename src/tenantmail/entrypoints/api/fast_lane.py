@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tenantmail.domain.json_input import loads
 from tenantmail.entrypoints.api.deps import caller
 from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
 from tenantmail.entrypoints.api.routes import jobs, webhooks
@@ -85,7 +86,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     payload: Any = raw
     if _declares_json(request.headers.get("content-type")):
         try:
-            payload = json.loads(raw)
+            payload = loads(raw)  # bounded: nesting, NUL (SPEC §14)
         except json.JSONDecodeError as exc:
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": exc.msg}}]) from exc

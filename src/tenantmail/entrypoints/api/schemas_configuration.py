@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tenantmail.domain.configuration import (
+    EMAIL_PATTERN,
     MAX_ALLOWED_LOCAL_PARTS,
     Authentication,
     ConfigurationVersion,
     EmailConfiguration,
 )
+from tenantmail.domain.header_text import PATTERN as HEADER_TEXT
 from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, AsOf, RecordEnvelope, RecordMetadata, epoch_ms, iso
 from tenantmail.services.create_configuration import NewConfiguration
 
@@ -24,8 +26,9 @@ class SignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fromLocalPart: str | None = Field(default=None, max_length=64, description="Default: noreply.")
-    fromName: str = Field(min_length=1, max_length=255, examples=["Acme"])
-    replyToEmail: str | None = Field(default=None, max_length=320, description="Any domain.")
+    fromName: str = Field(min_length=1, max_length=255, examples=["Acme"], json_schema_extra={"pattern": HEADER_TEXT})
+    replyToEmail: str | None = Field(default=None, max_length=320, description="Any domain.",
+                                     json_schema_extra={"pattern": EMAIL_PATTERN.pattern})
 
 
 #: The platform's documented name for the signature input (``EmailConfigurationInput``), and the

@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.domain.job import EmailJob, JobAttachment
+from tenantmail.domain.header_text import PATTERN as HEADER_TEXT
 from tenantmail.domain.job_fields import (
     MAX_METADATA_KEY_CHARS, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_CHARS, MAX_TAG_CHARS,
 )
-from tenantmail.domain.send_request import SendRequest
+from tenantmail.domain.send_request import ADDRESS_PATTERN, MAX_SUBJECT_CHARS, SendRequest
 from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, RecordEnvelope, epoch_ms, iso
 
 #: rIds of jobs are derived from the job's state: a job keeps no history table, but a changed job
@@ -24,7 +25,7 @@ class AttachmentIn(BaseModel):
 
     filename: str = Field(min_length=1, max_length=255)
     contentType: str = Field(min_length=3, max_length=255, examples=["application/pdf"])
-    contentBase64: str = Field(repr=False)
+    contentBase64: str = Field(min_length=1, repr=False)
 
 
 class SendIn(BaseModel):
@@ -33,14 +34,15 @@ class SendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     configurationEId: str = Field(min_length=1, max_length=36)
-    recipient: str = Field(min_length=3, max_length=320, examples=["customer@example.com"])
-    replyToEmail: str | None = Field(default=None, max_length=320)
+    recipient: str = Field(min_length=3, max_length=320, examples=["customer@example.com"],
+                           json_schema_extra={"pattern": ADDRESS_PATTERN})
+    replyToEmail: str | None = Field(default=None, max_length=320, json_schema_extra={"pattern": ADDRESS_PATTERN})
     fromLocalPart: str | None = Field(
         default=None, min_length=1, max_length=64, examples=["billing"],
         description="The From's local part; one of the configuration's allowedFromLocalParts "
         "(400 otherwise). Default: the configuration's signature.fromLocalPart.",
     )
-    subject: str = Field(min_length=1)
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS, json_schema_extra={"pattern": HEADER_TEXT})
     htmlBody: str | None = Field(default=None, repr=False)
     textBody: str | None = Field(default=None, repr=False)
     attachments: list[AttachmentIn] = Field(default_factory=list)

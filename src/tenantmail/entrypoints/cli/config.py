@@ -19,6 +19,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from tenantmail.domain.bounds import MAX_OFFSET
 from tenantmail.domain.configuration import (
     Administrative,
     Authentication,
@@ -131,7 +132,7 @@ def list_command(
     tenant: str = TenantOption,
     operational: list[Operational] = typer.Option(None, "--operational", help="Repeat for several."),
     administrative: list[Administrative] = typer.Option(None, "--administrative", help="Repeat for several."),
-    limit: int = typer.Option(50, min=1, max=500), offset: int = typer.Option(0, min=0),
+    limit: int = typer.Option(50, min=1, max=500), offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """List a tenant's configurations, oldest first."""
@@ -158,7 +159,7 @@ def show(e_id: str = EIdArgument, tenant: str = TenantOption, as_json: bool = Js
 @app.command("history")
 def history(
     e_id: str = EIdArgument, tenant: str = TenantOption,
-    limit: int = typer.Option(100, min=1, max=1000), offset: int = typer.Option(0, min=0),
+    limit: int = typer.Option(100, min=1, max=1000), offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """Every version of a configuration, oldest first: the audit log."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tenantmail.domain.bounds import MAX_OFFSET
 from tenantmail.domain.delivery_event import StoredEvent
 from tenantmail.entrypoints.api.schemas_events import EventOut
 from tenantmail.entrypoints.cli.output import JsonOption, cli_app, tenant_option, print_json, print_table, run
@@ -17,7 +18,7 @@ def events(
     tenant: str = tenant_option("The tenant whose events to read."),
     job: str = typer.Option(None, "--job", help="Only this job's events (eId)."),
     limit: int = typer.Option(100, min=1, max=500),
-    offset: int = typer.Option(0, min=0),
+    offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """List stored events, oldest first."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
 
 from tenantmail.domain.errors import InvalidInput
+from tenantmail.domain.bounds import MAX_OFFSET, parse_instant
 from tenantmail.domain.job import EmailJob, JobStatus
 from tenantmail.domain.job_search import JobSearch
 from tenantmail.domain.send_request import SendRequest, validate_idempotency_key
@@ -50,10 +51,10 @@ def list_jobs(
     metadata: list[str] = typer.Option(None, "--metadata", help="KEY=VALUE; repeat: jobs having every pair."),
     message_id: str = typer.Option(None, "--message-id", help="Postmark's MessageID."),
     subject: str = typer.Option(None, "--subject", help="Subject contains this text (any case)."),
-    created_from: datetime = typer.Option(None, "--created-from", help="ISO 8601 (UTC unless an offset is given), inclusive."),
-    created_to: datetime = typer.Option(None, "--created-to", help="ISO 8601, exclusive."),
+    created_from: str = typer.Option(None, "--created-from", help="ISO 8601 (UTC unless an offset is given), inclusive."),
+    created_to: str = typer.Option(None, "--created-to", help="ISO 8601, exclusive."),
     limit: int = typer.Option(50, min=1, max=500),
-    offset: int = typer.Option(0, min=0),
+    offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """List jobs, newest first; every filter narrows (the filters of GET /job)."""
@@ -62,7 +63,7 @@ def list_jobs(
         search = JobSearch.parse(
             statuses=status or (), recipient=recipient, configuration_e_id=configuration, tag=tag,
             metadata=_pairs(metadata, "--metadata"), message_id=message_id, subject_contains=subject,
-            created_from=_utc(created_from), created_to=_utc(created_to),
+            created_from=_instant(created_from, "--created-from"), created_to=_instant(created_to, "--created-to"),
         )
         async with cli_app() as container, container.ctx.uow(tenant) as uow:
             return await uow.jobs.list(search, limit=limit, offset=offset)
@@ -131,6 +132,7 @@ def show_job(e_id: str = typer.Argument(..., help="The job's eId."), tenant: str
                                      "idempotencyKey": job.idempotency_key, "author": job.author})
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC, as the API reads it."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _instant(text: str | None, what: str) -> datetime | None:
+    """An ISO 8601 date-time read as the API reads it (``bounds.parse_instant``: UTC unless an
+    offset is given; what UTC cannot hold is refused)."""
+    return None if text is None else parse_instant(text, what)

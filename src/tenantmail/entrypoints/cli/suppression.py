@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tenantmail.domain.bounds import MAX_OFFSET
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionReason
 from tenantmail.entrypoints.api.schemas_suppression import SuppressionOut
 from tenantmail.entrypoints.cli.output import JsonOption, cli_app, tenant_option, console, print_json, print_table, run
@@ -27,7 +28,7 @@ def list_entries(
     recipient: str = typer.Option(None, help="One address."),
     reason: list[SuppressionReason] = typer.Option(None, "--reason", help="Repeat for several reasons."),
     limit: int = typer.Option(50, min=1, max=500),
-    offset: int = typer.Option(0, min=0),
+    offset: int = typer.Option(0, min=0, max=MAX_OFFSET),
     as_json: bool = JsonOption,
 ) -> None:
     """List live entries, newest first."""

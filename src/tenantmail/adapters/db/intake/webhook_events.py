@@ -2,7 +2,8 @@
 
 Atomically, and only if the event's ServerID is the configuration's server: find the event's job
 (``tm_job`` first, then MessageID: two exact probes), store the event unless its dedup key is
-stored already and, only then, move the job and add or lift the recipient's suppression.
+stored already and, only then, move the job (recording the event's MessageID if the job has none
+yet) and add or lift the recipient's suppression.
 
 What the event does is decided by the domain before storage is touched
 (:class:`~tenantmail.domain.delivery_event.EventEffects`): the job's next status *for each status it
@@ -64,14 +65,25 @@ class EventStatements:
         liftable = (f"tenant_id = {p('tenant_id')} AND recipient = {p('recipient')} AND removed_at IS NULL"
                     f" AND reason NOT IN ({_UNREMOVABLE})")
 
-        def move(status: str, status_times: str) -> str:
-            next_status = d.json_value("projection", status)
-            return (f"status = {next_status}, updated_at = {p('received_at')},"
-                    f" status_times = {d.json_set_default(status_times, next_status, 'received_at_iso')}")
+        event_message_id = d.typed_param("match_message_id", JOBS, "message_id")
 
         def moves(status: str) -> str:
             next_status = d.json_value("projection", status)
-            return f"{next_status} IS NOT NULL AND {next_status} <> {status}"
+            return f"({next_status} IS NOT NULL AND {next_status} <> {status})"
+
+        def update(status: str, status_times: str, message_id: str) -> str:
+            """Move the job when the projection says so, and record the event's MessageID when the job
+            has none (SPEC §14: matched by ``tm_job`` before the dispatch answer was committed, or
+            never answered at all — Postmark accepted it all the same)."""
+            next_status, moving = d.json_value("projection", status), moves(status)
+            times = d.json_set_default(status_times, next_status, "received_at_iso")
+            return (f"status = CASE WHEN {moving} THEN {next_status} ELSE {status} END,"
+                    f" updated_at = {p('received_at')},"
+                    f" status_times = CASE WHEN {moving} THEN {times} ELSE {status_times} END,"
+                    f" message_id = COALESCE({message_id}, {event_message_id})")
+
+        def changes(status: str, message_id: str) -> str:
+            return f"({moves(status)} OR ({message_id} IS NULL AND {event_message_id} IS NOT NULL))"
 
         if d.is_postgresql:
             self.store_and_apply = (f"""
@@ -83,9 +95,9 @@ job AS (
   {insert_event.format(values=d.values(EVENTS, computed={"job_e_id": "(SELECT e_id FROM job)"}))} FROM authorized
   ON CONFLICT (dedup_key) DO NOTHING RETURNING e_id
 ), moved AS (
-  UPDATE {JOBS.name} j SET {move('j.status', 'j.status_times')}
+  UPDATE {JOBS.name} j SET {update('j.status', 'j.status_times', 'j.message_id')}
   FROM job WHERE EXISTS (SELECT 1 FROM stored) AND j.tenant_id = {p('tenant_id')} AND j.e_id = job.e_id
-    AND {moves('j.status')}
+    AND {changes('j.status', 'j.message_id')}
   RETURNING j.status
 ), suppressed AS (
   {insert_suppression} FROM stored WHERE {d.flag('suppress')} {live_suppression}
@@ -104,8 +116,10 @@ SELECT {server} AS configuration_server_id, (SELECT count(*) FROM stored) AS sto
             f" ON {authorized} AND j.tenant_id = {p('tenant_id')} AND j.e_id = {job_key}",
             f"{insert_event.format(values=d.values(EVENTS, computed={'job_e_id': job_key}))} WHERE {authorized}"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING 1 AS stored",
-            f"UPDATE {JOBS.name} SET {move('status', 'status_times')} WHERE tenant_id = {p('tenant_id')}"
-            f" AND e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')}) AND {moves('status')}"
+            f"UPDATE {JOBS.name} SET {update('status', 'status_times', 'message_id')}"
+            f" WHERE tenant_id = {p('tenant_id')}"
+            f" AND e_id = (SELECT job_e_id FROM {EVENTS.name} WHERE e_id = {p('e_id')})"
+            f" AND {changes('status', 'message_id')}"
             " RETURNING status AS moved_status",
         )
         self.suppress = f"{insert_suppression} WHERE {stored} {live_suppression}"

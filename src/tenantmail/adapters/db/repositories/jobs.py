@@ -108,7 +108,8 @@ class JobRepository(TenantRepository):
 
         Only a job still SENDING takes the outcome: a delivery event can arrive (and be
         projected) before the dispatcher commits what Postmark answered, and that more advanced
-        status must not be overwritten. The MessageID is kept in every case.
+        status must not be overwritten. The MessageID (found by the dispatch answer or by the
+        ambiguous-outcome search) and the attempt count are kept in every case (SPEC §14).
         """
         if not changed:
             return
@@ -120,6 +121,9 @@ class JobRepository(TenantRepository):
             column: case((still_sending, new(column)), else_=jobs.c[column]) for column in OUTCOME_COLUMNS
         }
         values["message_id"] = func.coalesce(new("message_id"), jobs.c.message_id)
+        # the call happened whatever a webhook did meanwhile: attempts never go down, never get lost
+        values["attempts"] = case((still_sending | (new("attempts") > jobs.c.attempts), new("attempts")),
+                                  else_=jobs.c.attempts)
         stmt = (
             update(jobs)
             .where(jobs.c.tenant_id == self.tenant_id, jobs.c.e_id == bindparam("job_e_id"))

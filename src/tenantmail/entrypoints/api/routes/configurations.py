@@ -12,8 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from tenantmail.domain.bounds import MAX_EPOCH_MS
 from tenantmail.domain.configuration import Administrative, Operational, Signal
 from tenantmail.entrypoints.api.deps import ContainerDep, Author, Page, Tenant
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses, from_epoch_ms
 from tenantmail.entrypoints.api.schemas_configuration import (
     ConfigurationEnvelope,
@@ -34,9 +36,9 @@ from tenantmail.services.configuration_queries import (
 from tenantmail.services.create_configuration import create_configuration
 from tenantmail.services.edit_configuration import edit_allowed_from_local_parts
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 EId = Annotated[str, Path(alias="eId", max_length=64, description="The configuration's eId.")]
-EpochMs = Query(ge=0, description="Epoch milliseconds.")
+EpochMs = Query(ge=0, le=MAX_EPOCH_MS, description="Epoch milliseconds (up to year 9999).")
 
 
 @router.post(
@@ -44,6 +46,7 @@ EpochMs = Query(ge=0, description="Epoch milliseconds.")
     responses=error_responses(400, 409), summary="Create a configuration (PENDING, LOCKED)",
 )
 async def post_configuration(body: ConfigurationIn, app: ContainerDep, tenant: Tenant, author: Author) -> dict[str, Any]:
+    """Creates a configuration PENDING and LOCKED; 409 when another live configuration owns the slug."""
     return configuration_envelope(await create_configuration(app.ctx, tenant, body.to_request(), author=author))
 
 
@@ -56,6 +59,7 @@ async def get_configurations(
     operationalStatus: Annotated[list[Operational] | None, Query(description="Any of these.")] = None,
     administrativeStatus: Annotated[list[Administrative] | None, Query(description="Any of these.")] = None,
 ) -> dict[str, Any]:
+    """The tenant's configurations, filtered by operational and administrative states, paginated."""
     found = await list_configurations(
         app.ctx, tenant, operational=[s.value for s in operationalStatus or ()],
         administrative=[s.value for s in administrativeStatus or ()], limit=page.limit, offset=page.offset,
@@ -72,6 +76,8 @@ async def get_one(
     recordedAsOf: Annotated[int | None, EpochMs] = None,
     effectiveAsOf: Annotated[int | None, EpochMs] = None,
 ) -> dict[str, Any]:
+    """The configuration now, or as recorded (recordedAsOf) / in force (effectiveAsOf) at a moment
+    in epoch milliseconds."""
     version = await get_configuration(
         app.ctx, tenant, e_id, recorded_as_of=_end_of(recordedAsOf), effective_as_of=_end_of(effectiveAsOf),
     )
@@ -91,25 +97,47 @@ def _end_of(epoch_ms: int | None) -> datetime | None:
     responses=error_responses(400, 404), summary="Every version of a configuration, oldest first",
 )
 async def get_history(e_id: EId, app: ContainerDep, tenant: Tenant, page: Page) -> dict[str, Any]:
+    """Every recorded version with its author and cause, oldest first, paginated."""
     return _page(await configuration_history(app.ctx, tenant, e_id, limit=page.limit, offset=page.offset), version_entry)
 
 
-@router.post(
-    "/configuration/{eId}/{signal}", response_model=ConfigurationEnvelope,
-    responses=error_responses(400, 404, 409), summary="Send a lifecycle signal",
-    description="provision, re-provision, re-verify, lock, force-lock, unlock, remove (SPEC §3). "
-    "re-provision takes an optional body {\"authentication\": \"domain\"} that migrates a signature "
-    "configuration to a Postmark Domain (SPEC §18). "
-    "409 names the current states when the signal is not allowed; 503 when Postmark or DNS failed "
-    "during re-provision / re-verify / remove (nothing changed; send it again).",
+SIGNAL_DESCRIPTION = (
+    "One lifecycle signal (SPEC §3); re-provision takes an optional body {\"authentication\": \"domain\"} "
+    "that migrates a signature configuration to a Postmark Domain (SPEC §18). "
+    "409 names the current states when the signal is not allowed; "
+    "503 when Postmark or DNS failed during re-provision / re-verify / remove (nothing changed; "
+    "send it again)."
 )
-async def post_signal(
-    e_id: EId, signal: Signal, app: ContainerDep, tenant: Tenant, author: Author, body: SignalIn | None = None,
-) -> dict[str, Any]:
-    authentication = body.authentication if body is not None else None
-    return configuration_envelope(
-        await apply_signal(app.ctx, tenant, e_id, signal, author=author, authentication=authentication)
+#: signal → (operationId, summary); one route each, so each is its own operation in the contract
+SIGNAL_OPERATIONS = {
+    signal: (operation_id, f"Send the {signal.value} signal")
+    for signal, operation_id in (
+        (Signal.PROVISION, "provisionConfiguration"), (Signal.RE_PROVISION, "reprovisionConfiguration"),
+        (Signal.RE_VERIFY, "reverifyConfiguration"), (Signal.LOCK, "lockConfiguration"),
+        (Signal.FORCE_LOCK, "forceLockConfiguration"), (Signal.UNLOCK, "unlockConfiguration"),
+        (Signal.REMOVE, "removeConfiguration"),
     )
+}
+
+
+def _signal_route(signal: Signal, operation_id: str, summary: str) -> None:
+    async def post_signal(
+        e_id: EId, app: ContainerDep, tenant: Tenant, author: Author, body: SignalIn | None = None,
+    ) -> dict[str, Any]:
+        authentication = body.authentication if body is not None else None
+        return configuration_envelope(
+            await apply_signal(app.ctx, tenant, e_id, signal, author=author, authentication=authentication)
+        )
+
+    router.post(
+        f"/configuration/{{eId}}/{signal.value}", response_model=ConfigurationEnvelope,
+        responses=error_responses(400, 404, 409), summary=summary, description=SIGNAL_DESCRIPTION,
+        operation_id=operation_id, name=f"signal_{signal.name.lower()}",
+    )(post_signal)
+
+
+for _signal, (_operation_id, _summary) in SIGNAL_OPERATIONS.items():
+    _signal_route(_signal, _operation_id, _summary)
 
 
 @router.patch(

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.entrypoints.api.deps import AUTHOR_DOC, ContainerDep, valid_author
 from tenantmail.entrypoints.api.errors import ApiError
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import error_responses
 from tenantmail.services.repair_drift import repair_drift
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 MAX_IDS = 100
 
 

@@ -16,11 +16,13 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> dict[str, str]:
+    """Answers 200 while the process runs; checks nothing else."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Readiness: the database answers and is migrated", responses=error_responses())
 async def readyz(app: ContainerDep) -> dict[str, str]:
+    """Answers 200 once the database answers and its schema is at the head revision; 503 otherwise."""
     try:
         async with app.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -34,4 +36,5 @@ async def readyz(app: ContainerDep) -> dict[str, str]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(app: ContainerDep) -> Response:
+    """The Prometheus text exposition of this process's metrics."""
     return Response(generate_latest(app.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,13 +5,14 @@ The webhook (``POST /job/postmark-events``) and ``GET /job/{eId}/events`` live i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from tenantmail.domain.bounds import parse_instant
 from tenantmail.domain.errors import DomainError, InvalidInput, PayloadTooLarge
 from tenantmail.domain.job import JobStatus
 from tenantmail.domain.job_search import (
@@ -20,15 +21,16 @@ from tenantmail.domain.job_search import (
 from tenantmail.domain.send_request import validate_idempotency_key
 from tenantmail.entrypoints.api.deps import CALLER_HEADERS, Author, ContainerDep, CallerDep, Page, Tenant, header_doc
 from tenantmail.entrypoints.api.errors import ApiError, validation_message
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import CountedPageOf, error_responses
 from tenantmail.entrypoints.api.schemas_job import BatchIn, BatchMessageIn, BatchOut, JobEnvelope, SendIn, job_envelope
 from tenantmail.services.submit_batch import MAX_MESSAGES, BatchItem, ItemResult, submit_batch
 from tenantmail.services.submit_send import submit_send
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 #: ``POST /job`` alone, mounted without the router-level bearer dependency: its one dependency,
 #: ``CallerDep``, runs the same checks straight from the headers (the hot path, SPEC §13).
-send_router = APIRouter()
+send_router = APIRouter(route_class=JsonRoute)
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send per key.", required=True)
 
@@ -40,6 +42,8 @@ IDEMPOTENCY_KEY = header_doc("idempotency-key", "1-255 printable ASCII; one send
     openapi_extra={"parameters": [*CALLER_HEADERS, IDEMPOTENCY_KEY]},
 )
 async def post_job(body: SendIn, who: CallerDep, request: Request) -> JSONResponse:
+    """Validates, checks the gates (idempotency, configuration, sendable, suppression) and queues
+    the send: 202 with the job. The same Idempotency-Key with the same body replays the first answer."""
     key = validate_idempotency_key(request.headers.get("idempotency-key"))
     result = await submit_send(
         who.app.ctx, who.tenant, idempotency_key=key, request=body.to_request(who.app.settings.html_policy),
@@ -90,12 +94,13 @@ def _result(result: ItemResult) -> dict[str, Any]:
     return out
 
 
+DATE_TIME = {"format": "date-time"}  # parsed by the domain (bounds.parse_instant): numbers are refused
 NO_HISTORY = Query(include_in_schema=False)  # accepted only to be refused (docs/decisions.md D16)
 
 
-@router.get("/job/{e_id}", response_model=JobEnvelope, responses=error_responses(400, 404), summary="Read a job")
+@router.get("/job/{eId}", response_model=JobEnvelope, responses=error_responses(400, 404), summary="Read a job")
 async def get_job(
-    e_id: str, app: ContainerDep, tenant: Tenant,
+    e_id: Annotated[str, Path(alias="eId", description="The job's eId.")], app: ContainerDep, tenant: Tenant,
     recordedAsOf: Annotated[str | None, NO_HISTORY] = None, effectiveAsOf: Annotated[str | None, NO_HISTORY] = None,
 ) -> dict[str, Any]:
     """The job as it is now. Jobs keep no versions (their story is ``GET /job/{eId}/events``), so
@@ -124,8 +129,10 @@ async def list_jobs(
     tag: Annotated[str | None, Query(description="Exact tag.")] = None,
     messageId: Annotated[str | None, Query(description="Postmark's MessageID.")] = None,
     subject: Annotated[str | None, Query(description="Subject contains this text (any case).")] = None,
-    createdFrom: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
-    createdTo: Annotated[datetime | None, Query(description="ISO 8601, exclusive.")] = None,
+    createdFrom: Annotated[str | None, Query(description="ISO 8601 date-time, inclusive.",
+                                             json_schema_extra=DATE_TIME)] = None,
+    createdTo: Annotated[str | None, Query(description="ISO 8601 date-time, exclusive.",
+                                           json_schema_extra=DATE_TIME)] = None,
 ) -> dict[str, Any]:
     names = list(request.query_params.keys())
     unknown = unknown_parameters(names)
@@ -142,7 +149,7 @@ async def list_jobs(
     search = JobSearch.parse(
         statuses=status or (), recipient=recipient, configuration_e_id=configurationEId, tag=tag,
         metadata=metadata, message_id=messageId, subject_contains=subject,
-        created_from=_utc(createdFrom), created_to=_utc(createdTo),
+        created_from=_utc(createdFrom, "createdFrom"), created_to=_utc(createdTo, "createdTo"),
     )
     async with app.ctx.uow(tenant) as uow:
         found, total = await uow.jobs.list(search, limit=page.limit, offset=page.offset, count_up_to=COUNT_UP_TO)
@@ -150,6 +157,7 @@ async def list_jobs(
             "totalIsLowerBound": total > COUNT_UP_TO}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC, as every time in the API is."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _utc(text: str | None, what: str) -> datetime | None:
+    """A time given without an offset is read as UTC, as every time in the API is; 400 for what is
+    not an ISO 8601 date-time or what UTC cannot hold (SPEC §14)."""
+    return None if text is None else parse_instant(text, what)

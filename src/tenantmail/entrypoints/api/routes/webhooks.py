@@ -17,12 +17,13 @@ from tenantmail.adapters.postmark.webhook import normalize, parse_body
 from tenantmail.bootstrap import Container
 from tenantmail.domain.delivery_event import DeliveryEvent
 from tenantmail.entrypoints.api.deps import ContainerDep, Page, Tenant, require_api_key
+from tenantmail.entrypoints.api.json_route import JsonRoute
 from tenantmail.entrypoints.api.schemas import PageOf, error_responses
 from tenantmail.entrypoints.api.schemas_events import EventOut, WebhookAck
 from tenantmail.services.ingest_webhook_event import WebhookCall, ingest_webhook_event
 from tenantmail.services.read_events import list_events
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str]:
@@ -65,8 +66,9 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     # fast lane (fast_lane.py) serves this very function.
     app: Container = request.app.state.tenantmail
     username, password = basic_credentials(request.headers.get("authorization"))
+    # the body is read only once the credentials in the headers are checked (SPEC §14)
     result = await ingest_webhook_event(
-        app.ctx, WebhookCall(username, password, await request.body()), locate=configuration_tenants(request),
+        app.ctx, WebhookCall(username, password, request.body), locate=configuration_tenants(request),
         parse=parse_event,
     )
     return JSONResponse(WebhookAck(
@@ -81,6 +83,7 @@ async def receive_postmark_event(request: Request) -> JSONResponse:
     summary="The delivery events stored for a job, oldest first",
 )
 async def job_events(eId: str, tenant: Tenant, page: Page, app: ContainerDep) -> PageOf[EventOut]:  # noqa: N803
+    """The delivery events stored for one job of the tenant, oldest first, paginated."""
     items, total = await list_events(app.ctx, tenant, job_e_id=eId, limit=page.limit, offset=page.offset)
     return PageOf[EventOut](items=[EventOut.of(e) for e in items], total=total,
                             limit=page.limit, offset=page.offset)

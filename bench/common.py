@@ -88,6 +88,8 @@ async def start_stack(database_url: str, var_dir: Path, **overrides: Any) -> Sta
         "TENANTMAIL_VAR_DIR": str(var_dir), "TENANTMAIL_LOG_LEVEL": "WARNING",
         # each worker's probe port: any free one (several workers, and other runs, share the machine)
         "TENANTMAIL_WORKER_PORT": "0",
+        # quotas checked (every send takes a token) but far above any load a benchmark offers
+        "TENANTMAIL_QUOTA_SENDS_PER_SECOND": "1000000", "TENANTMAIL_QUOTA_BURST": "1000000",
         **{f"TENANTMAIL_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     settings = Settings(_env_file=None, **{k.removeprefix("TENANTMAIL_").lower(): v for k, v in env.items()})  # type: ignore[call-arg]

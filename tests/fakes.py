@@ -22,7 +22,7 @@ from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
 from tenantmail.domain.suppression import SuppressionEntry
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import EventApplied, SendFacts
+from tenantmail.services.ports import EventApplied, QueueItem, SendFacts
 from tenantmail.settings import Settings
 
 
@@ -63,6 +63,7 @@ class InMemoryStorage:
 
     async def queue_job(
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
+        quota: Any = None,
     ) -> bool:
         self._check("queue_job")
         config = self.configurations.get((job.tenant_id, job.configuration_e_id))
@@ -76,6 +77,11 @@ class InMemoryStorage:
         self.records[(job.tenant_id, namespace, record.key)] = record
         self.add_job(job)
         return True
+
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem], *, quota: Any = None) -> list[Any]:
+        self._check("queue_jobs")
+        return [await self.queue_job(i.job, namespace, i.record, configuration_version=i.configuration_version)
+                for i in items]
 
     # --- EventStore ---
     async def store_and_apply(

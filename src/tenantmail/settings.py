@@ -39,9 +39,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     api_prefix: str = "/v1/shop-access/email"
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    # request bodies, enforced while reading (SPEC §14): sends with attachments, and the webhook
+    # request bodies, enforced while reading (SPEC §14): sends with attachments, the webhook, the batch
     max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
     max_webhook_bytes: int = Field(1024 * 1024, ge=1024)
+    max_batch_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # POST /job/batch: Postmark's batch limit
 
     # --- partition -----------------------------------------------------------------------
     partition: str = "dev"
@@ -101,6 +102,15 @@ class Settings(BaseSettings):
     notification_concurrency: int = Field(32, ge=1, le=1000)  # attempts in flight per worker
     notification_lease_seconds: float = Field(60.0, gt=0)
     notification_log_days: float = Field(7.0, gt=0)  # delivered/failed notifications kept this long
+    #: htmlBody outside the allow-list (SPEC §17 "HTML hardening"): "reject" → 400 naming what
+    #: would be removed; "sanitize" → the sanitizer's output is sent and the job says so
+    html_policy: Literal["reject", "sanitize"] = "reject"
+    #: per-tenant send quotas (SPEC §17 "Quotas"): the defaults a tenant's overrides
+    #: (PUT /tenant-limits) replace; enforced across every API process through the database
+    quotas_enabled: bool = True
+    quota_sends_per_second: float = Field(100.0, gt=0)
+    quota_burst: int = Field(1000, ge=1)
+    quota_sends_per_day: int = Field(1_000_000, ge=1)
     embedded_worker: bool | None = None  # None: on when the sandbox is used (embedded default)
 
     # --- validators ------------------------------------------------------------------------

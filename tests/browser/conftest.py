@@ -113,6 +113,9 @@ def service(request: pytest.FixtureRequest, chromium: str, tmp_path_factory: pyt
         "TENANTMAIL_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "TENANTMAIL_VERIFICATION_POLL_SECONDS": "0.5",
         "TENANTMAIL_WORKER_POLL_SECONDS": "0.1", "TENANTMAIL_LOG_FORMAT": "json",
         "TENANTMAIL_SEND_RETRY_BASE_SECONDS": "0.05",  # a configuration error reaches FAILURE in a second
+        # POST /job would refuse the hostile message body outright (reject, the default, D21): sanitize
+        # lets it be queued, cleaned; the console still shows every stored body sandboxed (D22)
+        "TENANTMAIL_HTML_POLICY": "sanitize",
     })
     subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=120)
     log = (tmp / "serve.log").open("w")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pytest
+
 from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.intake import open_intake
 from tenantmail.adapters.db.unit_of_work import UnitOfWork
@@ -22,6 +23,7 @@ from tenantmail.domain.configuration import Administrative, EmailConfiguration, 
 from tenantmail.domain.delivery_event import DeliveryEvent, EventEffects, EventKind
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob, JobStatus
+from tenantmail.domain.job_search import JobSearch
 from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tenantmail.services.ports import EventStore, SendStore
 from tests.conftest import _backend_params, emptied
@@ -101,8 +103,7 @@ class DatabaseHarness:
 
     async def jobs_with_key(self, tenant_id: str, key: str) -> int:
         async with UnitOfWork(self.engine, tenant_id) as uow:
-            found, _ = await uow.jobs.list(status=[], recipient=None, configuration_e_id=None, created_from=None,
-                                           created_to=None, limit=500, offset=0)
+            found, _ = await uow.jobs.list(JobSearch(), limit=500, offset=0)
         return sum(1 for j in found if j.idempotency_key == key)
 
     async def live_suppression(self, tenant_id: str, recipient: str) -> SuppressionEntry | None:

@@ -131,6 +131,33 @@ def test_errors_are_typed_and_carry_the_request_id(serve: str, configuration: st
         stranger.list_jobs()
 
 
+def test_tags_metadata_search_batch_and_limits(serve: str, configuration: str) -> None:
+    with Client(serve, API_KEY, "acme") as tm:
+        tagged = tm.send_email(configuration, "cat@example.com", "Order 42 shipped", text_body="x", tag="shipping",
+                               metadata={"order": "42"})
+        assert tagged.payload.tag == "shipping" and tagged.payload.metadata == {"order": "42"}
+        found = tm.list_jobs(tag="shipping", metadata={"order": "42"}, subject="ORDER 42")
+        assert [j.e_id for j in found.items] == [tagged.e_id] and found.total_is_lower_bound is False
+        assert tm.list_jobs(tag="shipping", metadata={"order": "43"}).items == []
+        batch = tm.send_email_batch([
+            {"configurationEId": configuration, "recipient": "dan@example.com", "subject": "One", "textBody": "1",
+             "idempotencyKey": "client-batch-1"},
+            {"configurationEId": configuration, "recipient": "not an address", "subject": "Two", "textBody": "2",
+             "idempotencyKey": "client-batch-2"},
+        ])
+        assert [(r.index, r.status) for r in batch.results] == [(0, 202), (1, 400)]
+        assert batch.results[0].e_id and batch.results[1].error and batch.results[1].error.error
+        again = tm.send_email_batch([{"configurationEId": configuration, "recipient": "dan@example.com",
+                                      "subject": "One", "textBody": "1", "idempotencyKey": "client-batch-1"}])
+        assert again.results[0].replayed is True and again.results[0].e_id == batch.results[0].e_id
+        limits = tm.set_tenant_limits(sends_per_second=50, burst=100)
+        assert (limits.sends_per_second, limits.burst, limits.sends_per_day) == (50, 100, None)
+        assert limits.effective.sends_per_second == 50 and limits.effective.sends_per_day >= 1
+        assert tm.get_tenant_limits() == limits
+        tm.set_tenant_limits()  # back to the defaults
+        assert tm.get_tenant_limits().sends_per_second is None
+
+
 async def test_the_async_client_does_the_same(serve: str, configuration: str) -> None:
     async with AsyncClient(serve, API_KEY, "acme") as tm:
         job = await tm.send_email(configuration, "cy@example.com", "Async", html_body="<p>hi</p>")

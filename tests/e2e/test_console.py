@@ -521,3 +521,45 @@ async def test_a_configuration_in_failure_shows_its_last_error_next_to_re_verify
     assert "Bad or missing server token" in page[alert:alert + 300]
     assert page.index(">re-verify</button>") > alert
     assert "health-check a configuration in FAILURE" in page
+
+
+# --- issue 20: tags on the jobs page, the send quotas page -----------------------------------------
+
+
+async def test_the_jobs_page_shows_tags_and_filters_by_tag(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    config = await seed_configuration(app_container, tenant)
+    tagged = await seed_job(app_container, config, subject="Welcome")
+    await seed_job(app_container, config, subject="Invoice")
+    async with app_container.ctx.uow(tenant) as uow:
+        tagged.tag, tagged.metadata = "welcome-<b>", {"plan": "pro"}
+        await uow.jobs.save(tagged)
+        await uow.commit()
+    await login(browser)
+    everything = (await browser.get(f"/console/t/{tenant}/jobs")).text
+    assert "welcome-&lt;b&gt;" in everything and "Invoice" in everything
+    filtered = (await browser.get(f"/console/t/{tenant}/jobs", params={"tag": "welcome-<b>"})).text
+    assert "Welcome" in filtered and "Invoice" not in filtered
+    assert (await browser.get(f"/console/t/{tenant}/jobs", params={"tag": "x" * 1001})).status_code == 400
+    detail = (await browser.get(f"/console/t/{tenant}/jobs/{tagged.e_id}")).text
+    assert "plan=pro" in detail
+
+
+async def test_the_limits_page_shows_and_replaces_the_quotas(
+    browser: httpx.AsyncClient, app_container: Container, tenant: str,
+) -> None:
+    await login(browser)
+    page = (await browser.get(f"/console/t/{tenant}/limits")).text
+    assert str(app_container.settings.quota_burst) in page
+    saved = await browser.post(f"/console/t/{tenant}/limits",
+                               data={"csrf": csrf_of(page), "sends_per_second": "7", "burst": "", "sends_per_day": ""})
+    assert saved.status_code == 303
+    async with app_container.ctx.uow(tenant) as uow:
+        overrides, author, _ = await uow.tenant_quotas.limits()
+    assert overrides.sends_per_second == 7 and overrides.burst is None and author == "console:ada"
+    refused = await browser.post(f"/console/t/{tenant}/limits",
+                                 data={"csrf": csrf_of(page), "sends_per_second": "-1", "burst": "", "sends_per_day": ""})
+    assert refused.status_code == 400 and "sendsPerSecond" in refused.text
+    without_csrf = await browser.post(f"/console/t/{tenant}/limits", data={"sends_per_second": "1"})
+    assert without_csrf.status_code in (400, 403)

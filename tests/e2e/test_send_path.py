@@ -73,6 +73,17 @@ async def test_a_queued_send_reaches_postmark_from_the_configuration_address(
     assert sent["payload"]["attempts"] == 1
 
 
+async def test_tag_and_metadata_reach_postmark_beside_ours(
+    api: httpx.AsyncClient, app_container: Container, worker: None,
+) -> None:
+    config = await sendable_configuration(app_container, "tenant-a", "tagged")
+    job = (await submit(api, send_body(config.e_id, tag="welcome", metadata={"orderId": "A-1"}), "tag-1")).json()
+    await eventually(lambda: job_status(api, job["eId"], "SENT"))
+    [message] = await messages_of(app_container, config.server_id or 0)
+    assert message["Tag"] == "welcome"
+    assert message["Metadata"] == {"orderId": "A-1", "tm_job": job["eId"], "tm_config": config.e_id}
+
+
 async def test_429_and_503_bursts_end_in_exactly_one_message(
     api: httpx.AsyncClient, app_container: Container, worker: None,
 ) -> None:

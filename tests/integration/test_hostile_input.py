@@ -229,3 +229,41 @@ async def test_what_the_schema_now_says_the_api_does(client: httpx.AsyncClient) 
     assert_error(await client.post("/suppression", json={"recipient": "a\x01@b.example"}), 400)
     ok = await client.get("/job", params={"createdTo": "2026-01-01T00:00:00Z", "createdFrom": "2025-01-01T00:00:00"})
     assert ok.status_code == 200, ok.text
+
+
+# --- 9. the send API's own routes (#20): batch, search, tenant limits -------------------------------
+
+
+async def test_a_full_batch_fits_its_own_body_limit_and_beyond_it_is_413(client: httpx.AsyncClient) -> None:
+    # 500 messages of ~26 KB: more than one send's 12 MiB limit, within the batch's (Postmark's 50 MB)
+    messages = [{**send(textBody="x" * 26_000), "idempotencyKey": f"k-{i}"} for i in range(500)]
+    raw = json.dumps({"messages": messages}).encode()
+    assert 12 * MiB < len(raw) < 50 * MiB
+    answer = await client.post("/job/batch", content=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text[:500]
+    assert [r["status"] for r in answer.json()["results"]] == [404] * 500  # no configuration c-1: nothing sent
+    huge = b'{"messages": [{"textBody": "' + b"x" * (50 * MiB) + b'"}]}'
+    assert_error(await client.post("/job/batch", content=huge, headers={"Content-Type": "application/json"}), 413)
+    assert (await client.get("/job")).json()["total"] == 0
+
+
+async def test_the_batch_and_tenant_limits_parse_json_within_bounds(client: httpx.AsyncClient) -> None:
+    headers = {"Content-Type": "application/json"}
+    for method, path in (("POST", "/job/batch"), ("PUT", "/tenant-limits")):
+        answer = assert_error(await client.request(method, path, content=nested(33), headers=headers), 400)
+        assert "32" in answer["message"]
+    nul = json.dumps({"messages": [{**send(textBody="a\x00b"), "idempotencyKey": "k-1"}]}).encode()
+    assert_error(await client.post("/job/batch", content=nul, headers=headers), 400, "ValidationError")
+
+
+@pytest.mark.parametrize("params", [
+    {"tag": "a\x00b"}, {"tag": "a\u2028b"}, {"messageId": "m\x1b"}, {"subject": "s\x7f"},
+    {"metadata.k": "v\r"}, {"metadata.k\x01": "v"}, {"configurationEId": "c\u2029"},
+])
+async def test_job_search_filters_are_header_text(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    assert_error(await client.get("/job", params=params), 400, "ValidationError")
+
+
+@pytest.mark.parametrize("params", [{"createdFrom": "1767225600000"}, {"createdTo": "1e3"}])
+async def test_job_search_moments_are_iso_strings_never_numbers(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    assert "ISO 8601" in assert_error(await client.get("/job", params=params), 400, "ValidationError")["message"]

@@ -33,7 +33,8 @@ def through_the_models(job: EmailJob) -> dict[str, object]:
         asOf=AsOf(effectiveFrom=int(updated.timestamp() * 1000), recordedFrom=int(updated.timestamp() * 1000)),
         payload=JobOut(
             eId=job.e_id, configurationEId=job.configuration_e_id, recipient=job.recipient, replyToEmail=job.reply_to_email,
-            fromLocalPart=job.from_local_part, subject=job.subject, status=job.status.value, messageId=job.message_id,
+            fromLocalPart=job.from_local_part, subject=job.subject, tag=job.tag, metadata=job.metadata,
+            htmlSanitized=job.html_sanitized, status=job.status.value, messageId=job.message_id,
             attempts=job.attempts,
             lastError=JobErrorOut(class_=err.error_class, code=err.code, message=err.message) if err else None,
             createdAt=job.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -48,10 +49,11 @@ def through_the_models(job: EmailJob) -> dict[str, object]:
     queued(),
     queued(reply_to_email="support@acme.test", updated_at=None),
     queued(from_local_part="billing"),
+    queued(tag="welcome", metadata={"orderId": "A-1", "plan": "pro"}, html_sanitized=True),
     queued(status=JobStatus.SENT, message_id="0a1b-2c3d", attempts=1, updated_at=T0 + timedelta(seconds=2)),
     queued(status=JobStatus.FAILED, attempts=3, updated_at=T0 + timedelta(hours=1),
            last_error=JobError("permanent", "300", "Invalid 'To' address: \"x\"")),
-], ids=["queued", "reply-to-no-update", "from-local-part", "sent", "failed-with-error"])
+], ids=["queued", "reply-to-no-update", "from-local-part", "tag-metadata", "sent", "failed-with-error"])
 def test_job_envelope_is_the_declared_model_dumped(job: EmailJob) -> None:
     built = job_envelope(job)
     assert built == through_the_models(job)

@@ -30,6 +30,8 @@ from tenantmail.client.errors import (
     WaitTimeout,
 )
 from tenantmail.client.models import (
+    BatchItem,
+    BatchResult,
     Configuration,
     ConfigurationRecord,
     Event,
@@ -41,13 +43,14 @@ from tenantmail.client.models import (
     NotificationEndpointWithSecret,
     Page,
     Suppression,
+    TenantLimits,
 )
 from tenantmail.client.verify import verify_notification
 
 __all__ = [
-    "FINAL", "ApiError", "AsyncClient", "BadRequest", "Client", "Configuration", "ConfigurationRecord", "Conflict",
+    "FINAL", "ApiError", "AsyncClient", "BadRequest", "BatchItem", "BatchResult", "Client", "Configuration", "ConfigurationRecord", "Conflict",
     "Event", "Forbidden", "InvalidSignature", "Job", "JobRecord", "NotFound", "Notification", "NotificationDelivery",
     "NotificationEndpoint", "NotificationEndpointWithSecret", "Page", "PayloadTooLarge", "PreconditionFailed",
-    "RetryPolicy", "ServiceUnavailable", "Suppression", "TenantmailError", "TooManyRequests", "TransportError",
+    "RetryPolicy", "ServiceUnavailable", "Suppression", "TenantLimits", "TenantmailError", "TooManyRequests", "TransportError",
     "Unauthorized", "Unprocessable", "WaitTimeout", "verify_notification",
 ]

@@ -26,6 +26,7 @@ import httpx
 
 from tenantmail.client.errors import ApiError, Conflict, TransportError, WaitTimeout, error_for
 from tenantmail.client.models import (
+    BatchResult,
     ConfigurationRecord,
     ConfigurationVersion,
     Event,
@@ -34,6 +35,7 @@ from tenantmail.client.models import (
     NotificationEndpoint,
     NotificationEndpointWithSecret,
     Page,
+    TenantLimits,
     RepairResult,
     Suppression,
 )
@@ -59,6 +61,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "unlock_configuration": ("POST", "/configuration/{eId}/unlock"),
     "remove_configuration": ("POST", "/configuration/{eId}/remove"),
     "send_email": ("POST", "/job"),
+    "send_email_batch": ("POST", "/job/batch"),
     "list_jobs": ("GET", "/job"),
     "get_job": ("GET", "/job/{eId}"),
     "list_job_events": ("GET", "/job/{eId}/events"),
@@ -74,6 +77,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "rotate_notification_secret": ("POST", "/notification-endpoint/{eId}/rotate-secret"),
     "list_notification_deliveries": ("GET", "/notification-endpoint/{eId}/deliveries"),
     "retry_notification_delivery": ("POST", "/notification-endpoint/{eId}/deliveries/{deliveryEId}/retry"),
+    "get_tenant_limits": ("GET", "/tenant-limits"),
+    "set_tenant_limits": ("PUT", "/tenant-limits"),
 }
 #: A lifecycle signal's name → its method.
 SIGNALS = {path.rsplit("/", 1)[1]: name for name, (_, path) in OPERATIONS.items()
@@ -178,20 +183,33 @@ class _Operations:
     # --- jobs ----------------------------------------------------------------------------
     def _send_request(self, configuration_e_id: str, recipient: str, subject: str, *, html_body: str | None,
                       text_body: str | None, reply_to_email: str | None, from_local_part: str | None,
-                      attachments: list[dict[str, str]] | None, idempotency_key: str | None) -> Request:
+                      attachments: list[dict[str, str]] | None, idempotency_key: str | None,
+                      tag: str | None = None, metadata: dict[str, str] | None = None) -> Request:
         body = _clean({"configurationEId": configuration_e_id, "recipient": recipient, "subject": subject,
                        "htmlBody": html_body, "textBody": text_body, "replyToEmail": reply_to_email,
-                       "fromLocalPart": from_local_part, "attachments": attachments})
+                       "fromLocalPart": from_local_part, "attachments": attachments, "tag": tag,
+                       "metadata": metadata})
         key = idempotency_key or f"tmc-{uuid.uuid4()}"
         return Request("POST", OPERATIONS["send_email"][1], JobRecord.from_json, json=body,
                        headers={"Idempotency-Key": key})
 
     def list_jobs(self, *, status: list[str] | None = None, recipient: str | None = None,
-                  configuration_e_id: str | None = None, created_from: str | None = None,
-                  created_to: str | None = None, limit: int = 50, offset: int = 0) -> Any:
+                  configuration_e_id: str | None = None, tag: str | None = None,
+                  metadata: dict[str, str] | None = None, message_id: str | None = None, subject: str | None = None,
+                  created_from: str | None = None, created_to: str | None = None, limit: int = 50,
+                  offset: int = 0) -> Any:
+        """The tenant's jobs, newest first; every filter narrows (``metadata``: jobs having every pair;
+        ``subject``: contains, any case)."""
         return self._op("list_jobs", _page(JobRecord), params={
-            "status": status, "recipient": recipient, "configurationEId": configuration_e_id,
-            "createdFrom": created_from, "createdTo": created_to, "limit": limit, "offset": offset})
+            "status": status, "recipient": recipient, "configurationEId": configuration_e_id, "tag": tag,
+            "messageId": message_id, "subject": subject, "createdFrom": created_from, "createdTo": created_to,
+            "limit": limit, "offset": offset, **{f"metadata.{k}": v for k, v in (metadata or {}).items()}})
+
+    def send_email_batch(self, messages: list[dict[str, Any]]) -> Any:
+        """Queue up to 500 sends, each a ``POST /job`` body (API field names) with its own
+        ``idempotencyKey``; the results come in input order, each with its own status. Safe to
+        repeat as a whole: every message is idempotent by its key."""
+        return self._op("send_email_batch", BatchResult.from_json, json={"messages": messages})
 
     def get_job(self, e_id: str) -> Any:
         return self._op("get_job", JobRecord.from_json, eId=e_id)
@@ -250,6 +268,16 @@ class _Operations:
     def retry_notification_delivery(self, e_id: str, delivery_e_id: str) -> Any:
         return self._op("retry_notification_delivery", NotificationDelivery.from_json, eId=e_id,
                         deliveryEId=delivery_e_id)
+
+    # --- quotas --------------------------------------------------------------------------
+    def get_tenant_limits(self) -> Any:
+        return self._op("get_tenant_limits", TenantLimits.from_json)
+
+    def set_tenant_limits(self, *, sends_per_second: float | None = None, burst: int | None = None,
+                          sends_per_day: int | None = None) -> Any:
+        """Replace the tenant's overrides (None: back to the default)."""
+        return self._op("set_tenant_limits", TenantLimits.from_json, json={
+            "sendsPerSecond": sends_per_second, "burst": burst, "sendsPerDay": sends_per_day})
 
 
 @dataclass(frozen=True)
@@ -325,11 +353,13 @@ class Client(_Operations):
 
     def send_email(self, configuration_e_id: str, recipient: str, subject: str, *, html_body: str | None = None,
                    text_body: str | None = None, reply_to_email: str | None = None, from_local_part: str | None = None,
-                   attachments: list[dict[str, str]] | None = None, idempotency_key: str | None = None) -> JobRecord:
+                   attachments: list[dict[str, str]] | None = None, idempotency_key: str | None = None,
+                   tag: str | None = None, metadata: dict[str, str] | None = None) -> JobRecord:
         """Queue a send (202); retried with the same Idempotency-Key, so at most one job results."""
         request = self._send_request(configuration_e_id, recipient, subject, html_body=html_body, text_body=text_body,
                                      reply_to_email=reply_to_email, from_local_part=from_local_part,
-                                     attachments=attachments, idempotency_key=idempotency_key)
+                                     attachments=attachments, idempotency_key=idempotency_key,
+                                     tag=tag, metadata=metadata)
         for attempt in range(self.retry.attempts):
             try:
                 return self._call(request)  # type: ignore[no-any-return]
@@ -396,10 +426,12 @@ class AsyncClient(_Operations):
                          html_body: str | None = None, text_body: str | None = None,
                          reply_to_email: str | None = None, from_local_part: str | None = None,
                          attachments: list[dict[str, str]] | None = None,
-                         idempotency_key: str | None = None) -> JobRecord:
+                         idempotency_key: str | None = None, tag: str | None = None,
+                         metadata: dict[str, str] | None = None) -> JobRecord:
         request = self._send_request(configuration_e_id, recipient, subject, html_body=html_body, text_body=text_body,
                                      reply_to_email=reply_to_email, from_local_part=from_local_part,
-                                     attachments=attachments, idempotency_key=idempotency_key)
+                                     attachments=attachments, idempotency_key=idempotency_key,
+                                     tag=tag, metadata=metadata)
         for attempt in range(self.retry.attempts):
             try:
                 return await self._call(request)  # type: ignore[no-any-return]

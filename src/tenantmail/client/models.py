@@ -89,6 +89,9 @@ class Job(Model):
     last_error: JobError | None
     created_at: str | None
     updated_at: str | None
+    tag: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  #: the caller's pairs (tm_* not listed)
+    html_sanitized: bool = False  #: true: the HTML sent is the sanitizer's output (HTML policy sanitize)
 
 
 @dataclass(frozen=True)
@@ -298,20 +301,72 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class ItemError(Model):
+    SCHEMA: ClassVar[str] = "ItemErrorOut"
+    error: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchItem(Model):
+    """One message's result in ``POST /job/batch`` (input order): ``status`` is what ``POST /job``
+    would have answered for it (202, or an error's status with ``error``)."""
+
+    SCHEMA: ClassVar[str] = "BatchItemOut"
+    index: int
+    status: int
+    e_id: str | None = None
+    replayed: bool | None = None
+    error: ItemError | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult(Model):
+    SCHEMA: ClassVar[str] = "BatchOut"
+    results: list[BatchItem]
+
+
+@dataclass(frozen=True)
+class Limits(Model):
+    SCHEMA: ClassVar[str] = "LimitsOut"
+    sends_per_second: float
+    burst: int
+    sends_per_day: int
+
+
+@dataclass(frozen=True)
+class TenantLimits(Model):
+    """A tenant's send quotas: its overrides (None: the default) and what applies (``effective``)."""
+
+    SCHEMA: ClassVar[str] = "TenantLimitsOut"
+    tenant_id: str
+    effective: Limits
+    sends_per_second: float | None
+    burst: int | None
+    sends_per_day: int | None
+    updated_at: str | None
+    updated_by: str | None
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     total: int
     limit: int
     offset: int
+    #: ``GET /job`` counts up to 10,000 matches: true when there are more (``total`` is then 10,001)
+    total_is_lower_bound: bool = False
 
     @classmethod
     def of(cls, item: type[Any], data: dict[str, Any]) -> Page[Any]:
-        return cls([item.from_json(i) for i in data["items"]], data["total"], data["limit"], data["offset"])
+        return cls([item.from_json(i) for i in data["items"]], data["total"], data["limit"], data["offset"],
+                   bool(data.get("totalIsLowerBound", False)))
 
 
 #: Every response model (the drift test walks these).
 MODELS: tuple[type[Model], ...] = (
     JobError, Job, AsOf, RecordMetadata, JobRecord, Event, Signature, PostmarkIds, DnsRecord, Dns, LastError,
     Configuration, ConfigurationRecord, ConfigurationVersion, Suppression, RepairResult, NotificationEndpoint,
-    NotificationEndpointWithSecret, NotificationDelivery,
+    NotificationEndpointWithSecret, NotificationDelivery, ItemError, BatchItem, BatchResult, Limits, TenantLimits,
 )

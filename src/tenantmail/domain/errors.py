@@ -32,6 +32,10 @@ class DomainError(Exception):
         self.message = message
         self.details = details
 
+    def headers(self) -> dict[str, str] | None:
+        """Headers the answer carries (e.g. ``Retry-After``); None: none."""
+        return None
+
 
 class InvalidInput(DomainError):
     status, kind = 400, "ValidationError"

@@ -71,6 +71,9 @@ class EmailJob:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     status_times: dict[str, datetime] = field(default_factory=dict)
+    tag: str | None = None  #: the caller's label, sent to Postmark as ``Tag``
+    metadata: dict[str, str] = field(default_factory=dict)  #: the caller's pairs, sent beside ``tm_*``
+    html_sanitized: bool = False  #: htmlBody is the sanitizer's output, not what the caller sent
 
     @classmethod
     def queue(
@@ -78,6 +81,7 @@ class EmailJob:
         idempotency_key: str, now: datetime, author: str = "unknown", reply_to_email: str | None = None,
         html_body: str | None = None, text_body: str | None = None,
         attachments: tuple[JobAttachment, ...] = (), from_local_part: str | None = None,
+        tag: str | None = None, metadata: dict[str, str] | None = None, html_sanitized: bool = False,
     ) -> EmailJob:
         job = cls(
             e_id=str(uuid.uuid4()), tenant_id=tenant_id, configuration_e_id=configuration_e_id,
@@ -85,6 +89,7 @@ class EmailJob:
             reply_to_email=reply_to_email, from_local_part=from_local_part,
             html_body=html_body, text_body=text_body,
             attachments=attachments, next_attempt_at=now, created_at=now, updated_at=now,
+            tag=tag, metadata=dict(metadata or {}), html_sanitized=html_sanitized,
         )
         job.status_times[JobStatus.QUEUED] = now
         return job

@@ -13,12 +13,14 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tenantmail.domain.configuration import validate_local_part
 from tenantmail.domain.errors import InvalidInput, PayloadTooLarge
 from tenantmail.domain.header_text import check_body_text, check_header_text
+from tenantmail.domain.html_hardening import HtmlPolicy, harden_html
 from tenantmail.domain.job import JobAttachment, canonical_recipient
+from tenantmail.domain.job_fields import valid_metadata, valid_tag
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  #: whole message incl. base64 attachments (postmark-api.md §4.2)
 MAX_BODY_BYTES = 5 * 1024 * 1024  #: each of HtmlBody / TextBody
@@ -68,15 +70,21 @@ class SendRequest:
     #: the From's local part chosen by the caller (None: the configuration's); whether the
     #: configuration allows it is its own gate (``EmailConfiguration.check_from_local_part``)
     from_local_part: str | None = None
+    tag: str | None = None  #: the caller's label (SPEC §17 "Job fields")
+    metadata: dict[str, str] = field(default_factory=dict)  #: the caller's pairs; never ``tm_*``
+    html_sanitized: bool = False  #: ``html_body`` is the sanitizer's output (policy ``sanitize``)
 
     @classmethod
     def parse(
         cls, *, configuration_e_id: str, recipient: str, subject: str,
         reply_to_email: str | None = None, html_body: str | None = None,
         text_body: str | None = None, attachments: tuple[JobAttachment, ...] = (),
-        from_local_part: str | None = None,
+        from_local_part: str | None = None, tag: str | None = None,
+        metadata: dict[str, str] | None = None, html_policy: HtmlPolicy | str = HtmlPolicy.REJECT,
     ) -> SendRequest:
-        """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413)."""
+        """Validate every field; raise InvalidInput (400) or PayloadTooLarge (413). ``htmlBody``
+        goes through the allow-list under ``html_policy`` (after the size checks: a body too large
+        is 413 before it is parsed)."""
         if from_local_part is not None:
             validate_local_part(from_local_part, "fromLocalPart")
         request = cls(
@@ -88,12 +96,18 @@ class SendRequest:
             html_body=check_body_text(html_body, "htmlBody") if html_body else None,
             text_body=check_body_text(text_body, "textBody") if text_body else None,
             attachments=tuple(_valid_attachment(a) for a in attachments),
+            tag=valid_tag(tag) if tag is not None else None,
+            metadata=valid_metadata(metadata or {}),
         )
         if not request.configuration_e_id:
             raise InvalidInput("configurationEId is required")
         if request.html_body is None and request.text_body is None:
             raise InvalidInput("at least one of htmlBody and textBody is required")
         request._check_size()
+        if request.html_body is not None:
+            hardened = harden_html(request.html_body, HtmlPolicy(html_policy))
+            if hardened.sanitized:
+                request = replace(request, html_body=hardened.html, html_sanitized=True)
         return request
 
     def _check_size(self) -> None:
@@ -114,6 +128,12 @@ class SendRequest:
         }
         if self.from_local_part is not None:  # absent otherwise: keys stored before it still match
             canonical["fromLocalPart"] = self.from_local_part
+        if self.tag is not None:  # likewise
+            canonical["tag"] = self.tag
+        if self.metadata:
+            canonical["metadata"] = self.metadata
+        if self.html_sanitized:  # the body is what is sent; a retry of the same request sanitizes alike
+            canonical["htmlSanitized"] = True
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

@@ -218,7 +218,7 @@ def outbound(config: EmailConfiguration, job: EmailJob) -> OutboundEmail:
         html_body=job.html_body, text_body=job.text_body,
         reply_to=job.reply_to_email or config.signature.reply_to_email,
         attachments=tuple(Attachment(a.filename, a.content_type, a.content_base64) for a in job.attachments),
-        metadata={"tm_job": job.e_id, "tm_config": config.e_id},
+        metadata={**job.metadata, "tm_job": job.e_id, "tm_config": config.e_id}, tag=job.tag,
     )
 
 

@@ -1,7 +1,8 @@
 """Accepting a send: ``POST /job`` (SPEC §5). Gates in order, then the job into the outbox.
 
 Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → ``fromLocalPart`` on
-the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403). The job and its idempotency record are committed together, so a
+the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403) → the
+tenant's quota (429; taken in the statement that queues the job, so only a queued send uses it). The job and its idempotency record are committed together, so a
 committed key always has its job and an answered job always has its key.
 
 Most sends take one round trip: the configuration as this process last saw it decides the gates,
@@ -22,8 +23,11 @@ from tenantmail.domain.configuration import EmailConfiguration
 from tenantmail.domain.errors import IdempotencyInFlight, NotFound, RecipientSuppressed
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
+from tenantmail.domain.quota import EffectiveLimits, QuotaExceeded, QuotaTake
 from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
+from tenantmail.services.ports import SendFacts
+from tenantmail.settings import Settings
 
 NAMESPACE = "job"
 ACCEPTED = 202
@@ -45,25 +49,75 @@ async def submit_send(
     author: str, render: Render,
 ) -> Submitted:
     """Queue ``request`` once per key; raise the gate's DomainError when one refuses it."""
+    job, record = prepare(ctx, tenant_id, idempotency_key=idempotency_key, request=request, author=author,
+                          render=render)
+    try:
+        if not await _queue_as_remembered(ctx, job, record):
+            replayed = await queue_after_reading_gates(ctx, job, record)
+            if replayed is not None:
+                return replayed
+    except QuotaExceeded:
+        throttled(ctx, tenant_id)
+        raise
+    return accepted(ctx, job, record)
+
+
+def quota_take(ctx: ServiceContext) -> QuotaTake | None:
+    """What a send takes from its tenant's quota (None: quotas are off)."""
+    settings = ctx.settings
+    if not settings.quotas_enabled:
+        return None
+    return QuotaTake(default_limits(settings), ctx.clock())
+
+
+def default_limits(settings: Settings) -> EffectiveLimits:
+    return EffectiveLimits(settings.quota_sends_per_second, settings.quota_burst, settings.quota_sends_per_day)
+
+
+def throttled(ctx: ServiceContext, tenant_id: str, count: int = 1) -> None:
+    """``email_send_throttled_total{tenant_id}``: sends refused by the tenant's quota."""
+    for _ in range(count):
+        ctx.telemetry.emit("email.send.throttled", labels={"tenant_id": tenant_id}, level="debug")
+
+
+def prepare(
+    ctx: ServiceContext, tenant_id: str, *, idempotency_key: str, request: SendRequest, author: str, render: Render,
+) -> tuple[EmailJob, IdempotencyRecord]:
+    """The job ``request`` would queue and the idempotency record that answers its key."""
     now = ctx.clock()
-    config_e_id = request.configuration_e_id
     job = EmailJob.queue(
-        tenant_id=tenant_id, configuration_e_id=config_e_id, recipient=request.recipient,
+        tenant_id=tenant_id, configuration_e_id=request.configuration_e_id, recipient=request.recipient,
         subject=request.subject, idempotency_key=idempotency_key, now=now, author=author,
         reply_to_email=request.reply_to_email, html_body=request.html_body, text_body=request.text_body,
         attachments=request.attachments, from_local_part=request.from_local_part,
+        tag=request.tag, metadata=request.metadata, html_sanitized=request.html_sanitized,
     )
     record = IdempotencyRecord(
         key=idempotency_key, request_hash=request.fingerprint(), resource_e_id=job.e_id,
         response_status=ACCEPTED, response_body=render(job), created_at=now,
         expires_at=now + timedelta(hours=ctx.settings.idempotency_ttl_hours),
     )
-    if not await _queue_as_remembered(ctx, job, record):
-        replayed = await _queue_after_reading_gates(ctx, job, record)
-        if replayed is not None:
-            return replayed
-    ctx.telemetry.emit("email.send.accepted", level="debug", job_id=job.e_id, configuration_id=config_e_id)
+    return job, record
+
+
+def accepted(ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord) -> Submitted:
+    ctx.telemetry.emit("email.send.accepted", level="debug", job_id=job.e_id, configuration_id=job.configuration_e_id)
     return Submitted(ACCEPTED, record.response_body, replayed=False)
+
+
+def gate(facts: SendFacts, job: EmailJob, record: IdempotencyRecord) -> Submitted | None:
+    """Every gate in SPEC order on the facts read for ``job``: the replay of the key's answer, or
+    None when the job may be queued; raises the refusing gate's DomainError."""
+    if facts.record is not None and not facts.record.expired(record.created_at):
+        status, body = facts.record.replay(record.request_hash, facts.record_job_status, default_status=ACCEPTED)
+        return Submitted(status, body, replayed=True)
+    if facts.configuration is None:
+        raise NotFound("configuration", job.configuration_e_id)
+    facts.configuration.check_from_local_part(job.from_local_part)  # InvalidInput → 400
+    facts.configuration.ensure_sendable()  # NotSendable → 409 with the reason
+    if facts.suppressed_for is not None:
+        raise RecipientSuppressed(job.recipient, facts.suppressed_for)
+    return None
 
 
 async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord) -> bool:
@@ -71,16 +125,18 @@ async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: Idemp
     sendable. The store commits only if that configuration is unchanged since, the recipient is
     not suppressed and the key is free, which is every gate passing; anything else writes nothing."""
     known = ctx.configuration_memo.get(job.tenant_id, job.configuration_e_id)
-    if known is None or not known.is_sendable or not _allowed(known, job.from_local_part):
+    if known is None or not known.is_sendable or not remembered_allows(known, job.from_local_part):
         return False
-    return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version)
+    return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version,
+                                          quota=quota_take(ctx))
 
 
-def _allowed(config: EmailConfiguration, local_part: str | None) -> bool:
+def remembered_allows(config: EmailConfiguration, local_part: str | None) -> bool:
+    """The From local part is one the remembered configuration allows (else: the full gates)."""
     return local_part is None or local_part in config.allowed_local_parts
 
 
-async def _queue_after_reading_gates(
+async def queue_after_reading_gates(
     ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord,
 ) -> Submitted | None:
     """Every gate in SPEC order from a fresh read; None once the job is queued, else the replay.
@@ -90,18 +146,20 @@ async def _queue_after_reading_gates(
     times: each retry needs another concurrent commit, so they do not go on for long.
     """
     for _ in range(GATE_READS):
-        facts = await ctx.send_store.read_gates(
-            job.tenant_id, NAMESPACE, record.key, job.configuration_e_id, job.recipient)
-        ctx.configuration_memo.remember(job.tenant_id, job.configuration_e_id, facts.configuration)
-        if facts.record is not None and not facts.record.expired(record.created_at):
-            status, body = facts.record.replay(record.request_hash, facts.record_job_status, default_status=ACCEPTED)
-            return Submitted(status, body, replayed=True)
-        if facts.configuration is None:
-            raise NotFound("configuration", job.configuration_e_id)
-        facts.configuration.check_from_local_part(job.from_local_part)  # InvalidInput → 400
-        facts.configuration.ensure_sendable()  # NotSendable → 409 with the reason
-        if facts.suppressed_for is not None:
-            raise RecipientSuppressed(job.recipient, facts.suppressed_for)
-        if await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=facts.configuration.version):
+        facts = await read_gates(ctx, job, record)
+        replayed = gate(facts, job, record)
+        if replayed is not None:
+            return replayed
+        assert facts.configuration is not None  # the gate refused otherwise
+        if await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=facts.configuration.version,
+                                          quota=quota_take(ctx)):
             return None
     raise IdempotencyInFlight()
+
+
+async def read_gates(ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord) -> SendFacts:
+    """The gates' facts for ``job`` (and what this process remembers of its configuration)."""
+    facts = await ctx.send_store.read_gates(
+        job.tenant_id, NAMESPACE, record.key, job.configuration_e_id, job.recipient)
+    ctx.configuration_memo.remember(job.tenant_id, job.configuration_e_id, facts.configuration)
+    return facts

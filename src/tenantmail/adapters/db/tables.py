@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 from tenantmail.domain.job import JobStatus
@@ -148,6 +150,10 @@ jobs = Table(
     Column("reply_to_email", String(320)),
     Column("from_local_part", String(64)),  # the send's chosen local part; NULL: the configuration's
     Column("subject", Text, nullable=False),
+    Column("tag", String(1000)),  # the caller's label (SPEC §17); NULL: none
+    # the caller's metadata pairs; NULL: none. jsonb on PostgreSQL for the containment index
+    Column("job_metadata", JSON().with_variant(JSONB(), "postgresql")),
+    Column("html_sanitized", Boolean, nullable=False, server_default=text("false")),
     Column("html_body", Text),
     Column("text_body", Text),
     Column("attachments", JSON),
@@ -178,7 +184,35 @@ jobs = Table(
           postgresql_where=DISPATCHABLE, sqlite_where=DISPATCHABLE),
     # a webhook finds its job by (tenant, MessageID) with one index probe, whatever the statistics
     Index("ix_email_jobs_tenant_message", "tenant_id", "message_id"),
+    # GET /job filters (SPEC §17; docs/performance.md "Job search"): each picks the tenant's rows
+    # by one index and pages them newest first
+    Index("ix_email_jobs_tenant_recipient", "tenant_id", "recipient", "created_at"),
+    Index("ix_email_jobs_tenant_tag", "tenant_id", "tag", "created_at",
+          postgresql_where=text("tag IS NOT NULL"), sqlite_where=text("tag IS NOT NULL")),
 )
+#: Per-tenant quotas (SPEC §17): the operator's overrides (NULL: the default from settings) and the
+#: shared token bucket every API process takes from, in the statement that queues a send.
+tenant_quotas = Table(
+    "email_tenant_quotas", metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("sends_per_second", Float),
+    Column("burst", Integer),
+    Column("sends_per_day", BigInteger),
+    Column("limits_author", String(255)),
+    _ts("limits_updated_at"),
+    Column("tokens", Float, nullable=False),  # the bucket at refilled_at
+    Column("refilled_at", Float, nullable=False),  # epoch seconds
+    Column("day", Integer, nullable=False),  # the UTC day (days since the epoch) day_count counts
+    Column("day_count", BigInteger, nullable=False),
+    Column("granted_to", UUID),  # the job the last take was for (the same transaction refunds it)
+)
+
+# PostgreSQL only: `metadata.{key}=` (jsonb containment) and `subject=` (contains, any case;
+# pg_trgm). SQLite scans the tenant's rows for these two.
+Index("ix_email_jobs_metadata", jobs.c.job_metadata, postgresql_using="gin",
+      postgresql_ops={"job_metadata": "jsonb_path_ops"}).ddl_if(dialect="postgresql")
+Index("ix_email_jobs_subject_trgm", jobs.c.subject, postgresql_using="gin",
+      postgresql_ops={"subject": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
 
 events = Table(
     "email_events", metadata,
@@ -303,4 +337,4 @@ notification_deliveries = Table(
 
 ALL_TABLES = tuple(metadata.sorted_tables)
 TENANT_TABLES = (configurations, configuration_versions, jobs, events, suppressions, idempotency_records,
-                 notification_endpoints, notification_deliveries)
+                 notification_endpoints, notification_deliveries, tenant_quotas)

@@ -15,6 +15,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenantmail.adapters.db.engine import sqlite_writer_queue
+from tenantmail.adapters.db.repositories.tenant_quotas import TenantQuotaRepository
 from tenantmail.adapters.db.repositories.configurations import ConfigurationRepository
 from tenantmail.adapters.db.repositories.events import EventRepository
 from tenantmail.adapters.db.repositories.idempotency import IdempotencyRepository
@@ -30,6 +31,7 @@ class UnitOfWork:
     suppressions: SuppressionRepository
     idempotency: IdempotencyRepository
     notifications: NotificationRepository
+    tenant_quotas: TenantQuotaRepository
 
     def __init__(self, engine: AsyncEngine, tenant_id: str):
         self._engine = engine
@@ -53,6 +55,7 @@ class UnitOfWork:
         self.suppressions = SuppressionRepository(conn, tenant)
         self.idempotency = IdempotencyRepository(conn, tenant)
         self.notifications = NotificationRepository(conn, tenant)
+        self.tenant_quotas = TenantQuotaRepository(conn, tenant)
         return self
 
     async def __aexit__(

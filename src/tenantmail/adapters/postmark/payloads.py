@@ -242,7 +242,8 @@ def email_request(email: OutboundEmail) -> Json:
         "Subject": email.subject,
         "MessageStream": email.message_stream,
     }
-    optional = {"HtmlBody": email.html_body, "TextBody": email.text_body, "ReplyTo": email.reply_to}
+    optional = {"HtmlBody": email.html_body, "TextBody": email.text_body, "ReplyTo": email.reply_to,
+                "Tag": email.tag}
     body.update({key: value for key, value in optional.items() if value is not None})
     if email.metadata:
         body["Metadata"] = dict(email.metadata)

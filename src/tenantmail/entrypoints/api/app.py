@@ -23,7 +23,9 @@ from tenantmail.entrypoints.api.body_limits import BodyLimit
 from tenantmail.entrypoints.api.deps import plain_text_parameters, require_api_key
 from tenantmail.entrypoints.api.fast_lane import FastLane
 from tenantmail.entrypoints.api.request_id import RequestIdMiddleware
-from tenantmail.entrypoints.api.routes import configurations, drift, health, jobs, notifications, suppression, webhooks
+from tenantmail.entrypoints.api.routes import (
+    configurations, drift, health, jobs, notifications, suppression, tenant_limits, webhooks,
+)
 from tenantmail.entrypoints.console import routes as console
 from tenantmail.entrypoints.worker import run_worker
 from tenantmail.settings import Settings
@@ -121,8 +123,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     settings, prefix = api.state.settings, api.state.api_prefix
     served: ASGIApp = FastLane(api, prefix) if fast_lane else api
     # outermost, so the fast lane is limited too (SPEC §14): counted while the route reads
-    return BodyLimit(served, limit=settings.max_body_bytes, webhook_path=f"{prefix}/job/postmark-events",
-                     webhook_limit=settings.max_webhook_bytes)
+    return BodyLimit(served, limit=settings.max_body_bytes, path_limits={
+        f"{prefix}/job/postmark-events": settings.max_webhook_bytes,
+        f"{prefix}/job/batch": settings.max_batch_bytes,
+    })
 
 
 def create_api(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -167,6 +171,7 @@ def create_api(settings: Settings | None = None, *, container: Container | None 
     api.include_router(suppression.router, prefix=prefix, dependencies=authed, tags=["suppression"])
     api.include_router(drift.router, prefix=prefix, dependencies=authed, tags=["drift"])
     api.include_router(notifications.router, prefix=prefix, dependencies=authed, tags=["notifications"])
+    api.include_router(tenant_limits.router, prefix=prefix, dependencies=authed, tags=["tenant limits"])
     api.include_router(console.router, prefix="/console")
     docs.install(api, settings.api_prefix, "tenantmail")
     api.router.routes.extend(openapi_contract.method_not_allowed_routes(api.router.routes))  # last: 405s

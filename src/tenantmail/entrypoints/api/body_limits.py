@@ -6,11 +6,14 @@ declared by ``Content-Length`` or found while streaming a chunked one — raises
 :class:`BodyTooLarge` (413, the SPEC error body) at the first read past the limit. Nothing is read
 before the app asks, so the webhook checks its Basic credentials from the headers first and a caller
 without them is answered 401 before a byte of the body is taken in. ``POST /job/postmark-events``
-has its own, smaller limit (``TENANTMAIL_MAX_WEBHOOK_BYTES``); every other route has
-``TENANTMAIL_MAX_BODY_BYTES``.
+has its own, smaller limit (``TENANTMAIL_MAX_WEBHOOK_BYTES``), ``POST /job/batch`` its own, larger one
+(``TENANTMAIL_MAX_BATCH_BYTES``, Postmark's 50 MB batch limit: 500 messages do not fit in one send's
+limit); every other route has ``TENANTMAIL_MAX_BODY_BYTES``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,16 +27,17 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """``app`` with every request body limited to ``limit`` bytes (``webhook_path``: ``webhook_limit``)."""
+    """``app`` with every request body limited to ``limit`` bytes, but those to a path of
+    ``path_limits`` (the webhook, the batch) to that path's limit."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, webhook_path: str, webhook_limit: int) -> None:
-        self.app, self.limit, self.webhook_path, self.webhook_limit = app, limit, webhook_path, webhook_limit
+    def __init__(self, app: ASGIApp, *, limit: int, path_limits: Mapping[str, int]) -> None:
+        self.app, self.limit, self.path_limits = app, limit, dict(path_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.webhook_limit if scope["path"] == self.webhook_path else self.limit
+        limit = self.path_limits.get(scope["path"], self.limit)
         await self.app(scope, _limited(receive, limit, _declared_length(scope)), send)
 
 

@@ -28,13 +28,14 @@ from tenantmail.entrypoints.api.schemas import ERROR_DESCRIPTIONS, ErrorBody
 
 #: route function name → operationId
 OPERATION_IDS = {
-    "post_job": "sendEmail", "get_job": "getJob", "list_jobs": "listJobs", "job_events": "listJobEvents",
+    "post_job": "sendEmail", "post_job_batch": "sendEmailBatch", "get_job": "getJob", "list_jobs": "listJobs", "job_events": "listJobEvents",
     "receive_postmark_event": "receivePostmarkEvent",
     "post_configuration": "createConfiguration", "get_configurations": "listConfigurations",
     "get_one": "getConfiguration", "patch_configuration": "editConfiguration",
     "get_history": "getConfigurationHistory",
     "list_suppressions": "listSuppressions", "add_suppression": "addSuppression",
     "remove_suppression": "removeSuppression", "post_repair": "repairDrift",
+    "get_tenant_limits": "getTenantLimits", "put_tenant_limits": "setTenantLimits",
     "healthz": "getHealth", "readyz": "getReadiness", "metrics": "getMetrics",
 }
 UNAUTHENTICATED = {"getHealth", "getReadiness", "getMetrics"}

@@ -68,6 +68,13 @@ class PageOf(BaseModel, Generic[T]):
     offset: int
 
 
+class CountedPageOf(PageOf[T], Generic[T]):
+    """A search page whose ``total`` is counted up to a bound (``GET /job``)."""
+
+    total: int = Field(description="Matches, counted up to 10,000; when there are more: 10,001 and totalIsLowerBound.")
+    totalIsLowerBound: bool = Field(description="true: more than 10,000 match; total is not exact.")
+
+
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantmail.domain.job import EmailJob, JobAttachment
 from tenantmail.domain.header_text import PATTERN as HEADER_TEXT
+from tenantmail.domain.job_fields import (
+    MAX_METADATA_KEY_CHARS, MAX_METADATA_PAIRS, MAX_METADATA_VALUE_CHARS, MAX_TAG_CHARS,
+)
 from tenantmail.domain.send_request import ADDRESS_PATTERN, MAX_SUBJECT_CHARS, SendRequest
 from tenantmail.entrypoints.api.schemas import PAYLOAD_EID, RecordEnvelope, epoch_ms, iso
 
@@ -43,14 +46,77 @@ class SendIn(BaseModel):
     htmlBody: str | None = Field(default=None, repr=False)
     textBody: str | None = Field(default=None, repr=False)
     attachments: list[AttachmentIn] = Field(default_factory=list)
+    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS, examples=["welcome"],
+                            description="Your label for the send; filterable (`GET /job?tag=`). Sent to Postmark as Tag.")
+    metadata: dict[str, str] | None = Field(
+        default=None, examples=[{"orderId": "A-1001"}],
+        description=f"Up to {MAX_METADATA_PAIRS} string pairs (keys ≤ {MAX_METADATA_KEY_CHARS} characters, values ≤ "
+        f"{MAX_METADATA_VALUE_CHARS}; keys starting with `tm_` are reserved); filterable (`GET /job?metadata.{{key}}=`). "
+        "Sent to Postmark as Metadata beside tm_job and tm_config.",
+    )
 
-    def to_request(self) -> SendRequest:
+    def to_request(self, html_policy: str = "reject") -> SendRequest:
         return SendRequest.parse(
+            html_policy=html_policy,
             configuration_e_id=self.configurationEId, recipient=self.recipient, subject=self.subject,
             reply_to_email=self.replyToEmail, html_body=self.htmlBody, text_body=self.textBody,
-            from_local_part=self.fromLocalPart,
+            from_local_part=self.fromLocalPart, tag=self.tag, metadata=self.metadata,
             attachments=tuple(JobAttachment(a.filename, a.contentType, a.contentBase64) for a in self.attachments),
         )
+
+
+class BatchMessageIn(SendIn):
+    """One message of ``POST /job/batch``: the body of ``POST /job`` and its own key."""
+
+    idempotencyKey: str = Field(min_length=1, max_length=255, description="As the Idempotency-Key header of POST /job.")
+
+
+class BatchIn(BaseModel):
+    """The body of ``POST /job/batch``. Each message is checked on its own (a malformed one fails
+    only itself), so they are read as objects here and as :class:`BatchMessageIn` one by one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]] = Field(
+        description="Up to 500 messages (413 beyond), each a POST /job body plus `idempotencyKey`.",
+        json_schema_extra=lambda schema: schema.update(items=_message_schema()),
+    )
+
+
+def _message_schema() -> dict[str, Any]:
+    """BatchMessageIn's JSON schema, self-contained (its nested models inlined), for the docs."""
+    schema = BatchMessageIn.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
+
+
+class ItemErrorOut(BaseModel):
+    error: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class BatchItemOut(BaseModel):
+    index: int = Field(description="The message's position in `messages`.")
+    status: int = Field(description="What POST /job would have answered for it: 202, or the error's status.")
+    eId: str | None = Field(default=None, description="The job (queued now, or by the first request with the key).")
+    replayed: bool | None = Field(default=None, description="true: the answer of an earlier request with this key.")
+    error: ItemErrorOut | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
 
 
 class JobErrorOut(BaseModel):
@@ -68,6 +134,9 @@ class JobOut(BaseModel):
     replyToEmail: str | None
     fromLocalPart: str | None = Field(description="The local part the send chose; null: the configuration's.")
     subject: str
+    tag: str | None
+    metadata: dict[str, str] = Field(description="The caller's pairs ({} when none); tm_job / tm_config are not listed.")
+    htmlSanitized: bool = Field(description="The htmlBody sent is the sanitizer's output (TENANTMAIL_HTML_POLICY=sanitize).")
     status: str
     messageId: str | None
     attempts: int
@@ -95,7 +164,8 @@ def job_envelope(job: EmailJob) -> dict[str, Any]:
         "payload": {
             "eId": job.e_id, "configurationEId": job.configuration_e_id, "recipient": job.recipient,
             "replyToEmail": job.reply_to_email, "fromLocalPart": job.from_local_part,
-            "subject": job.subject, "status": job.status.value,
+            "subject": job.subject, "tag": job.tag, "metadata": dict(job.metadata),
+            "htmlSanitized": job.html_sanitized, "status": job.status.value,
             "messageId": job.message_id, "attempts": job.attempts,
             "lastError": {"class": err.error_class, "code": err.code, "message": err.message} if err else None,
             "createdAt": iso(job.created_at), "updatedAt": iso(updated),

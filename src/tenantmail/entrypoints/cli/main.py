@@ -15,7 +15,7 @@ from tenantmail.adapters.db.engine import create_engine
 from tenantmail.adapters.db.migrate import current_revision, head_revision, upgrade
 from tenantmail.adapters.telemetry import configure_logging
 from tenantmail.bootstrap import bootstrap
-from tenantmail.entrypoints.cli import config, drift, events, jobs, keys, notify, suppression
+from tenantmail.entrypoints.cli import config, drift, events, jobs, keys, limits, notify, suppression
 from tenantmail.entrypoints.cli.output import (
     JsonOption,
     console,
@@ -52,6 +52,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(events.app, name="events")
 app.add_typer(suppression.app, name="suppression")
 app.add_typer(notify.app, name="notify")
+app.add_typer(limits.app, name="limits")
 app.add_typer(drift.app, name="drift")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")

@@ -1,8 +1,9 @@
-"""Delivery pages: jobs, one message in full (headers, bodies, events), and the suppression list."""
+"""Delivery pages: jobs, one message in full (headers, bodies, events), the suppression list, the
+send quotas."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import nh3
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,10 +11,12 @@ from fastapi.responses import HTMLResponse
 
 from tenantmail.domain.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
 from tenantmail.domain.job import JobStatus, canonical_recipient
+from tenantmail.domain.job_search import JobSearch
+from tenantmail.domain.quota import TenantLimits
 from tenantmail.domain.send_request import valid_address
 from tenantmail.domain.suppression import SuppressionReason
 from tenantmail.entrypoints.api.deps import ContainerDep
-from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm
+from tenantmail.entrypoints.console.auth import ConsoleTenant, CsrfForm, OperatorSession
 from tenantmail.entrypoints.console.web import (
     CSP_FRAMING_BODY,
     CSP_MESSAGE_BODY,
@@ -27,6 +30,7 @@ from tenantmail.entrypoints.console.web import (
 )
 from tenantmail.services.dispatch_jobs import outbound
 from tenantmail.services.manage_suppression import add_suppression, remove_suppression
+from tenantmail.services.tenant_limits import read_limits, set_limits
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -42,16 +46,17 @@ INLINE_SCHEMES = frozenset({"cid", "data", "mailto"})
 async def jobs(
     request: Request, app: ContainerDep, tenant: ConsoleTenant, pager: PageDep,
     status: Annotated[str, Query()] = "", recipient: Annotated[str, Query()] = "",
-    configuration: Annotated[str, Query()] = "",
+    configuration: Annotated[str, Query()] = "", tag: Annotated[str, Query()] = "",
 ) -> Response:
+    search = JobSearch.parse(  # InvalidInput → a 400 page
+        statuses=[JobStatus(s) for s in choice(status, JobStatus, "job status") or ()],
+        recipient=recipient.strip() or None, configuration_e_id=configuration or None, tag=tag or None,
+    )
     async with app.ctx.uow(tenant) as uow:
-        items, total = await uow.jobs.list(
-            status=choice(status, JobStatus, "job status"), recipient=canonical_recipient(recipient) or None,
-            configuration_e_id=configuration or None, limit=pager.size, offset=pager.offset,
-        )
+        items, total = await uow.jobs.list(search, limit=pager.size, offset=pager.offset)
     return render(
         request, "jobs.html", section="jobs", tenant=tenant, items=items, pager=pager.of(total), statuses=list(JobStatus),
-        status=status, recipient=recipient, configuration=configuration,
+        status=status, recipient=recipient, configuration=configuration, tag=tag,
     )
 
 
@@ -158,5 +163,37 @@ async def remove(request: Request, app: ContainerDep, tenant: ConsoleTenant, for
         return await _confirm_page(request, app, tenant, recipient, status=exc.status, refusal=exc.message)
     notice = f"{recipient} is no longer suppressed; sends to it are accepted again."
     return done(request, request.url_for("console.suppressions", tenant=tenant).path, notice)
+
+
+@router.get("/t/{tenant}/limits", name="console.limits")
+async def limits(request: Request, app: ContainerDep, tenant: ConsoleTenant) -> Response:
+    return render(request, "limits.html", section="limits", tenant=tenant, view=await read_limits(app.ctx, tenant),
+                  refusal=None)
+
+
+@router.post("/t/{tenant}/limits", name="console.set_limits")
+async def change_limits(
+    request: Request, app: ContainerDep, tenant: ConsoleTenant, session: OperatorSession, form: CsrfForm,
+) -> Response:
+    """Replace the tenant's quota overrides (an empty field: the default); a refusal is shown on the page."""
+    try:
+        new = TenantLimits.parse(sends_per_second=_number(form.get("sends_per_second"), float),
+                                 burst=_number(form.get("burst"), int), sends_per_day=_number(form.get("sends_per_day"), int))
+    except InvalidInput as exc:
+        return render(request, "limits.html", http_status=400, section="limits", tenant=tenant,
+                      view=await read_limits(app.ctx, tenant), refusal=exc.message)
+    view = await set_limits(app.ctx, tenant, new, author=session.author)
+    e = view.effective
+    notice = f"limits saved: {e.sends_per_second:g}/s, burst {e.burst}, {e.sends_per_day}/day."
+    return done(request, request.url_for("console.limits", tenant=tenant).path, notice)
+
+
+def _number(text: str | None, kind: type[float] | type[int]) -> Any:
+    if not text or not text.strip():
+        return None
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise InvalidInput(f"'{text.strip()}' is not a number") from None
 
 

@@ -51,6 +51,7 @@ from tenantmail.services.ports.telemetry import (
 )
 from tenantmail.services.ports.storage import (
     UnitOfWork,
+    QueueItem,
     SendFacts,
     SendStore,
     EventApplied,
@@ -101,6 +102,7 @@ __all__ = [
     "PostmarkSignature",
     "PostmarkSuppression",
     "PostmarkWebhook",
+    "QueueItem",
     "SendFacts",
     "SendOutcome",
     "SendStore",

@@ -94,6 +94,7 @@ class OutboundEmail:
     attachments: Sequence[Attachment] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
     message_stream: str = "outbound"
+    tag: str | None = None
 
 
 @dataclass(frozen=True)

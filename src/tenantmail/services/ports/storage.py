@@ -7,6 +7,7 @@ PostgreSQL alike; ``tests/fakes.py`` implements them in memory, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ class UnitOfWork(Protocol):
     """One transaction with tenant-scoped repositories (``adapters/db/unit_of_work.py``).
 
     Repositories: ``configurations``, ``jobs``, ``events``, ``suppressions``, ``idempotency``,
-    ``notifications`` (endpoints, the delivery log, and ``record``: the notification outbox).
+    ``notifications`` (endpoints, the delivery log, and ``record``: the notification outbox),
+    ``tenant_quotas``.
     Leaving ``async with`` without ``commit()`` rolls back.
     """
 
@@ -32,6 +34,7 @@ class UnitOfWork(Protocol):
     suppressions: Any
     idempotency: Any
     notifications: Any
+    tenant_quotas: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -66,7 +69,24 @@ class SendStore(Protocol):
     ) -> SendFacts: ...
     async def queue_job(
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
-    ) -> bool: ...
+        quota: Any = None,
+    ) -> bool:
+        """With ``quota`` (a ``QuotaTake``), the send also takes a token of the tenant's quota — only
+        when it is queued; raises QuotaExceeded (429) when the bucket or the day is empty."""
+        ...
+    async def queue_jobs(self, namespace: str, items: Sequence[QueueItem], *, quota: Any = None) -> list[Any]:
+        """Each item as ``queue_job`` would queue it, all in one transaction: whether each was (an
+        item whose gates no longer hold writes nothing, the others are committed), or its QuotaExceeded."""
+        ...
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One job of a batch for ``SendStore.queue_jobs``."""
+
+    job: EmailJob
+    record: IdempotencyRecord
+    configuration_version: int
 
 
 @dataclass(frozen=True)

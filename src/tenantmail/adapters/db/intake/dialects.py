@@ -43,6 +43,16 @@ class Dialect:
             return f":{name}"
         return f"%({name})s::{table.c[column].type.compile(dialect=self.sqlalchemy)}"
 
+    def cast(self, name: str, sql_type: str) -> str:
+        """A parameter of the given SQL type (PostgreSQL cannot always infer it; SQLite needs no cast)."""
+        return f"%({name})s::{sql_type}" if self.is_postgresql else f":{name}"
+
+    def least(self, *expressions: str) -> str:
+        return f"{'LEAST' if self.is_postgresql else 'min'}({', '.join(expressions)})"
+
+    def greatest(self, *expressions: str) -> str:
+        return f"{'GREATEST' if self.is_postgresql else 'max'}({', '.join(expressions)})"
+
     def flag(self, name: str) -> str:
         """A boolean parameter used as a condition."""
         return f"%({name})s::boolean" if self.is_postgresql else f":{name}"

@@ -60,10 +60,12 @@ Unit = Sequence[Statement]
 
 @dataclass(frozen=True, slots=True)
 class UnitResult:
-    """One unit's answer: its row (None when no statement returned one), or its own error."""
+    """One unit's answer: its row (None when no statement returned one) and each statement's first
+    row, or its own error."""
 
     row: Row | None = None
     error: Exception | None = None
+    rows: tuple[Row | None, ...] = ()
 
 
 class Lane(Protocol):
@@ -80,7 +82,7 @@ class Lane(Protocol):
 @dataclass(frozen=True, slots=True)
 class _Waiting:
     unit: Unit
-    row: asyncio.Future[Row | None]
+    row: asyncio.Future[UnitResult]
 
 
 class GroupCommit:
@@ -108,6 +110,13 @@ class GroupCommit:
     async def run_committed(self, *unit: Statement) -> Row | None:
         """Runs ``unit``'s statements in one transaction (shared with whatever else is waiting)
         and returns their merged row once that transaction has committed; raises the unit's error."""
+        return (await self._committed(unit)).row
+
+    async def run_committed_rows(self, *unit: Statement) -> tuple[Row | None, ...]:
+        """As :meth:`run_committed`, with each statement's own first row (None: it returned none)."""
+        return (await self._committed(unit)).rows
+
+    async def _committed(self, unit: Sequence[Statement]) -> UnitResult:
         waiting = _Waiting(unit, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         if self._free:
@@ -165,7 +174,7 @@ def _settle(waiting: _Waiting, result: UnitResult) -> None:
     if result.error is not None:
         waiting.row.set_exception(result.error)
     else:
-        waiting.row.set_result(result.row)
+        waiting.row.set_result(result)
 
 
 def _fail(batch: list[_Waiting], exc: BaseException) -> None:
@@ -179,6 +188,6 @@ def _size_class(n: int) -> str:
     return "2-4" if n <= 4 else "5-16" if n <= 16 else f"17-{MOST_PER_BATCH}"
 
 
-def _retrieved(row: asyncio.Future[Row | None]) -> None:
+def _retrieved(row: asyncio.Future[UnitResult]) -> None:
     if not row.cancelled():
         row.exception()

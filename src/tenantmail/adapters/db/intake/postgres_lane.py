@@ -65,7 +65,7 @@ class PostgresLane:
             raise
         if channels := channels_woken(units):
             await self._notify(conn, channels)
-        return [UnitResult(row=row) for row in rows]
+        return [UnitResult(row=merged, rows=tuple(each)) for merged, each in rows]
 
     async def _notify(self, conn: Connection, channels: list[str]) -> None:
         """Once the batch has committed, one NOTIFY per channel, in a transaction of its own.
@@ -105,9 +105,10 @@ class PostgresLane:
             await conn.close()
 
 
-async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[Row | None]:
-    """Every unit's merged row; the batch is committed when this returns."""
+async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[tuple[Row | None, list[Row | None]]]:
+    """Every unit's merged row and its statements' own rows; the batch is committed when this returns."""
     rows: list[Row | None] = [None] * len(units)
+    each: list[list[Row | None]] = [[] for _ in units]
     flat = [(index, statement) for index, unit in enumerate(units) for statement in unit]
     async with conn.pipeline(), conn.cursor() as cursor:
         for sql, run in groupby(flat, key=_text):
@@ -115,10 +116,11 @@ async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[Row | None]
             await cursor.executemany(sql, [statement.params for _, statement in run], returning=True)
             for index, _ in run:
                 found = await cursor.fetchone() if cursor.description is not None else None
+                each[index].append(found)
                 if found is not None:
                     rows[index] = {**(rows[index] or {}), **found}
                 cursor.nextset()
-    return rows  # the pipeline's Sync has been answered: committed
+    return list(zip(rows, each, strict=True))  # the pipeline's Sync has been answered: committed
 
 
 def _text(item: tuple[int, Statement]) -> str:

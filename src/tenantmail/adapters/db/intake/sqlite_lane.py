@@ -96,18 +96,20 @@ class SqliteLane:
 
 def _unit(conn: sqlite3.Connection, unit: Unit) -> UnitResult:
     row: Row | None = None
+    each: list[Row | None] = []
     try:
         for statement in unit:
             cursor = conn.execute(statement.sql, statement.params)
             found = cursor.fetchall()
-            if found:
-                names = [d[0] for d in cursor.description]
-                row = {**(row or {}), **dict(zip(names, found[0], strict=True))}
+            first = dict(zip([d[0] for d in cursor.description], found[0], strict=True)) if found else None
+            each.append(first)
+            if first is not None:
+                row = {**(row or {}), **first}
     except sqlite3.Error as exc:
         if _unavailable(exc):
             return UnitResult(error=DatabaseUnavailable(str(exc)))
         return UnitResult(error=exc)
-    return UnitResult(row=row)
+    return UnitResult(row=row, rows=tuple(each))
 
 
 def _unavailable(exc: sqlite3.Error) -> bool:

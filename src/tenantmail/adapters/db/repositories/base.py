@@ -27,11 +27,13 @@ class TenantRepository:
         return self._select().where(*(c for c in conditions if c is not None))
 
     async def _page(
-        self, stmt: Select[Any], order: Sequence[Any], limit: int, offset: int,
+        self, stmt: Select[Any], order: Sequence[Any], limit: int, offset: int, *, count_up_to: int | None = None,
     ) -> tuple[list[Row[Any]], int]:
-        """One page of ``stmt`` in ``order``, and how many rows it has in all."""
+        """One page of ``stmt`` in ``order``, and how many rows it has in all — or, with
+        ``count_up_to``, ``count_up_to + 1`` when it has more than that (counting stops there)."""
         limit, offset = page_bounds(limit, offset)
-        total = (await self._conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        counted = stmt.limit(count_up_to + 1) if count_up_to is not None else stmt
+        total = (await self._conn.execute(select(func.count()).select_from(counted.subquery()))).scalar_one()
         rows = await self._conn.execute(stmt.order_by(*order).limit(limit).offset(offset))
         return list(rows), total
 

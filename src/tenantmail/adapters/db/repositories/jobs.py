@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from tenantmail.adapters.db.repositories.base import TenantRepository
 from tenantmail.adapters.db.tables import jobs
 from tenantmail.domain.errors import NotFound
 from tenantmail.domain.job import EmailJob, JobAttachment, JobError, JobStatus
+from tenantmail.domain.job_search import COUNT_UP_TO, JobSearch
 
 
 def to_row(job: EmailJob) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def to_row(job: EmailJob) -> dict[str, Any]:
         "last_error_message": err.message if err else None,
         "status_times": {str(k): v.isoformat() for k, v in job.status_times.items()},
         "created_at": job.created_at, "updated_at": job.updated_at,
+        "tag": job.tag, "job_metadata": job.metadata or None, "html_sanitized": job.html_sanitized,
     }
 
 
@@ -63,6 +66,7 @@ def from_mapping(m: Mapping[str, Any]) -> EmailJob:
         next_attempt_at=m["next_attempt_at"], last_error=err,
         created_at=m["created_at"], updated_at=m["updated_at"],
         status_times={k: datetime.fromisoformat(v) for k, v in (m["status_times"] or {}).items()},
+        tag=m.get("tag"), metadata=dict(m.get("job_metadata") or {}), html_sanitized=bool(m.get("html_sanitized")),
     )
 
 
@@ -143,20 +147,38 @@ class JobRepository(TenantRepository):
         await self._conn.execute(stmt, rows)
 
     async def list(
-        self, *, status: list[str] | None = None, recipient: str | None = None,
-        configuration_e_id: str | None = None, created_from: datetime | None = None,
-        created_to: datetime | None = None, limit: int = 50, offset: int = 0,
+        self, search: JobSearch | None = None, *, limit: int = 50, offset: int = 0,
+        count_up_to: int | None = COUNT_UP_TO,
     ) -> tuple[list[EmailJob], int]:
+        """One page of the tenant's jobs matching ``search``, newest first, and how many match —
+        counted up to ``count_up_to`` (more: ``count_up_to + 1``; None: counted exactly)."""
         c = jobs.c
+        search = search or JobSearch()
         stmt = self._matching(
-            c.status.in_(status) if status else None,
-            c.recipient == recipient if recipient else None,
-            c.configuration_e_id == configuration_e_id if configuration_e_id else None,
-            c.created_at >= created_from if created_from else None,
-            c.created_at < created_to if created_to else None,
+            c.status.in_([s.value for s in search.statuses]) if search.statuses else None,
+            c.recipient == search.recipient if search.recipient else None,
+            c.configuration_e_id == search.configuration_e_id if search.configuration_e_id else None,
+            c.tag == search.tag if search.tag is not None else None,
+            c.message_id == search.message_id if search.message_id else None,
+            c.subject.ilike(f"%{_like_escaped(search.subject_contains)}%", escape="\\")
+            if search.subject_contains else None,
+            self._has_metadata(search.metadata) if search.metadata else None,
+            c.created_at >= search.created_from if search.created_from else None,
+            c.created_at < search.created_to if search.created_to else None,
         )
-        rows, total = await self._page(stmt, (c.created_at.desc(), c.e_id), limit, offset)
+        rows, total = await self._page(stmt, (c.created_at.desc(), c.e_id), limit, offset, count_up_to=count_up_to)
         return [to_domain(r) for r in rows], total
+
+    def _has_metadata(self, pairs: Mapping[str, str]) -> ColumnElement[bool]:
+        """Every pair among the job's metadata: jsonb containment on PostgreSQL (its GIN index),
+        ``json_each`` on SQLite."""
+        if self._conn.dialect.name == "postgresql":
+            return jobs.c.job_metadata.op("@>")(bindparam(None, dict(pairs), type_=JSONB))
+        found = []
+        for key, value in pairs.items():
+            entry = func.json_each(jobs.c.job_metadata).table_valued("key", "value")
+            found.append(exists().select_from(entry).where(entry.c.key == key, entry.c.value == value))
+        return and_(*found)
 
     async def park_queued(self, configuration_e_id: str, until: datetime) -> int:
         """Make every QUEUED job of a configuration due no sooner than ``until`` (it cannot send)."""
@@ -190,3 +212,8 @@ class JobRepository(TenantRepository):
             job.move(JobStatus.CANCELLED, now)
             await self.save(job)
         return [job.e_id for job in queued]
+
+
+def _like_escaped(text: str | None) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape character ``\\``)."""
+    return (text or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

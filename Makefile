@@ -18,9 +18,11 @@ $(STAMP): requirements-dev.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/tenantmail serve
 
-## test: the whole suite, on SQLite and on PostgreSQL (skipped with a notice when unreachable, never under CI=true)
+## test: the whole suite, on SQLite and on PostgreSQL (skipped with a notice when unreachable, never under CI=true),
+## in TEST_WORKERS processes (pytest-xdist; 0: one process); PYTEST_ARGS: more pytest arguments
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-unit: the rules without I/O — domain, and services over in-memory fakes (tests/fakes.py); seconds
 test-unit: $(STAMP)

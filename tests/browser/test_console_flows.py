@@ -153,7 +153,7 @@ def test_tenant_list_and_cross_tenant_activity_search(
     page: Any, service: Service, shop: tuple[str, dict[str, Any]], accessible: Check, screenshot: Shot,
 ) -> None:
     tenant, config = shop
-    invoice = send(service, tenant, config, "ap@example.com", "Invoice 1001 for March")
+    invoice = send(service, tenant, config, "ap@example.com", "Invoice 1001 for March", tag="billing")
     welcome = send(service, tenant, config, "new.user@example.com", "Welcome aboard")
     message_id = reached(service, tenant, invoice, "SENT", "DELIVERED")["messageId"]
     reached(service, tenant, welcome, "SENT", "DELIVERED")
@@ -185,6 +185,11 @@ def test_tenant_list_and_cross_tenant_activity_search(
     page.get_by_role("button", name="Search").click()
     expect(results).to_have_count(1)
     page.get_by_label("MessageID").fill("")
+    page.get_by_label("Tag").fill("billing")
+    page.get_by_role("button", name="Search").click()
+    expect(results).to_have_count(1)
+    expect(results).to_contain_text("Invoice 1001")
+    page.get_by_label("Tag").fill("")
     page.get_by_label("Recipient contains").fill("NEW.USER")
     page.get_by_label("Tenant", exact=True).fill(tenant)
     page.get_by_role("button", name="Search").click()

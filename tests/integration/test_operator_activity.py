@@ -17,11 +17,13 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 async def add_job(engine: AsyncEngine, tenant: str, status: JobStatus, *, age: timedelta = timedelta(hours=1),
-                  recipient: str = "buyer@example.com", subject: str = "Your order", message_id: str | None = None) -> EmailJob:
+                  recipient: str = "buyer@example.com", subject: str = "Your order", message_id: str | None = None,
+                  tag: str | None = None) -> EmailJob:
     job = EmailJob.queue(tenant_id=tenant, configuration_e_id=str(uuid.uuid4()), recipient=recipient,
                          subject=subject, idempotency_key=uuid.uuid4().hex, now=NOW - age, text_body="hi")
     job.move(status, NOW - age)
     job.message_id = message_id
+    job.tag = tag
     async with UnitOfWork(engine, tenant) as uow:
         await uow.jobs.add(job)
         await uow.commit()
@@ -53,7 +55,8 @@ async def test_tenants_carry_their_configuration_states_and_24h_and_7d_figures(e
 async def test_the_feed_searches_every_tenant_newest_first(engine: AsyncEngine) -> None:
     old = await add_job(engine, "alpha", JobStatus.SENT, age=timedelta(days=2), subject="Invoice 7",
                         message_id="mid-old")
-    new = await add_job(engine, "beta", JobStatus.BOUNCED, subject="INVOICE 8 100%_off", recipient="ap@shop.example")
+    new = await add_job(engine, "beta", JobStatus.BOUNCED, subject="INVOICE 8 100%_off", recipient="ap@shop.example",
+                        tag="billing")
     await add_job(engine, "beta", JobStatus.DELIVERED, subject="Welcome")
     feed = OperatorActivity(engine)
 
@@ -68,6 +71,8 @@ async def test_the_feed_searches_every_tenant_newest_first(engine: AsyncEngine) 
     assert await ids(subject="0%x") == []
     assert await ids(recipient="AP@") == [new.e_id]
     assert await ids(message_id="mid-old") == [old.e_id]
+    assert await ids(tag="billing") == [new.e_id]
+    assert await ids(tag="bill") == []  # a tag is matched exactly
     assert await ids(status="BOUNCED", tenant="beta") == [new.e_id]
     assert await ids(tenant="alpha", subject="welcome") == []
     assert await ids(created_from=NOW - timedelta(days=1), subject="invoice") == [new.e_id]

@@ -71,13 +71,13 @@ def _utc(value: str, what: str) -> datetime | None:
 @router.get("/activity", name="console.activity")
 async def activity(
     request: Request, app: ContainerDep, _: OperatorSession, pager: Annotated[Pager, Depends(page_param)],
-    tenant: str = "", recipient: str = "", subject: str = "", message_id: str = "", status: str = "",
+    tenant: str = "", recipient: str = "", subject: str = "", message_id: str = "", tag: str = "", status: str = "",
     since: Annotated[str, Query(alias="from")] = "", until: Annotated[str, Query(alias="to")] = "",
 ) -> Response:
-    """Every tenant's jobs, newest first, searched by recipient, subject, MessageID, status, time."""
+    """Every tenant's jobs, newest first, searched by recipient, subject, MessageID, tag, status, time."""
     query = ActivitySearch(
         tenant=tenant.strip(), recipient=recipient.strip(), subject=subject.strip(), message_id=message_id.strip(),
-        status=(choice(status, JobStatus, "job status") or [""])[0],
+        tag=tag.strip(), status=(choice(status, JobStatus, "job status") or [""])[0],
         created_from=_utc(since, "From"), created_to=_utc(until, "To"),
     )
     items, total = await OperatorActivity(app.engine).search(query, limit=pager.size, offset=pager.offset)

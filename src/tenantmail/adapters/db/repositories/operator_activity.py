@@ -34,12 +34,13 @@ class TenantActivity:
 @dataclass(frozen=True)
 class ActivitySearch:
     """The feed's filters; an empty one matches everything. Text filters are case-insensitive
-    substrings, the MessageID is exact, times are UTC (from inclusive, to exclusive)."""
+    substrings, the MessageID and the tag are exact, times are UTC (from inclusive, to exclusive)."""
 
     tenant: str = ""
     recipient: str = ""
     subject: str = ""
     message_id: str = ""
+    tag: str = ""
     status: str = ""
     created_from: datetime | None = None
     created_to: datetime | None = None
@@ -51,6 +52,7 @@ class ActivitySearch:
             func.lower(c.recipient).contains(self.recipient.lower(), autoescape=True) if self.recipient else None,
             func.lower(c.subject).contains(self.subject.lower(), autoescape=True) if self.subject else None,
             c.message_id == self.message_id if self.message_id else None,
+            c.tag == self.tag if self.tag else None,
             c.status == self.status if self.status else None,
             c.created_at >= self.created_from if self.created_from else None,
             c.created_at < self.created_to if self.created_to else None,

@@ -11,7 +11,7 @@ from tenantmail.adapters.keyregistry import remove_version as remove_from_file
 from tenantmail.adapters.keyregistry import rotate_registry_file
 from tenantmail.bootstrap import Container
 from tenantmail.domain.drift import RunStatus
-from tenantmail.services import rotate_keys
+from tenantmail.services import manage_notifications, rotate_keys
 from tenantmail.services.detect_drift import detect_drift
 from tests.drift_support import installed_webhook, provisioned, reload, server_token
 
@@ -136,3 +136,24 @@ async def test_the_sweep_tick_runs_once_per_interval(app_container: Container) -
 
     assert await rotate_keys.sweep_tick(at(now)) == 2  # one token, one webhook
     assert await rotate_keys.sweep_tick(at(now + timedelta(seconds=1))) == 0
+
+
+async def test_notification_signing_secrets_move_with_the_sweep_and_pin_their_version(app_container: Container) -> None:
+    ctx = app_container.ctx
+    endpoint, first = await manage_notifications.create_endpoint(ctx, "tenant-a", url="http://127.0.0.1:9/hook")
+    _, second = await manage_notifications.rotate_secret(ctx, "tenant-a", endpoint.e_id)  # both sign for a day
+    old, new = rotate(app_container)
+
+    assert (await rotate_keys.key_status(ctx)).secrets_per_version == {old: 2}
+    with pytest.raises(rotate_keys.KeyVersionInUse, match="notification signing secret"):
+        await rotate_keys.remove_version(ctx, old, remover(app_container))
+    result = await rotate_keys.sweep(ctx)
+
+    assert (result.secrets_reencrypted, result.skipped) == (1, {})
+    assert (await rotate_keys.key_status(ctx)).secrets_per_version == {new: 2}
+    await rotate_keys.remove_version(ctx, old, remover(app_container))  # nothing depends on it any more
+    async with ctx.uow("tenant-a") as uow:
+        stored = await uow.notifications.get(endpoint.e_id)
+    assert ctx.cipher.decrypt(stored.secret, aad=endpoint.e_id) == second
+    assert ctx.cipher.decrypt(stored.previous_secret or "", aad=endpoint.e_id) == first
+    assert (await rotate_keys.sweep(ctx)).secrets_reencrypted == 0

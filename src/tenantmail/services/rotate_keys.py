@@ -7,11 +7,12 @@ The sweep then moves the past onto the current version:
 1. every stored server token not under the current version is decrypted and re-encrypted, one
    row per transaction through the tenant's repository (so each re-encryption is in the audit
    history), paged by eId — stopping anywhere loses nothing, the next run selects what is left;
+   the notification endpoints' signing secrets (sealed with the same cipher) likewise;
 2. every live webhook whose password was derived with another version (or an unknown one) gets
    ``edit_webhook`` with the current password, a few calls at a time, and is marked done.
 
-Only then may an old version be removed: :func:`remove_version` refuses while any token or
-webhook still depends on it. Rows are never re-encrypted lazily on read (the sweep tick covers it).
+Only then may an old version be removed: :func:`remove_version` refuses while any token, signing
+secret or webhook still depends on it. Rows are never re-encrypted lazily on read (the sweep tick covers it).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from tenantmail.domain.errors import Conflict
+from tenantmail.domain.errors import Conflict, NotFound
 from tenantmail.services.context import ServiceContext
-from tenantmail.services.ports import StoredToken
+from tenantmail.services.ports import StoredSecret, StoredToken
 
 BATCH_SIZE = 200
 CONCURRENCY = 8  #: Postmark calls in flight while re-installing webhooks
@@ -50,14 +52,18 @@ class KeyStatus:
     versions: list[str]  #: in the registry, current first
     tokens_per_version: dict[str, int]  #: stored server tokens by the version they are under
     stale_webhooks: int  #: live webhooks whose password is not derived from the current version
+    #: notification endpoints' signing secrets by the version they are under (one per endpoint,
+    #: two while a rotated secret still signs)
+    secrets_per_version: dict[str, int] = field(default_factory=dict)
 
     @property
     def missing_versions(self) -> list[str]:
         """Versions rows are under that the registry no longer has (drift: registry_missing_key)."""
-        return sorted(set(self.tokens_per_version) - set(self.versions))
+        return sorted((set(self.tokens_per_version) | set(self.secrets_per_version)) - set(self.versions))
 
     def to_json(self) -> dict[str, object]:
         return {"current": self.current, "versions": self.versions, "tokensPerVersion": self.tokens_per_version,
+                "notificationSecretsPerVersion": self.secrets_per_version,
                 "staleWebhooks": self.stale_webhooks, "missingVersions": self.missing_versions}
 
 
@@ -66,11 +72,13 @@ class SweepResult:
     current: str
     reencrypted: int = 0
     webhooks_reinstalled: int = 0
-    skipped: dict[str, str] = field(default_factory=dict)  #: configuration eId → why it was left
+    secrets_reencrypted: int = 0  #: notification endpoints whose signing secrets moved
+    skipped: dict[str, str] = field(default_factory=dict)  #: configuration (or endpoint) eId → why it was left
 
     def to_json(self) -> dict[str, object]:
         return {"current": self.current, "reencrypted": self.reencrypted,
-                "webhooksReinstalled": self.webhooks_reinstalled, "skipped": self.skipped}
+                "webhooksReinstalled": self.webhooks_reinstalled,
+                "notificationSecretsReencrypted": self.secrets_reencrypted, "skipped": self.skipped}
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -81,7 +89,10 @@ async def key_status(ctx: ServiceContext) -> KeyStatus:
     async for token in _tokens(ctx):
         per_version[_version_of(ctx, token.ciphertext)] += 1
     stale = sum([1 async for _ in _stale_webhooks(ctx, ctx.cipher.current_version)])
-    return KeyStatus(ctx.cipher.current_version, ctx.cipher.versions(), dict(per_version), stale)
+    secrets: Counter[str] = Counter()
+    async for sealed in _secrets(ctx):
+        secrets.update(_version_of(ctx, c) for c in sealed.ciphertexts)
+    return KeyStatus(ctx.cipher.current_version, ctx.cipher.versions(), dict(per_version), stale, dict(secrets))
 
 
 # --- sweep ---------------------------------------------------------------------------------------
@@ -94,6 +105,10 @@ async def sweep(ctx: ServiceContext, *, progress: Progress | None = None, batch_
         if await _reencrypt(ctx, token, result):
             result.reencrypted += 1
             _tell(progress, "tokens", result.reencrypted)
+    async for sealed in _secrets(ctx, not_on=result.current, batch_size=batch_size):
+        if await _reseal(ctx, sealed, result):
+            result.secrets_reencrypted += 1
+            _tell(progress, "notification secrets", result.secrets_reencrypted)
     await _reinstall_webhooks(ctx, result, progress, batch_size)
     ctx.telemetry.emit("email.material_registry.sweep", level="warning" if result.skipped else "info",
                        **{k: v for k, v in result.to_json().items() if k != "skipped"},
@@ -107,7 +122,7 @@ async def sweep_tick(ctx: ServiceContext) -> int:
     if not await ctx.work.claim_tick(TICK, interval, ctx.clock()):
         return 0
     result = await sweep(ctx)
-    return result.reencrypted + result.webhooks_reinstalled
+    return result.reencrypted + result.secrets_reencrypted + result.webhooks_reinstalled
 
 
 async def _reencrypt(ctx: ServiceContext, token: StoredToken, result: SweepResult) -> bool:
@@ -122,6 +137,27 @@ async def _reencrypt(ctx: ServiceContext, token: StoredToken, result: SweepResul
         config.server_token_ciphertext = ctx.cipher.encrypt(plaintext, aad=token.e_id)
         config.updated_at = ctx.clock()
         await uow.configurations.save(config, author=AUTHOR, cause=CAUSE)
+        await uow.commit()
+    return True
+
+
+async def _reseal(ctx: ServiceContext, sealed: StoredSecret, result: SweepResult) -> bool:
+    """One endpoint's secrets onto the current version in their own transaction; an endpoint whose
+    secrets changed meanwhile (rotated, deleted) is left for the next run."""
+    async with ctx.uow(sealed.tenant_id) as uow:
+        try:
+            endpoint = await uow.notifications.get(sealed.e_id, for_update=True)
+        except NotFound:
+            return False
+        if (endpoint.secret, *([endpoint.previous_secret] if endpoint.previous_secret else [])) != sealed.ciphertexts:
+            return False
+        plain = [_opened(ctx, sealed.e_id, c, result) for c in sealed.ciphertexts]
+        if None in plain:
+            return False
+        endpoint.secret = ctx.cipher.encrypt(plain[0] or "", aad=sealed.e_id)
+        if endpoint.previous_secret:
+            endpoint.previous_secret = ctx.cipher.encrypt(plain[1] or "", aad=sealed.e_id)
+        await uow.notifications.save(endpoint)
         await uow.commit()
     return True
 
@@ -161,14 +197,19 @@ async def _reinstall(ctx: ServiceContext, token: StoredToken, result: SweepResul
 
 
 def _decrypted(ctx: ServiceContext, token: StoredToken, result: SweepResult) -> str | None:
-    version = _version_of(ctx, token.ciphertext)
+    return _opened(ctx, token.e_id, token.ciphertext, result, what="token")
+
+
+def _opened(ctx: ServiceContext, e_id: str, ciphertext: str, result: SweepResult, what: str = "secret") -> str | None:
+    """The plaintext of one sealed value (aad: its row's eId), or None with the reason recorded."""
+    version = _version_of(ctx, ciphertext)
     if version not in ctx.cipher.versions():
-        result.skipped[token.e_id] = f"token under key version {version!r}, not in the registry"
+        result.skipped[e_id] = f"{what} under key version {version!r}, not in the registry"
         return None
     try:
-        return ctx.cipher.decrypt(token.ciphertext, aad=token.e_id)
+        return ctx.cipher.decrypt(ciphertext, aad=e_id)
     except Exception as exc:  # the cipher's DecryptionFailed: altered, or moved from another row
-        result.skipped[token.e_id] = str(exc)
+        result.skipped[e_id] = str(exc)
         return None
 
 
@@ -183,6 +224,9 @@ async def remove_version(ctx: ServiceContext, version: str, remove: Callable[[st
     tokens = status.tokens_per_version.get(version, 0)
     if tokens:
         raise KeyVersionInUse(version, f"{tokens} stored token(s) are still under it; run the sweep")
+    secrets = status.secrets_per_version.get(version, 0)
+    if secrets:
+        raise KeyVersionInUse(version, f"{secrets} notification signing secret(s) are still under it; run the sweep")
     webhooks = sum([1 async for t in _stale_webhooks(ctx, status.current) if t.webhook_key_version in (version, None)])
     if webhooks:
         raise KeyVersionInUse(version, f"{webhooks} webhook(s) may still authenticate with it; run the sweep")
@@ -196,11 +240,15 @@ def _tokens(ctx: ServiceContext, *, not_on: str | None = None, batch_size: int =
     return _paged(lambda after: ctx.scans.token_page(after, batch_size, not_on_version=not_on))
 
 
+def _secrets(ctx: ServiceContext, *, not_on: str | None = None, batch_size: int = BATCH_SIZE) -> AsyncIterator[StoredSecret]:
+    return _paged(lambda after: ctx.scans.secret_page(after, batch_size, not_on_version=not_on))
+
+
 def _stale_webhooks(ctx: ServiceContext, current: str) -> AsyncIterator[StoredToken]:
     return _paged(lambda after: ctx.scans.stale_webhook_page(after, BATCH_SIZE, current_version=current))
 
 
-async def _paged(fetch: Callable[[str | None], Awaitable[list[StoredToken]]]) -> AsyncIterator[StoredToken]:
+async def _paged(fetch: Callable[[str | None], Awaitable[list[Any]]]) -> AsyncIterator[Any]:
     """Every row of a keyset-paged listing, one page in memory at a time."""
     after = None
     while page := await fetch(after):

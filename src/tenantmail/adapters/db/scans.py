@@ -14,9 +14,9 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantmail.adapters.db.repositories.configurations import to_domain
-from tenantmail.adapters.db.tables import configurations
+from tenantmail.adapters.db.tables import configurations, notification_endpoints
 from tenantmail.domain.configuration import EmailConfiguration, Operational
-from tenantmail.services.ports import StoredToken
+from tenantmail.services.ports import StoredSecret, StoredToken
 
 c = configurations.c
 #: Not scanned by drift: REMOVED is gone by design, PENDING has nothing outside the database yet.
@@ -70,6 +70,25 @@ class ConfigurationScans:
             or_(c.webhook_key_version.is_(None), c.webhook_key_version != current_version),
         )
         return [_token(row) for row in await self._rows(self._after(stmt, after).limit(limit))]
+
+    async def secret_page(
+        self, after: str | None, limit: int, *, not_on_version: str | None = None
+    ) -> list[StoredSecret]:
+        """Notification endpoints with their sealed secrets (the cipher of server tokens, so the
+        same key versions): those with any secret not under ``not_on_version``, when given."""
+        n = notification_endpoints.c
+        stmt = select(n.e_id, n.tenant_id, n.secret_ciphertext, n.previous_secret_ciphertext)
+        if not_on_version is not None:
+            prefix = envelope_prefix(not_on_version)
+            stmt = stmt.where(or_(~n.secret_ciphertext.startswith(prefix, autoescape=True),
+                                  n.previous_secret_ciphertext.is_not(None)
+                                  & ~n.previous_secret_ciphertext.startswith(prefix, autoescape=True)))
+        if after is not None:
+            stmt = stmt.where(n.e_id > after)
+        rows = await self._rows(stmt.order_by(n.e_id).limit(limit))
+        return [StoredSecret(row.e_id, row.tenant_id, tuple(s for s in (row.secret_ciphertext,
+                                                                          row.previous_secret_ciphertext) if s))
+                for row in rows]
 
     async def mark_webhook_key_version(self, e_id: str, version: str) -> None:
         """Record the version a webhook's password now derives from (after Postmark accepted it)."""

@@ -55,7 +55,8 @@ def init(path: Path = typer.Argument(..., help="Where to write the new registry 
 
 @app.command()
 def status(as_json: bool = JsonOption) -> None:
-    """Registry versions, the current one, and how many stored tokens each version protects."""
+    """Registry versions, the current one, and how many stored tokens and notification signing
+    secrets each version protects."""
 
     async def body() -> rotate_keys.KeyStatus:
         async with cli_app() as container:
@@ -85,7 +86,8 @@ def rotate(as_json: bool = JsonOption) -> None:
 
 @app.command()
 def sweep(as_json: bool = JsonOption) -> None:
-    """Re-encrypt every stored token onto the current version and re-install older webhook passwords.
+    """Re-encrypt every stored token and notification signing secret onto the current version and
+    re-install older webhook passwords.
 
     Safe to interrupt and run again: each row commits on its own and only rows not yet on the
     current version are selected.
@@ -100,10 +102,11 @@ def sweep(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json(result.to_json())
         return
-    console.print(f"current version {escape(result.current)}: {result.reencrypted} token(s) re-encrypted, "
+    console.print(f"current version {escape(result.current)}: {result.reencrypted} token(s) and "
+                  f"{result.secrets_reencrypted} notification endpoint(s)' secrets re-encrypted, "
                   f"{result.webhooks_reinstalled} webhook(s) re-installed")
     if result.skipped:
-        print_table("Left for the next sweep", ("configuration", "reason"), result.skipped.items())
+        print_table("Left for the next sweep", ("configuration or endpoint", "reason"), result.skipped.items())
 
 
 @app.command("remove-version")
@@ -130,8 +133,9 @@ def _print_status(result: rotate_keys.KeyStatus, as_json: bool) -> None:
         return
     versions = result.versions + result.missing_versions
     print_table(
-        "Key versions", ("version", "state", "stored tokens"),
-        ((v, _state(result, v), result.tokens_per_version.get(v, 0)) for v in versions),
+        "Key versions", ("version", "state", "stored tokens", "notification secrets"),
+        ((v, _state(result, v), result.tokens_per_version.get(v, 0), result.secrets_per_version.get(v, 0))
+         for v in versions),
     )
     console.print(f"webhooks still on an older password: {result.stale_webhooks}")
 

@@ -58,6 +58,7 @@ from tenantmail.services.ports.storage import (
     EventStore,
 )
 from tenantmail.services.ports.system import (
+    StoredSecret,
     StoredToken,
     ConfigurationScans,
     Housekeeping,
@@ -106,6 +107,7 @@ __all__ = [
     "SendFacts",
     "SendOutcome",
     "SendStore",
+    "StoredSecret",
     "StoredToken",
     "Telemetry",
     "TokenCipher",

@@ -23,6 +23,15 @@ class StoredToken:
     webhook_key_version: str | None  #: registry version of the installed webhook password
 
 
+@dataclass(frozen=True)
+class StoredSecret:
+    """One notification endpoint's encrypted signing secrets, as key sweeps see them."""
+
+    e_id: str
+    tenant_id: str
+    ciphertexts: tuple[str, ...] = field(repr=False)  #: the secret, then the previous one while it signs
+
+
 class ConfigurationScans(Protocol):
     """Pages of configurations across every tenant (``adapters/db/scans.py``), keyset-paged by eId.
 
@@ -37,6 +46,9 @@ class ConfigurationScans(Protocol):
     ) -> list[StoredToken]: ...
     async def stale_webhook_page(self, after: str | None, limit: int, *, current_version: str) -> list[StoredToken]: ...
     async def mark_webhook_key_version(self, e_id: str, version: str) -> None: ...
+    async def secret_page(
+        self, after: str | None, limit: int, *, not_on_version: str | None = None
+    ) -> list[StoredSecret]: ...  #: notification endpoints' secrets, sealed with the same cipher
 
 
 class Housekeeping(Protocol):

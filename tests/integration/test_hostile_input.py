@@ -267,3 +267,18 @@ async def test_job_search_filters_are_header_text(client: httpx.AsyncClient, par
 @pytest.mark.parametrize("params", [{"createdFrom": "1767225600000"}, {"createdTo": "1e3"}])
 async def test_job_search_moments_are_iso_strings_never_numbers(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     assert "ISO 8601" in assert_error(await client.get("/job", params=params), 400, "ValidationError")["message"]
+
+
+@pytest.mark.parametrize("lone", [b"\\ud800", b"\\uDFFF", b"\xed\xa0\x80"], ids=["escaped", "escaped-low", "raw-bytes"])
+@pytest.mark.parametrize("field", ["subject", "textBody", "htmlBody", "tag"])
+async def test_a_lone_surrogate_is_400_never_a_500(client: httpx.AsyncClient, field: str, lone: bytes) -> None:
+    # half of a UTF-16 pair is not text: no database or mail header can encode it (it was a 500)
+    raw = json.dumps({k: v for k, v in send().items() if k != field}).encode()[:-1]
+    raw += b', "' + field.encode() + b'": "a' + lone + b'b"}'
+    assert_error(await post_job(client, raw), 400, "ValidationError")
+
+
+async def test_a_surrogate_pair_is_one_character_and_accepted(client: httpx.AsyncClient) -> None:
+    raw = json.dumps(send(subject="Party \U0001f389")).encode()  # escaped as \ud83c\udf89
+    assert b"\\ud83c\\udf89" in raw
+    assert_error(await post_job(client, raw), 404, "NotFound")  # past validation: the configuration is unknown

@@ -1,4 +1,5 @@
-"""JSON from callers, parsed within bounds (SPEC §14): nesting ≤ 32, no NUL in any string.
+"""JSON from callers, parsed within bounds (SPEC §14): nesting ≤ 32, no NUL and no lone UTF-16
+surrogate in any string.
 
 :func:`loads` is the one parser of every JSON request body (the fast lane, FastAPI's routes via
 ``entrypoints/api/json_route.py``, the Postmark webhook). Before ``json.loads`` runs (which
@@ -6,7 +7,9 @@ recurses, as does validation of what it returns), :func:`nesting_depth` scans th
 recursion: a regular expression steps over whole strings and stops at each bracket, so only the
 structure is visited. Bodies with no more than :data:`MAX_DEPTH` opening brackets in all (nearly
 every real one) skip even that. NUL: JSON can only carry it escaped (``\\u0000``), so a body
-without that sequence holds none; one with it is walked (iteratively) after parsing.
+without that sequence holds none; one with it is walked (iteratively) after parsing. Likewise a
+lone surrogate (half of a UTF-16 pair, not text: no database or mail header can encode it) comes
+only escaped (``\\ud800``) or as the bytes ``ED A0..BF`` that ``json.loads`` lets through.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ MAX_DEPTH = 32
 #: a whole JSON string (escapes included) or one bracket
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _OPEN = frozenset(b"[{")
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  #: NUL, and a surrogate left unpaired by the parser
 
 
 class TooDeeplyNested(InvalidInput):
@@ -51,23 +55,23 @@ def check_nesting(raw: bytes) -> None:
 
 
 def loads(raw: bytes | str) -> Any:
-    """``json.loads`` after :func:`check_nesting`; InvalidInput for NUL in any string.
+    """``json.loads`` after :func:`check_nesting`; InvalidInput for NUL or a lone surrogate in any string.
 
     ``json.JSONDecodeError`` / ``UnicodeDecodeError`` propagate as from ``json.loads``."""
     data = raw.encode() if isinstance(raw, str) else raw
     check_nesting(data)
     value = json.loads(data)
-    if b"\\u0000" in data and _holds_nul(value):
-        raise InvalidInput("JSON strings must not contain NUL characters")
+    if (b"\\u" in data or b"\xed" in data) and _holds_non_text(value):
+        raise InvalidInput("JSON strings must not contain NUL characters or unpaired UTF-16 surrogates")
     return value
 
 
-def _holds_nul(value: Any) -> bool:
+def _holds_non_text(value: Any) -> bool:
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if _NOT_TEXT.search(item):
                 return True
         elif isinstance(item, dict):
             pending.extend(item.keys())

@@ -3,8 +3,10 @@
 No HTTP, no load generator: ``SendStore.queue_job`` called by ``--callers`` concurrent tasks on a
 fresh database, CPU time of this process (the SQLite lane's thread included) divided by the sends.
 What the hot path's database layer costs the API, with far less noise than the HTTP benchmarks.
+``--quota``: every send also takes a token of its tenant's quota (limits far above the load, so
+none is refused: the check's cost, SPEC §17), to compare with the same run without.
 
-    python -m bench.bench_intake_cpu --db postgresql|sqlite [--sends 3000 --callers 64]
+    python -m bench.bench_intake_cpu --db postgresql|sqlite [--sends 3000 --callers 64] [--quota]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tenantmail.adapters.db.unit_of_work import UnitOfWork
 from tenantmail.domain.configuration import Administrative, EmailConfiguration, Operational, Signature
 from tenantmail.domain.idempotency import IdempotencyRecord
 from tenantmail.domain.job import EmailJob
+from tenantmail.domain.quota import MAX_BURST, MAX_SENDS_PER_DAY, MAX_SENDS_PER_SECOND, EffectiveLimits, QuotaTake
 
 WARM_UP = 200
 
@@ -40,7 +43,11 @@ def _send(config: EmailConfiguration, i: int, now: datetime) -> tuple[EmailJob, 
     return job, record
 
 
-async def measure(backend: str, sends: int, callers: int, wake: bool = True) -> dict[str, Any]:
+#: limits far above any load here: every send takes a token, none is refused
+NO_LIMIT = QuotaTake(EffectiveLimits(MAX_SENDS_PER_SECOND, MAX_BURST, MAX_SENDS_PER_DAY), datetime.now(UTC))
+
+
+async def measure(backend: str, sends: int, callers: int, wake: bool = True, quota: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         async with fresh_database(backend, Path(work)) as url:
             engine = create_engine(url)
@@ -57,7 +64,8 @@ async def measure(backend: str, sends: int, callers: int, wake: bool = True) -> 
 
             async def queue(item: tuple[EmailJob, IdempotencyRecord]) -> None:
                 async with slots:
-                    assert await intake.sends.queue_job(item[0], "job", item[1], configuration_version=1)
+                    assert await intake.sends.queue_job(item[0], "job", item[1], configuration_version=1,
+                                                        quota=NO_LIMIT if quota else None)
 
             try:
                 await asyncio.gather(*(queue(item) for item in items[:WARM_UP]))
@@ -67,7 +75,7 @@ async def measure(backend: str, sends: int, callers: int, wake: bool = True) -> 
             finally:
                 await intake.close()
                 await engine.dispose()
-    return {"db": backend, "sends": sends, "callers": callers, "wake_dispatch": wake, "cpu_us_per_send": round(cpu / sends * 1e6, 1),
+    return {"db": backend, "sends": sends, "callers": callers, "wake_dispatch": wake, "quota": quota, "cpu_us_per_send": round(cpu / sends * 1e6, 1),
             "per_second": round(sends / wall), "batches": intake.commit.batches}
 
 
@@ -77,8 +85,9 @@ async def main() -> None:
     parser.add_argument("--sends", type=int, default=3000)
     parser.add_argument("--callers", type=int, default=64)
     parser.add_argument("--no-wake", action="store_true", help="Batches commit no NOTIFY (DISPATCH_PUSH=false).")
+    parser.add_argument("--quota", action="store_true", help="Every send takes a token of its tenant's quota.")
     args = parser.parse_args()
-    print(json.dumps(await measure(args.db, args.sends, args.callers, wake=not args.no_wake)))
+    print(json.dumps(await measure(args.db, args.sends, args.callers, wake=not args.no_wake, quota=args.quota)))
 
 
 if __name__ == "__main__":

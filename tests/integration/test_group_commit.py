@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import make_url
 
 from tenantmail.adapters.db.intake.dialects import DIALECTS, Dialect
-from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, GroupCommit, Lane, Statement
+from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, GroupCommit, Lane, Share, Statement
 from tenantmail.adapters.db.intake.postgres_lane import PostgresLane
 from tenantmail.adapters.db.intake.sqlite_lane import SqliteLane
 from tenantmail.adapters.telemetry import Telemetry
@@ -49,6 +49,24 @@ class Probe:
         if self.backend == "postgresql":
             return Statement(f"SELECT pg_advisory_xact_lock({HOLD_KEY}) IS NULL AS waited", {})
         return Statement("SELECT 1 AS waited", {})  # its BEGIN IMMEDIATE waits for the writer
+
+    def insert_new(self, id_: int) -> Statement:
+        """An insert that returns no row when the id is there already (an item that finds its gate shut)."""
+        return Statement(f"INSERT INTO gc_probe (id) VALUES ({self.dialect.param('id')}) ON CONFLICT DO NOTHING"
+                         " RETURNING id", {"id": id_})
+
+    def share(self, pool: str = "p") -> Share:
+        """One of ``gc_pool``'s ``available`` for ``pool``; every take counts itself in ``takes``."""
+        d, p = self.dialect, self.dialect.param
+        grant = d.least("available", p("n"))
+        return Share(pool, f"UPDATE gc_pool SET granted = {grant}, available = available - {grant}, takes = takes + 1"
+                           f" WHERE pool = {p('pool')} RETURNING granted, available",
+                     f"UPDATE gc_pool SET available = available + {p('n')} WHERE pool = {p('pool')}", {"pool": pool})
+
+    def pool(self, pool: str = "p") -> tuple[int, int]:
+        """(available, takes) of ``pool``."""
+        [(available, takes)] = self.execute(f"SELECT available, takes FROM gc_pool WHERE pool = '{pool}'")
+        return int(available), int(takes)  # type: ignore[call-overload]
 
     def execute(self, sql: str) -> list[tuple[object, ...]]:
         if self.backend == "postgresql":
@@ -89,8 +107,12 @@ async def probe(backend: str, database_url: str) -> AsyncIterator[Probe]:
     probe = Probe(backend, database_url)
     probe.execute("DROP TABLE IF EXISTS gc_probe")
     probe.execute("CREATE TABLE gc_probe (id integer PRIMARY KEY)")
+    probe.execute("DROP TABLE IF EXISTS gc_pool")
+    probe.execute("CREATE TABLE gc_pool (pool varchar(10) PRIMARY KEY, available integer, granted integer, takes integer)")
+    probe.execute("INSERT INTO gc_pool VALUES ('p', 3, 0, 0), ('q', 10, 0, 0)")
     yield probe
     probe.execute("DROP TABLE gc_probe")
+    probe.execute("DROP TABLE gc_pool")
 
 
 @pytest.fixture
@@ -100,12 +122,15 @@ async def commit(probe: Probe) -> AsyncIterator[GroupCommit]:
     await commit.close()
 
 
-async def _queued_behind_a_held_lane(probe: Probe, commit: GroupCommit, units: list[list[Statement]]) -> list:
-    """Occupy the one lane, queue ``units`` meanwhile: they leave as one batch when it frees."""
+async def _queued_behind_a_held_lane(probe: Probe, commit: GroupCommit, units: list[list[Statement]],
+                                    *, results: bool = False) -> list:
+    """Occupy the one lane, queue ``units`` meanwhile: they leave as one batch when it frees. Each
+    unit's merged row, or with ``results`` its whole UnitResult."""
     async with probe.held() as release:
         busy = asyncio.create_task(commit.run_committed(probe.hold_point()))
         await eventually(lambda: commit.busy_lanes == 1 and commit.queued == 0)
-        queued = [asyncio.create_task(commit.run_committed(*unit)) for unit in units]
+        run = commit.run_committed_result if results else commit.run_committed
+        queued = [asyncio.create_task(run(*unit)) for unit in units]
         await eventually(lambda: commit.queued == len(units))
         release()
         results = await asyncio.gather(*queued, return_exceptions=True)
@@ -192,3 +217,53 @@ async def test_no_database_fails_every_waiting_caller_instead_of_hanging(backend
                                        return_exceptions=True)
     assert all(isinstance(r, DatabaseUnavailable) for r in results), results
     await commit.close()
+
+
+def _with_share(statement: Statement, share: Share) -> Statement:
+    return Statement(statement.sql, statement.params, share=share)
+
+
+async def test_a_batch_takes_each_pool_once_and_its_first_items_in_arrival_order_run(
+    probe: Probe, commit: GroupCommit,
+) -> None:
+    p, q = probe.share("p"), probe.share("q")  # p holds 3, q 10
+    units = [[_with_share(probe.insert(i), p)] for i in range(1, 6)] + [[_with_share(probe.insert(9), q)]]
+    results = await _queued_behind_a_held_lane(probe, commit, units, results=True)
+    assert [r.shares[0]["granted"] for r in results] == [1, 1, 1, 0, 0, 1]
+    assert [r.rows for r in results] == [({"id": 1},), ({"id": 2},), ({"id": 3},), (None,), (None,), ({"id": 9},)]
+    assert results[3].shares[0]["available"] == 0  # a refused item reads the pool as the take left it
+    assert probe.execute("SELECT id FROM gc_probe ORDER BY id") == [(1,), (2,), (3,), (9,)]
+    assert probe.pool("p") == (0, 1) and probe.pool("q") == (9, 1)  # one take per pool for the whole batch
+    assert commit.batches == 1
+
+
+async def test_an_item_whose_last_statement_returns_no_row_gives_its_share_back(probe: Probe, commit: GroupCommit) -> None:
+    p = probe.share("p")
+    probe.execute("INSERT INTO gc_probe (id) VALUES (2)")  # item 2's gate is shut
+    # a unit with a statement of its own, then three items (a batch send); then one more unit
+    units = [[probe.count(), _with_share(probe.insert_new(1), p), _with_share(probe.insert_new(2), p),
+              _with_share(probe.insert_new(3), p)], [_with_share(probe.insert_new(4), p)]]
+    results = await _queued_behind_a_held_lane(probe, commit, units, results=True)
+    assert [s["granted"] for s in results[0].shares] == [1, 1, 1] and results[1].shares[0]["granted"] == 0
+    assert results[0].rows == ({"n": 1}, {"id": 1}, None, {"id": 3}) and results[1].rows == (None,)
+    assert probe.pool("p") == (1, 1)  # item 2's share came back; unit 2 had been refused in the same take
+
+
+async def test_a_failed_batch_gives_every_share_back_and_its_units_take_again_alone(
+    probe: Probe, commit: GroupCommit,
+) -> None:
+    p = probe.share("q")  # 10
+    units = [[_with_share(probe.insert(1), p)], [_with_share(probe.insert(1), p)], [_with_share(probe.insert(2), p)]]
+    results = await _queued_behind_a_held_lane(probe, commit, units, results=True)
+    assert results[0].rows == ({"id": 1},) and results[2].rows == ({"id": 2},)
+    duplicate = psycopg.errors.UniqueViolation if probe.backend == "postgresql" else sqlite3.IntegrityError
+    assert isinstance(results[1], duplicate)
+    # the batch's take (3) given back (PostgreSQL) or rolled back (SQLite), then each unit alone takes
+    # again: only the two stored keep theirs
+    assert probe.pool("q")[0] == 8
+
+
+async def test_a_lone_unit_with_a_share_takes_it_and_runs(probe: Probe, commit: GroupCommit) -> None:
+    result = await commit.run_committed_result(_with_share(probe.insert(7), probe.share("p")))
+    assert result.shares[0]["granted"] == 1 and result.row == {"id": 7}
+    assert probe.pool("p") == (2, 1)

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tenantmail.bootstrap import Container
+from tenantmail.domain.suppression import SuppressionEntry, SuppressionOrigin, SuppressionReason
 from tests.helpers import send_body, sendable_configuration
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test starts on empty tables
@@ -108,3 +109,30 @@ async def test_batch_messages_count_one_by_one(api: httpx.AsyncClient, app_conta
     assert [r["status"] for r in results] == [202, 202, 202, 429, 429]
     assert results[3]["error"]["error"] == "TooManyRequests" and results[3]["error"]["details"]["retryAfterSeconds"] >= 1
     assert await total(api) == 3
+
+
+async def test_with_the_bucket_empty_the_other_gates_still_answer_first(
+    api: httpx.AsyncClient, app_container: Container,
+) -> None:
+    """The quota is the last gate, also for a send that goes without reading the gates first (its
+    configuration remembered as sendable): a replay stays a replay, a suppressed recipient a 403."""
+    config = await sendable_configuration(app_container, "tenant-a", "quotalast")
+    await limit(api, sendsPerSecond=SLOW, burst=2)
+    async with app_container.ctx.uow("tenant-a") as uow:
+        await uow.suppressions.add_if_absent(SuppressionEntry.new(
+            tenant_id="tenant-a", recipient="blocked@example.com", reason=SuppressionReason.HARD_BOUNCE,
+            origin=SuppressionOrigin.WEBHOOK, now=app_container.ctx.clock()))
+        await uow.commit()
+    assert (await post(api, send_body(config.e_id, recipient="l1@example.com"), "l-1")).status_code == 202
+    batch = [{**send_body(config.e_id, recipient="l2@example.com"), "idempotencyKey": "l-2"}]
+    assert (await api.post("/job/batch", json={"messages": batch})).json()["results"][0]["status"] == 202
+    # the bucket is empty now, and the configuration is remembered: every send below skips the gate read
+    assert (await post(api, send_body(config.e_id, recipient="blocked@example.com"), "l-3")).status_code == 403
+    replay = await post(api, send_body(config.e_id, recipient="l1@example.com"), "l-1")
+    assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
+    messages = [{**send_body(config.e_id, recipient="l2@example.com"), "idempotencyKey": "l-2"},
+                {**send_body(config.e_id, recipient="blocked@example.com"), "idempotencyKey": "l-4"},
+                {**send_body(config.e_id, recipient="l5@example.com"), "idempotencyKey": "l-5"}]
+    results = (await api.post("/job/batch", json={"messages": messages})).json()["results"]
+    assert [(r["status"], r.get("replayed")) for r in results] == [(202, True), (403, None), (429, None)]
+    assert await total(api) == 2

@@ -29,8 +29,8 @@ from tenantmail.domain.send_request import SendRequest
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import QueueItem
 from tenantmail.services.submit_send import (
-    NAMESPACE, Render, Submitted, accepted, gate, prepare, queue_after_reading_gates, quota_take, read_gates,
-    remembered_allows, submit_send, throttled,
+    NAMESPACE, Render, Submitted, accepted, gate, gated_refusal, prepare, queue_after_reading_gates, quota_take,
+    read_gates, remembered_allows, submit_send, throttled,
 )
 
 MAX_MESSAGES = 500  #: as Postmark's own batch
@@ -74,8 +74,8 @@ async def submit_batch(
             prepared[index] = prepare(ctx, tenant_id, idempotency_key=item.idempotency_key, request=item.request,
                                       author=author, render=render)
 
-    queueable = await _gated(ctx, prepared, results)
-    await _queue_together(ctx, queueable, results)
+    queueable, unread = await _gated(ctx, prepared, results)
+    await _queue_together(ctx, queueable, unread, results)
     for index in repeats:  # after the first of the key: a replay of it, or 422
         item = items[index]
         assert item.request is not None and item.idempotency_key is not None
@@ -86,8 +86,9 @@ async def submit_batch(
 
 async def _gated(
     ctx: ServiceContext, prepared: dict[int, tuple[EmailJob, IdempotencyRecord]], results: dict[int, ItemResult],
-) -> dict[int, QueueItem]:
-    """The items to queue together; the others answered (replays, refusals).
+) -> tuple[dict[int, QueueItem], set[int]]:
+    """The items to queue together, and which of them go without their gates read; the others
+    answered (replays, refusals).
 
     As a single send: an item for a configuration this process has seen sendable goes straight to
     the transaction, whose conditions are every gate passing (an item they stop is then taken
@@ -101,6 +102,7 @@ async def _gated(
             queueable[index] = QueueItem(job, record, known.version)
         else:
             unknown.append(index)
+    unread = set(queueable)
     facts = await asyncio.gather(*(read_gates(ctx, *prepared[i]) for i in unknown))
     for index, found in zip(unknown, facts, strict=True):
         job, record = prepared[index]
@@ -114,22 +116,35 @@ async def _gated(
             continue
         assert found.configuration is not None
         queueable[index] = QueueItem(job, record, found.configuration.version)
-    return dict(sorted(queueable.items()))
+    return dict(sorted(queueable.items())), unread
 
 
-async def _queue_together(ctx: ServiceContext, queueable: dict[int, QueueItem], results: dict[int, ItemResult]) -> None:
-    """One transaction for every item still let through; the few that meet a concurrent change alone."""
+async def _queue_together(
+    ctx: ServiceContext, queueable: dict[int, QueueItem], unread: set[int], results: dict[int, ItemResult],
+) -> None:
+    """One transaction for every item still let through; the few that meet a concurrent change
+    alone. The quota counts the items one by one: the first ones take what is left; a refused item
+    whose gates were not read yet has them read first (a replay stays a replay), together."""
     try:
         queued = await ctx.send_store.queue_jobs(NAMESPACE, list(queueable.values()), quota=quota_take(ctx))
     except IdempotencyInFlight:  # another request holds one of the keys: each alone, that one 409
         queued = [False] * len(queueable)
+    refused_unread = {index: gated_refusal(ctx, item.job, item.record, done)
+                      for (index, item), done in zip(queueable.items(), queued, strict=True)
+                      if isinstance(done, QuotaExceeded) and index in unread}
+    late = dict(zip(refused_unread, await asyncio.gather(
+        *(_alone(ctx, index, outcome) for index, outcome in refused_unread.items())), strict=True))
     for (index, item), done in zip(queueable.items(), queued, strict=True):
-        if isinstance(done, QuotaExceeded):  # counted one by one: the first ones took what was left
+        if index in late:
+            results[index] = late[index]
+            if isinstance(results[index].error, QuotaExceeded):
+                throttled(ctx, item.job.tenant_id)
+        elif isinstance(done, QuotaExceeded):
             throttled(ctx, item.job.tenant_id)
             results[index] = _failed(index, done)
         elif done:
             results[index] = _answered(index, accepted(ctx, item.job, item.record))
-        else:
+        else:  # _single counts its own refusal
             results[index] = await _alone(ctx, index, _single(ctx, item))
 
 

@@ -2,14 +2,17 @@
 
 Gates: idempotency (replay / 422 / 409 / 412) → configuration exists (404) → ``fromLocalPart`` on
 the configuration's allow-list (400) → sendable (409) → recipient not suppressed (403) → the
-tenant's quota (429; taken in the statement that queues the job, so only a queued send uses it). The job and its idempotency record are committed together, so a
-committed key always has its job and an answered job always has its key.
+tenant's quota (429; the token is taken in the transaction that queues the job, and given back
+when the job is not queued, so only a queued send uses one). The job and its idempotency record
+are committed together, so a committed key always has its job and an answered job always has its key.
 
 Most sends take one round trip: the configuration as this process last saw it decides the gates,
 and the store commits only if nothing they depend on has changed since (see
 :class:`~tenantmail.services.ports.SendStore`). Otherwise, or for a configuration not seen yet,
 one read of every gate's facts and the gates answer in SPEC order. Two requests racing with one
-new key: the store lets one record win; the other reads again and replays the winner.
+new key: the store lets one record win; the other reads again and replays the winner. A send the
+quota refuses before its gates were read is not refused yet: the gates are read and answer first
+(a replay stays a replay, a suppressed recipient a 403), so the quota stays the last gate.
 """
 
 from __future__ import annotations
@@ -52,7 +55,11 @@ async def submit_send(
     job, record = prepare(ctx, tenant_id, idempotency_key=idempotency_key, request=request, author=author,
                           render=render)
     try:
-        if not await _queue_as_remembered(ctx, job, record):
+        try:
+            queued = await _queue_as_remembered(ctx, job, record)
+        except QuotaExceeded as refusal:
+            return await gated_refusal(ctx, job, record, refusal)
+        if not queued:
             replayed = await queue_after_reading_gates(ctx, job, record)
             if replayed is not None:
                 return replayed
@@ -129,6 +136,16 @@ async def _queue_as_remembered(ctx: ServiceContext, job: EmailJob, record: Idemp
         return False
     return await ctx.send_store.queue_job(job, NAMESPACE, record, configuration_version=known.version,
                                           quota=quota_take(ctx))
+
+
+async def gated_refusal(ctx: ServiceContext, job: EmailJob, record: IdempotencyRecord,
+                        refusal: QuotaExceeded) -> Submitted:
+    """For a send the quota refused before its gates were read: the gates' answer (a replay, or
+    the refusing gate's error) — and the quota's refusal only when every gate lets it through."""
+    replayed = gate(await read_gates(ctx, job, record), job, record)
+    if replayed is not None:
+        return replayed
+    raise refusal
 
 
 def remembered_allows(config: EmailConfiguration, local_part: str | None) -> bool:

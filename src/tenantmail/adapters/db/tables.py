@@ -204,7 +204,7 @@ tenant_quotas = Table(
     Column("refilled_at", Float, nullable=False),  # epoch seconds
     Column("day", Integer, nullable=False),  # the UTC day (days since the epoch) day_count counts
     Column("day_count", BigInteger, nullable=False),
-    Column("granted_to", UUID),  # the job the last take was for (the same transaction refunds it)
+    Column("granted", Integer, nullable=False, server_default="0"),  # how many tokens the last take got
 )
 
 # PostgreSQL only: `metadata.{key}=` (jsonb containment) and `subject=` (contains, any case;

@@ -71,8 +71,10 @@ class SendStore(Protocol):
         self, job: EmailJob, namespace: str, record: IdempotencyRecord, *, configuration_version: int,
         quota: Any = None,
     ) -> bool:
-        """With ``quota`` (a ``QuotaTake``), the send also takes a token of the tenant's quota — only
-        when it is queued; raises QuotaExceeded (429) when the bucket or the day is empty."""
+        """With ``quota`` (a ``QuotaTake``), the send also takes a token of the tenant's quota — used
+        only when it is queued; raises QuotaExceeded (429) when the bucket or the day is empty. The
+        quota is decided before the gates' conditions: a caller that did not read the gates reads
+        them before answering 429 (the quota is the last gate)."""
         ...
     async def queue_jobs(self, namespace: str, items: Sequence[QueueItem], *, quota: Any = None) -> list[Any]:
         """Each item as ``queue_job`` would queue it, all in one transaction: whether each was (an

@@ -53,6 +53,10 @@ class Dialect:
     def greatest(self, *expressions: str) -> str:
         return f"{'GREATEST' if self.is_postgresql else 'max'}({', '.join(expressions)})"
 
+    def whole(self, expression: str) -> str:
+        """The whole part of a non-negative number, as an integer."""
+        return f"floor({expression})::bigint" if self.is_postgresql else f"CAST({expression} AS INTEGER)"
+
     def flag(self, name: str) -> str:
         """A boolean parameter used as a condition."""
         return f"%({name})s::boolean" if self.is_postgresql else f":{name}"

@@ -17,13 +17,15 @@ connection, :mod:`postgres_lane` or :mod:`sqlite_lane`) runs everything waiting,
   with another batch) the transaction rolls back, nothing of the batch is stored, and each unit is
   then run again alone, so each caller gets its own outcome, its own error included. A lost
   connection fails the batch's callers (503) and the lane opens a new one for the next batch.
+* What units take from a shared counter (a tenant's quota tokens) is taken once per batch, not
+  once per unit: see :class:`Share`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,12 +43,37 @@ class DatabaseUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Share:
+    """One of something every item of a batch takes from a counter all processes share (a tenant's
+    quota tokens, SPEC §17), taken for the whole batch at once.
+
+    The statement that carries a share starts an *item*: it and the unit's statements after it, up to
+    the next one with a share, run only if the item gets its share. The lane runs ``take`` once per
+    ``pool`` per batch, with ``n`` = how many of the batch's items ask for one (the item's ``params``
+    plus ``n``); the take's row says in ``granted`` how many it got, and the first ``granted`` items in
+    arrival order run. The others run nothing and are answered with the take's row (``granted`` 0).
+    An item that ran but whose last statement returned no row (its gates no longer held, its key
+    was taken meanwhile) did not use its share: ``give_back`` (same parameters, ``n`` = how many)
+    returns it before the batch ends. One counter update per pool and batch replaces one per item:
+    on PostgreSQL the lane runs the takes in a short transaction of their own, so a hot counter
+    row (one busy tenant) is not held locked while a whole batch runs and commits (D21).
+    """
+
+    pool: str
+    take: str
+    give_back: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     sql: str
     params: Mapping[str, Any]
     #: a channel to wake once the statement's batch commits (``tenantmail_jobs`` for a new job): the
     #: lane wakes it once per batch, whatever the number of such statements (SPEC §16, D19)
     wakes: str | None = None
+    #: this statement starts an item that runs only with its share (:class:`Share`)
+    share: Share | None = None
 
 
 def channels_woken(units: Sequence[Sequence[Statement]]) -> list[str]:
@@ -65,7 +92,69 @@ class UnitResult:
 
     row: Row | None = None
     error: Exception | None = None
-    rows: tuple[Row | None, ...] = ()
+    rows: tuple[Row | None, ...] = ()  #: None also for a statement not run (its item got no share)
+    shares: tuple[Row, ...] = ()  #: per item with a :class:`Share`: the take's row, ``granted`` 1 or 0
+
+
+class Allotment:
+    """A batch's shares, decided: which items run, given each pool's take row (:class:`Share`).
+
+    ``units`` are the batch's units with the statements of the items that got no share replaced by
+    None (the lane skips them); ``shares`` each unit's take rows, per item, ``granted`` 1 or 0.
+    """
+
+    def __init__(self, units: Sequence[Unit], taken: Mapping[str, Row]) -> None:
+        left = {pool: int(row["granted"]) for pool, row in taken.items()}
+        self.units: list[list[Statement | None]] = []
+        self.shares: list[tuple[Row, ...]] = []
+        self._ran: list[tuple[int, int, Share]] = []  #: (unit, its item's last statement, share) of items that ran
+        for index, unit in enumerate(units):
+            kept: list[Statement | None] = []
+            shares: list[Row] = []
+            running = True
+            for position, statement in enumerate(unit):
+                if (share := statement.share) is not None:
+                    running = left[share.pool] > 0
+                    left[share.pool] -= running
+                    shares.append({**taken[share.pool], "granted": int(running)})
+                    if running:
+                        self._ran.append((index, _item_end(unit, position), share))
+                kept.append(statement if running else None)
+            self.units.append(kept)
+            self.shares.append(tuple(shares))
+
+    def granted(self) -> list[tuple[Share, int]]:
+        """Every share the batch was given, per pool (to return them all when the batch fails)."""
+        return _per_pool(share for _, _, share in self._ran)
+
+    def unused(self, rows: Sequence[Sequence[Row | None]]) -> list[tuple[Share, int]]:
+        """The shares of items that ran without their last statement returning a row, per pool."""
+        return _per_pool(share for index, last, share in self._ran if rows[index][last] is None)
+
+
+def shares_asked(units: Sequence[Unit]) -> list[tuple[Share, int]]:
+    """Each pool's take for a batch: its first item's share and how many items ask, in first-asked order."""
+    return _per_pool(statement.share for unit in units for statement in unit if statement.share is not None)
+
+
+def share_statement(share: Share, n: int, *, give_back: bool = False) -> Statement:
+    return Statement(share.give_back if give_back else share.take, {**share.params, "n": n})
+
+
+def _per_pool(shares: Iterable[Share]) -> list[tuple[Share, int]]:
+    counted: dict[str, tuple[Share, int]] = {}
+    for share in shares:
+        first, n = counted.get(share.pool, (share, 0))
+        counted[share.pool] = (first, n + 1)
+    return list(counted.values())
+
+
+def _item_end(unit: Unit, start: int) -> int:
+    """The last statement of the item that starts at ``start``."""
+    end = start + 1
+    while end < len(unit) and unit[end].share is None:
+        end += 1
+    return end - 1
 
 
 class Lane(Protocol):
@@ -112,9 +201,10 @@ class GroupCommit:
         and returns their merged row once that transaction has committed; raises the unit's error."""
         return (await self._committed(unit)).row
 
-    async def run_committed_rows(self, *unit: Statement) -> tuple[Row | None, ...]:
-        """As :meth:`run_committed`, with each statement's own first row (None: it returned none)."""
-        return (await self._committed(unit)).rows
+    async def run_committed_result(self, *unit: Statement) -> UnitResult:
+        """As :meth:`run_committed`, with each statement's own first row (None: it returned none or
+        did not run) and each item's share (:class:`Share`)."""
+        return await self._committed(unit)
 
     async def _committed(self, unit: Sequence[Statement]) -> UnitResult:
         waiting = _Waiting(unit, asyncio.get_running_loop().create_future())

@@ -5,6 +5,8 @@ text share one ``executemany(returning=True)`` (psycopg prepares the statement o
 and binds each unit's parameters), and one Sync at the end, so PostgreSQL runs the whole batch in
 order as one implicit transaction and commits it once. After a batch holding new jobs has
 committed, one ``pg_notify('tenantmail_jobs', '')`` wakes the listening workers (see ``_notify``).
+A batch whose items take shares (a tenant's quota tokens, :class:`~.group_commit.Share`) takes
+them first, in a transaction of its own (see ``_take``), and gives back what it did not use.
 
 The connection is autocommit (a lone unit is its own transaction), speaks UTC and UTF-8, and never
 waits longer than ``LOCK_WAIT`` for a row lock: past it the statement fails with LockNotAvailable,
@@ -25,7 +27,8 @@ from psycopg.rows import DictRow, dict_row
 from sqlalchemy.engine import make_url
 
 from tenantmail.adapters.db.intake.group_commit import (
-    DatabaseUnavailable, Row, Statement, Unit, UnitResult, channels_woken,
+    Allotment, DatabaseUnavailable, Row, Share, Statement, Unit, UnitResult, channels_woken, share_statement,
+    shares_asked,
 )
 
 LOCK_WAIT = "2s"  #: longest wait for a row lock: a send's key held by a request in flight, a webhook's job
@@ -51,21 +54,42 @@ class PostgresLane:
 
     async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
         conn = await self._connection()
+        allotment: Allotment | None = None
         try:
-            rows = await _pipeline(conn, units)
+            asked = shares_asked(units)
+            allotment = Allotment(units, await _take(conn, asked)) if asked else None
+            rows = await _pipeline(conn, allotment.units if allotment is not None else units)
         except psycopg.Error as exc:
-            if conn.broken or conn.closed:  # the connection is gone
+            if conn.broken or conn.closed:  # the connection is gone (and with it any shares taken)
                 await self._drop()
                 raise DatabaseUnavailable(str(exc)) from exc
             if conn.info.transaction_status is not TransactionStatus.IDLE:
                 await self._drop()
+            elif allotment is not None:  # the batch rolled back: its units take again, alone
+                await self._give_back(conn, allotment.granted())
             return [UnitResult(error=exc)] * len(units)  # a statement failed: rolled back at the Sync
         except BaseException:  # cancelled mid-batch: what the server did is unknown, never reuse it
             await self._drop()
             raise
+        if allotment is not None and (unused := allotment.unused([each for _, each in rows])):
+            await self._give_back(conn, unused)
         if channels := channels_woken(units):
             await self._notify(conn, channels)
-        return [UnitResult(row=merged, rows=tuple(each)) for merged, each in rows]
+        shares = allotment.shares if allotment is not None else [()] * len(units)
+        return [UnitResult(row=merged, rows=tuple(each), shares=taken)
+                for (merged, each), taken in zip(rows, shares, strict=True)]
+
+    async def _give_back(self, conn: Connection, shares: list[tuple[Share, int]]) -> None:
+        """Returns shares the batch took and did not use. Best effort, like a lost connection's:
+        shares not returned are missing from the counter until it refills (quota tokens)."""
+        try:
+            async with conn.pipeline(), conn.cursor() as cursor:
+                for share, n in shares:
+                    statement = share_statement(share, n, give_back=True)
+                    await cursor.execute(statement.sql, statement.params)
+        except psycopg.Error:
+            if conn.broken or conn.closed or conn.info.transaction_status is not TransactionStatus.IDLE:
+                await self._drop()
 
     async def _notify(self, conn: Connection, channels: list[str]) -> None:
         """Once the batch has committed, one NOTIFY per channel, in a transaction of its own.
@@ -105,23 +129,53 @@ class PostgresLane:
             await conn.close()
 
 
-async def _pipeline(conn: Connection, units: Sequence[Unit]) -> list[tuple[Row | None, list[Row | None]]]:
-    """Every unit's merged row and its statements' own rows; the batch is committed when this returns."""
+async def _take(conn: Connection, asked: list[tuple[Share, int]]) -> dict[str, Row]:
+    """Each pool's take row, committed in a transaction of its own before the batch runs.
+
+    Its own transaction holds a hot counter row (one busy tenant's bucket) locked for a statement,
+    where inside the batch it would stay locked until the batch commits, and every other lane's
+    batch with that tenant would wait for it. It commits without waiting for the WAL flush
+    (``synchronous_commit`` off): the batch's own commit, later in the WAL, flushes it; a server
+    crash in between loses at most that take, never a job."""
+    taken: dict[str, Row] = {}
+    for share, n in asked:  # mostly one: a batch's sends are mostly one tenant's
+        statement = share_statement(share, n)
+        cursor = await conn.execute(_ASYNC_COMMIT.format(statement.sql), statement.params)
+        taken[share.pool] = _taken(await cursor.fetchone())
+    return taken
+
+
+#: a statement whose transaction commits without waiting for the WAL flush (``SET LOCAL`` as part of it)
+_ASYNC_COMMIT = ("WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),"
+                 " statement AS ({}) SELECT statement.* FROM statement, async_commit")
+
+
+def _taken(row: Row | None) -> Row:
+    assert row is not None  # the take's upsert always returns its row
+    return row
+
+
+async def _pipeline(
+    conn: Connection, units: Sequence[Sequence[Statement | None]],
+) -> list[tuple[Row | None, list[Row | None]]]:
+    """Every unit's merged row and its statements' own rows (None: no row, or not run: None in
+    ``units``); the batch is committed when this returns."""
     rows: list[Row | None] = [None] * len(units)
-    each: list[list[Row | None]] = [[] for _ in units]
-    flat = [(index, statement) for index, unit in enumerate(units) for statement in unit]
+    each: list[list[Row | None]] = [[None] * len(unit) for unit in units]
+    flat = [(index, position, statement) for index, unit in enumerate(units)
+            for position, statement in enumerate(unit) if statement is not None]
     async with conn.pipeline(), conn.cursor() as cursor:
         for sql, run in groupby(flat, key=_text):
             run = list(run)
-            await cursor.executemany(sql, [statement.params for _, statement in run], returning=True)
-            for index, _ in run:
+            await cursor.executemany(sql, [statement.params for _, _, statement in run], returning=True)
+            for index, position, _ in run:
                 found = await cursor.fetchone() if cursor.description is not None else None
-                each[index].append(found)
+                each[index][position] = found
                 if found is not None:
                     rows[index] = {**(rows[index] or {}), **found}
                 cursor.nextset()
     return list(zip(rows, each, strict=True))  # the pipeline's Sync has been answered: committed
 
 
-def _text(item: tuple[int, Statement]) -> str:
-    return item[1].sql
+def _text(item: tuple[int, int, Statement]) -> str:
+    return item[2].sql

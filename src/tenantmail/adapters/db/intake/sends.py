@@ -13,10 +13,17 @@ Each condition is written once below; only how they are put together differs: Po
 the record's upsert inside the job's ``INSERT`` as a data-modifying ``WITH`` (one statement, so one
 round trip per batch), SQLite — which has no data-modifying ``WITH`` — runs the upsert and then the
 job's ``INSERT``, which finds the record pointing at this job only if the upsert wrote it.
+
+With quotas on, each job is an item with a :class:`~.group_commit.Share` of its tenant's bucket:
+the lane takes the tokens of all of a batch's sends of one tenant in one upsert (``take_tokens``:
+as many as the bucket and the day hold, up to the number asked) before running them, the sends
+past what it granted are refused without running, and the tokens of sends that were not queued
+after all (a gate closed meanwhile, the key taken) are given back (``give_back_tokens``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +31,7 @@ import psycopg
 
 from tenantmail.adapters.db import tables
 from tenantmail.adapters.db.intake.dialects import Dialect
-from tenantmail.adapters.db.intake.group_commit import GroupCommit, Statement
+from tenantmail.adapters.db.intake.group_commit import GroupCommit, Share, Statement
 from tenantmail.adapters.db.repositories import configurations as configuration_rows
 from tenantmail.adapters.db.repositories import idempotency as idempotency_rows
 from tenantmail.adapters.db.repositories import jobs as job_rows
@@ -68,75 +75,52 @@ INSERT INTO {RECORDS.name} ({d.columns(RECORDS)}) SELECT {d.values(RECORDS, RECO
 ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET {renewed}
 WHERE {RECORDS.name}.expires_at <= excluded.created_at"""
         queue = f"INSERT INTO {JOBS.name} ({d.columns(JOBS)}) SELECT {d.values(JOBS)}"
-        self._d, self._claim, self._queue, self._gates_hold = d, claim, queue, gates_hold
-        self.queue_job = self._queue_unit(quota=False, suffix="")
-        self._units: dict[tuple[bool, str], tuple[str, ...]] = {}
-
-    def queue_unit(self, *, quota: bool, suffix: str = "") -> tuple[str, ...]:
-        """``queue_job``'s statements, taking a token of the tenant's quota first when ``quota``;
-        the row's columns ``suffix``-ed (items of one batch: ``_0``, ``_1``…)."""
-        found = self._units.get((quota, suffix))
-        if found is None:
-            found = self._units[(quota, suffix)] = self._queue_unit(quota=quota, suffix=suffix)
-        return found
-
-    def _queue_unit(self, *, quota: bool, suffix: str) -> tuple[str, ...]:
-        d, p, claim, queue = self._d, self._d.param, self._claim, self._queue
-        queued = f"RETURNING e_id AS e_id{suffix}"
         claimed = (f"EXISTS (SELECT 1 FROM {RECORDS.name} WHERE tenant_id = {p('tenant_id')}"
                    f" AND namespace = {p(RECORD_PREFIX + 'namespace')} AND key = {p(RECORD_PREFIX + 'key')}"
                    f" AND resource_e_id = {p('e_id')})")
-        if not quota:
-            if d.is_postgresql:
-                return (f"WITH claimed AS ({claim}\n  RETURNING key)\n{queue} FROM claimed {queued}",)
-            return (claim, f"{queue} WHERE {claimed} {queued}")
-        if d.is_postgresql:
-            take = self._take(", ".join(QUOTA_COLUMNS[1:]), "granted")
-            granted_claim = claim.replace(f"WHERE {self._gates_hold}",
-                                          f"WHERE {self._gates_hold} AND EXISTS (SELECT 1 FROM taken WHERE granted = 1)")
-            return (f"""WITH taken AS ({take}), claimed AS ({granted_claim}
-  RETURNING key), queued AS ({queue} FROM claimed RETURNING e_id)
-SELECT (SELECT e_id FROM queued) AS e_id{suffix}, {_returned('taken.', suffix)}
-FROM (SELECT 1) AS seed LEFT JOIN taken ON true""",)
-        granted = (f"EXISTS (SELECT 1 FROM {QUOTAS.name} WHERE tenant_id = {p('tenant_id')}"
-                   f" AND granted_to = {p('e_id')})")
-        granted_claim = claim.replace(f"WHERE {self._gates_hold}", f"WHERE {self._gates_hold} AND {granted}")
-        take = self._take(_returned("", suffix, skip_granted=True), f"quota_granted{suffix}")
-        return (take, granted_claim, f"{queue} WHERE {claimed} {queued}")
+        #: the unit: its last statement returns the job's e_id if and only if it was queued
+        self.queue_job: tuple[str, ...] = (
+            (f"WITH claimed AS ({claim}\n  RETURNING key)\n{queue} FROM claimed RETURNING e_id",)
+            if d.is_postgresql else (claim, f"{queue} WHERE {claimed} RETURNING e_id"))
+        self._d = d
+        self.take_tokens = self._take()
+        self.give_back_tokens = self._give_back()
 
-    def _take(self, returning: str, granted_as: str) -> str:
-        """One send's token and one of the day's quota, from the tenant's bucket (created full on its
-        first send) — only while the send's gates hold and its key is free, so a send that will not
-        be queued takes nothing; granted_to names the job it was granted to (or NULL: refused)."""
-        d, p, q = self._d, self._d.param, QUOTAS.name
+    def _take(self) -> str:
+        """``n`` sends' tokens and as many of the day's quota from the tenant's bucket (created full on
+        its first send): as many as both hold, up to ``n`` — ``granted`` says how many."""
+        d, q = self._d, QUOTAS.name
+        n = d.cast("n", "integer")
         rate, burst, per_day = d.cast("q_rate", "float8"), d.cast("q_burst", "integer"), d.cast("q_per_day", "bigint")
         avail = d.least(f"COALESCE({q}.burst, {burst})",
                         f"{q}.tokens + {d.greatest('0', f'excluded.refilled_at - {q}.refilled_at')}"
                         f" * COALESCE({q}.sends_per_second, {rate})")
         used = f"CASE WHEN {q}.day = excluded.day THEN {q}.day_count ELSE 0 END"
-        ok = f"({avail} >= 1 AND {used} + 1 <= COALESCE({q}.sends_per_day, {per_day}))"
-        key_free = (f"NOT EXISTS (SELECT 1 FROM {RECORDS.name} r WHERE r.tenant_id = {p('tenant_id')}"
-                    f" AND r.namespace = {p(RECORD_PREFIX + 'namespace')} AND r.key = {p(RECORD_PREFIX + 'key')}"
-                    f" AND r.expires_at > {p(RECORD_PREFIX + 'created_at')})")
-        return f"""INSERT INTO {q} (tenant_id, tokens, refilled_at, day, day_count, granted_to)
-SELECT {d.typed_param('tenant_id', QUOTAS, 'tenant_id')}, {burst} - 1, {d.cast('q_now', 'float8')}, {d.cast('q_day', 'integer')}, 1,
-  {d.typed_param('e_id', QUOTAS, 'granted_to')}
-WHERE {self._gates_hold} AND {key_free}
+        grant = d.greatest("0", d.least(n, d.whole(avail), f"COALESCE({q}.sends_per_day, {per_day}) - {used}"))
+        first = d.least(n, burst, per_day)  # a new bucket is full
+        return f"""INSERT INTO {q} (tenant_id, tokens, refilled_at, day, day_count, granted)
+VALUES ({d.typed_param('tenant_id', QUOTAS, 'tenant_id')}, {burst} - {first}, {d.cast('q_now', 'float8')},
+  {d.cast('q_day', 'integer')}, {first}, {first})
 ON CONFLICT (tenant_id) DO UPDATE SET
-  tokens = {avail} - CASE WHEN {ok} THEN 1 ELSE 0 END,
+  tokens = {avail} - {grant},
   refilled_at = {d.greatest(f'{q}.refilled_at', 'excluded.refilled_at')},
   day = excluded.day,
-  day_count = {used} + CASE WHEN {ok} THEN 1 ELSE 0 END,
-  granted_to = CASE WHEN {ok} THEN excluded.granted_to ELSE NULL END
-RETURNING CASE WHEN granted_to = {p('e_id')} THEN 1 ELSE 0 END AS {granted_as}, {returning}"""
+  day_count = {used} + {grant},
+  granted = {grant}
+RETURNING {", ".join(QUOTA_COLUMNS)}"""
+
+    def _give_back(self) -> str:
+        """``n`` tokens taken and not used (their sends were not queued) back into the bucket."""
+        d, p, q = self._d, self._d.param, QUOTAS.name
+        return f"""UPDATE {q} SET
+  tokens = {d.least(f"COALESCE(burst, {d.cast('q_burst', 'integer')})", f"tokens + {d.cast('n', 'integer')}")},
+  day_count = CASE WHEN day = {d.cast('q_day', 'integer')} THEN {d.greatest('0', f"day_count - {d.cast('n', 'integer')}")}
+    ELSE day_count END
+WHERE tenant_id = {p('tenant_id')}"""
 
 
 #: what a take answers, as the row's columns
 QUOTA_COLUMNS = ("granted", "tokens", "day_count", "sends_per_second", "burst", "sends_per_day")
-
-
-def _returned(source: str, suffix: str, *, skip_granted: bool = False) -> str:
-    return ", ".join(f"{source}{c} AS quota_{c}{suffix}" for c in QUOTA_COLUMNS if not (skip_granted and c == "granted"))
 
 
 def _quota_params(take: QuotaTake) -> dict[str, Any]:
@@ -145,14 +129,10 @@ def _quota_params(take: QuotaTake) -> dict[str, Any]:
             "q_day": int(take.now.timestamp() // SECONDS_PER_DAY)}
 
 
-def _quota_refusal(take: QuotaTake, row: dict[str, Any], suffix: str = "") -> QuotaExceeded | None:
-    """The refusal when the take was refused (None: granted, or not taken: the gates did not hold)."""
-    if row.get(f"quota_granted{suffix}") != 0:
-        return None
-    limits = TenantLimits(row[f"quota_sends_per_second{suffix}"], row[f"quota_burst{suffix}"],
-                          row[f"quota_sends_per_day{suffix}"]).over(take.defaults)
-    return QuotaExceeded(limits, tokens=float(row[f"quota_tokens{suffix}"]),
-                         day_count=int(row[f"quota_day_count{suffix}"]), now=take.now)
+def _quota_refusal(take: QuotaTake, row: dict[str, Any]) -> QuotaExceeded:
+    """The refusal of a send the take's row (its bucket after the batch's take) gave no token."""
+    limits = TenantLimits(row["sends_per_second"], row["burst"], row["sends_per_day"]).over(take.defaults)
+    return QuotaExceeded(limits, tokens=float(row["tokens"]), day_count=int(row["day_count"]), now=take.now)
 
 
 class SendStore:
@@ -194,30 +174,31 @@ class SendStore:
         whether each was queued, or the quota's refusal."""
         if not items:
             return []
-        texts = self._sql.queue_unit(quota=quota is not None)
-        extra = _quota_params(quota) if quota is not None else {}
-        per_item = []
+        texts = self._sql.queue_job
+        share = None
+        if quota is not None:  # one share per item: the batch's items take their tokens together
+            tenant_id = items[0].job.tenant_id
+            share = Share(f"quota:{tenant_id}", self._sql.take_tokens, self._sql.give_back_tokens,
+                          {"tenant_id": tenant_id, **_quota_params(quota)})
+        unit: list[Statement] = []
         for item in items:
-            per_item.append({
-                "configuration_version": item.configuration_version, **extra,
+            params = {
+                "configuration_version": item.configuration_version,
                 **self._records.params(idempotency_rows.to_row(item.job.tenant_id, namespace, item.record)),
                 **self._jobs.params(job_rows.to_row(item.job)),
-            })
-        # item after item, each its statements in order (SQLite's take → claim → queue of one item use
-        # the bucket's granted_to between them); PostgreSQL's is one statement: a run of one text
-        unit = [Statement(sql, params) for params in per_item for sql in texts]
-        unit[-1] = Statement(unit[-1].sql, unit[-1].params, wakes=self._wakes)  # the batch wakes dispatch once
+            }
+            unit += [Statement(sql, params, share=share if step == 0 else None) for step, sql in enumerate(texts)]
+        unit[-1] = dataclasses.replace(unit[-1], wakes=self._wakes)  # the batch wakes dispatch once
         try:
-            rows = await self._commit.run_committed_rows(*unit)
+            result = await self._commit.run_committed_result(*unit)
         except psycopg.errors.LockNotAvailable as exc:
             raise IdempotencyInFlight() from exc
         outcomes: list[bool | QuotaExceeded] = []
         for i in range(len(items)):
-            row: dict[str, Any] = {}
-            for step in range(len(texts)):
-                row.update(rows[i * len(texts) + step] or {})
-            refused = _quota_refusal(quota, row) if quota is not None else None
-            outcomes.append(refused if refused is not None else row.get("e_id") is not None)
+            if quota is not None and not result.shares[i]["granted"]:
+                outcomes.append(_quota_refusal(quota, result.shares[i]))
+            else:  # the item's last statement returns the e_id when it was queued
+                outcomes.append(result.rows[(i + 1) * len(texts) - 1] is not None)
         return outcomes
 
     def _facts(self, row: dict[str, Any]) -> SendFacts:

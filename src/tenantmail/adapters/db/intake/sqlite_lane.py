@@ -7,7 +7,9 @@ runs ``BEGIN IMMEDIATE``, every unit's statements, ``COMMIT``, and hands the row
 queues for the process's writer lock (:func:`~tenantmail.adapters.db.engine.sqlite_writer_queue`)
 like any unit of work, so the worker's transactions and the batches take turns in FIFO order.
 
-A committed batch holding new jobs wakes the process's dispatch (an in-process event: the
+A batch whose items take shares (a tenant's quota tokens, :class:`~.group_commit.Share`) takes
+them first and gives back what it did not use, all in the batch's transaction (the single writer
+holds every row anyway). A committed batch holding new jobs wakes the process's dispatch (an in-process event: the
 embedded default is one process). The connection has the engine's pragmas (WAL, busy timeout, synchronous=NORMAL, foreign keys).
 """
 
@@ -22,7 +24,9 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from sqlalchemy.engine import make_url
 
 from tenantmail.adapters.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
-from tenantmail.adapters.db.intake.group_commit import DatabaseUnavailable, Row, Unit, UnitResult, channels_woken
+from tenantmail.adapters.db.intake.group_commit import (
+    Allotment, DatabaseUnavailable, Row, Statement, Unit, UnitResult, channels_woken, share_statement, shares_asked,
+)
 
 #: The errors that say the database cannot be used now (503), not that a statement is wrong.
 _UNAVAILABLE = ("database is locked", "unable to open", "disk I/O error", "database or disk is full")
@@ -66,12 +70,7 @@ class SqliteLane:
         try:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
-            results = []
-            for unit in units:
-                results.append(_unit(conn, unit))
-                if results[-1].error is not None:  # the batch is void: rolled back, run again alone
-                    results += [results[-1]] * (len(units) - len(results))
-                    break
+            results = _units(conn, units)
             conn.execute("ROLLBACK" if results[-1].error is not None else "COMMIT")
         except sqlite3.Error as exc:
             self._close()
@@ -94,22 +93,53 @@ class SqliteLane:
             conn.close()
 
 
-def _unit(conn: sqlite3.Connection, unit: Unit) -> UnitResult:
+def _units(conn: sqlite3.Connection, units: Sequence[Unit]) -> list[UnitResult]:
+    """Every unit's result, in the open transaction: its shares taken first, the unused given back;
+    after a unit's error the others are void (the batch rolls back and each runs again alone)."""
+    allotment: Allotment | None = None
+    if asked := shares_asked(units):
+        taken: dict[str, Row] = {}
+        for share, n in asked:
+            found = _statement(conn, share_statement(share, n))
+            if isinstance(found, UnitResult):
+                return [found] * len(units)
+            assert found is not None  # the take's upsert always returns its row
+            taken[share.pool] = found
+        allotment = Allotment(units, taken)
+    results: list[UnitResult] = []
+    for index, unit in enumerate(allotment.units if allotment is not None else units):
+        results.append(_unit(conn, unit, allotment.shares[index] if allotment is not None else ()))
+        if results[-1].error is not None:
+            return [results[-1]] * len(units)
+    if allotment is not None:
+        for share, n in allotment.unused([result.rows for result in results]):
+            given = _statement(conn, share_statement(share, n, give_back=True))
+            if isinstance(given, UnitResult):
+                return [given] * len(units)
+    return results
+
+
+def _unit(conn: sqlite3.Connection, unit: Sequence[Statement | None], shares: tuple[Row, ...]) -> UnitResult:
     row: Row | None = None
     each: list[Row | None] = []
+    for statement in unit:
+        first = _statement(conn, statement) if statement is not None else None
+        if isinstance(first, UnitResult):
+            return first
+        each.append(first)
+        if first is not None:
+            row = {**(row or {}), **first}
+    return UnitResult(row=row, rows=tuple(each), shares=shares)
+
+
+def _statement(conn: sqlite3.Connection, statement: Statement) -> Row | None | UnitResult:
+    """The statement's first row, or the UnitResult of its error."""
     try:
-        for statement in unit:
-            cursor = conn.execute(statement.sql, statement.params)
-            found = cursor.fetchall()
-            first = dict(zip([d[0] for d in cursor.description], found[0], strict=True)) if found else None
-            each.append(first)
-            if first is not None:
-                row = {**(row or {}), **first}
+        cursor = conn.execute(statement.sql, statement.params)
+        found = cursor.fetchall()
     except sqlite3.Error as exc:
-        if _unavailable(exc):
-            return UnitResult(error=DatabaseUnavailable(str(exc)))
-        return UnitResult(error=exc)
-    return UnitResult(row=row, rows=tuple(each))
+        return UnitResult(error=DatabaseUnavailable(str(exc)) if _unavailable(exc) else exc)
+    return dict(zip([d[0] for d in cursor.description], found[0], strict=True)) if found else None
 
 
 def _unavailable(exc: sqlite3.Error) -> bool:

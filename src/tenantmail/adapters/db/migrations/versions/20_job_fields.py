@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column('refilled_at', sa.Float(), nullable=False),
         sa.Column('day', sa.Integer(), nullable=False),
         sa.Column('day_count', sa.BigInteger(), nullable=False),
-        sa.Column('granted_to', sa.String(length=36), nullable=True),
+        sa.Column('granted', sa.Integer(), server_default='0', nullable=False),
         sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_email_tenant_quotas')),
     )
     with op.batch_alter_table('email_jobs', schema=None) as batch_op:

@@ -9,8 +9,9 @@ like any unit of work, so the worker's transactions and the batches take turns i
 
 A batch whose items take shares (a tenant's quota tokens, :class:`~.group_commit.Share`) takes
 them first and gives back what it did not use, all in the batch's transaction (the single writer
-holds every row anyway). A committed batch holding new jobs wakes the process's dispatch (an in-process event: the
-embedded default is one process). The connection has the engine's pragmas (WAL, busy timeout, synchronous=NORMAL, foreign keys).
+holds every row anyway). A committed batch holding new jobs wakes the process's dispatch (an
+in-process event: the embedded default is one process). The connection has the engine's pragmas
+(WAL, busy timeout, synchronous=NORMAL, foreign keys).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import random
 import subprocess
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -42,16 +43,30 @@ FINISH_SECONDS = 240  #: after the kills, for the two surviving workers to send 
 RETRY = {"send_retry_base_seconds": 0.5, "send_retry_cap_seconds": 3}
 
 
-@pytest.fixture
-async def stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> Stack:
+async def _crash_stack(backend: str, database_url: str, tmp_path: Path, **settings: object) -> AsyncIterator[Stack]:
+    """A stack for worker processes to be killed in: short leases and Postmark timeouts, capped retries."""
     if backend != "postgresql":
         pytest.skip("several worker processes are a PostgreSQL deployment (SQLite is single-process)")
-    # one pass of 10 per worker, each send 0.3 s: ~65 jobs/s, so 1,000 take several kills' time
-    started = await start_stack(database_url, tmp_path / "var", lease_seconds=3, dispatch_batch_size=10,
-                                dispatch_concurrency=1, worker_poll_seconds=0.05, postmark_timeout_seconds=1,
-                                **RETRY)
+    started = await start_stack(database_url, tmp_path / "var", lease_seconds=3, postmark_timeout_seconds=1,
+                                **RETRY, **settings)
     yield started
     await started.close()
+
+
+async def _each_sent_once(stack: Stack, engine: AsyncEngine, server_id: int, jobs: int) -> None:
+    """Every job SENT, and Postmark got exactly one message per job (``tm_job`` metadata)."""
+    assert (await job_statuses(engine)) == Counter({"SENT": jobs})
+    messages = await stack.messages(server_id)
+    per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
+    assert len(messages) == jobs and len(per_job) == jobs and max(per_job.values()) == 1
+
+
+@pytest.fixture
+async def stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    # one pass of 10 per worker, each send 0.3 s: ~65 jobs/s, so 1,000 take several kills' time
+    async for started in _crash_stack(backend, database_url, tmp_path, dispatch_batch_size=10,
+                                      dispatch_concurrency=1, worker_poll_seconds=0.05):
+        yield started
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -79,10 +94,7 @@ async def test_sigkilled_workers_neither_lose_nor_duplicate_a_message(stack: Sta
         for proc in (steady, victim):
             kill(proc)
 
-    assert (await job_statuses(engine)) == Counter({"SENT": JOBS})
-    messages = await stack.messages(config.server_id or 0)
-    per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
-    assert len(messages) == JOBS and len(per_job) == JOBS and max(per_job.values()) == 1
+    await _each_sent_once(stack, engine, config.server_id or 0, JOBS)
     assert mid_dispatch_kills >= 2
 
 
@@ -96,15 +108,11 @@ PUSHED_JOBS = 600
 
 
 @pytest.fixture
-async def push_stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> Stack:
+async def push_stack(engine: AsyncEngine, database_url: str, backend: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Workers woken by NOTIFY; the poll (2 s) only finds what a kill left behind (expired leases)."""
-    if backend != "postgresql":
-        pytest.skip("several worker processes are a PostgreSQL deployment (SQLite is single-process)")
-    started = await start_stack(database_url, tmp_path / "var", lease_seconds=3, dispatch_batch_size=25,
-                                worker_poll_seconds=2, postmark_timeout_seconds=1, dispatch_concurrency=4,
-                                **RETRY)
-    yield started
-    await started.close()
+    async for started in _crash_stack(backend, database_url, tmp_path, dispatch_batch_size=25,
+                                      dispatch_concurrency=4, worker_poll_seconds=2):
+        yield started
 
 
 async def _terminate_listeners(engine: AsyncEngine) -> int:
@@ -154,8 +162,5 @@ async def test_killed_listeners_and_workers_under_push_neither_lose_nor_duplicat
         for proc in (steady, victim):
             kill(proc)
 
-    assert (await job_statuses(engine)) == Counter({"SENT": PUSHED_JOBS})
-    messages = await stack.messages(config.server_id or 0)
-    per_job = Counter(m["Metadata"]["tm_job"] for m in messages)
-    assert len(messages) == PUSHED_JOBS and len(per_job) == PUSHED_JOBS and max(per_job.values()) == 1
+    await _each_sent_once(stack, engine, config.server_id or 0, PUSHED_JOBS)
     assert listener_kills >= 2 and worker_kills >= 2

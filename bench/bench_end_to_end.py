@@ -19,6 +19,7 @@ the database once they are all SENT; accept p99 is the pacer's):
 5. fairness: configuration A gets 50,000 jobs in one transaction (with the NOTIFY an intake batch
    commits); configuration B sends 10/s meanwhile: B's latency while A drains, and A's drain time.
 
+Each phase starts with ``ANALYZE`` (:func:`analyze`): the shared server runs without autovacuum.
 Machine load (``os.getloadavg``) is recorded with each phase: the 2 cores are shared, so compare
 the variants' ratios within one run, not figures across runs.
 
@@ -217,6 +218,16 @@ async def fairness(stack: Stack, port: int, bulk: EmailConfiguration, lone: Emai
             "a_dispatched_per_second": round(args.backlog / a_drain) if a_drain else None, "load": load()}
 
 
+async def analyze(stack: Stack) -> None:
+    """``ANALYZE`` before each phase, as a production server's autovacuum would have done by then.
+    The shared server these benchmarks run on has ``autovacuum = off`` (a CI setting), and a table
+    never analyzed has no statistics: the planner then rates ``tenant_id = $1`` as selective as the
+    primary key and may look a job up by a tenant index, reading every row of the tenant for each
+    outcome — measured here as PostgreSQL's CPU ×8 in the mixed phase (docs/performance.md)."""
+    async with stack.app.engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+
+
 async def variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     phases = args.phases.split(",")
     result: dict[str, Any] = {"variant": name, "settings": VARIANTS[name]}
@@ -232,16 +243,21 @@ async def variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(3)  # the worker's start-up
                 await paced_sends(stack, port, b, 10, 2)  # warm-up: connections, caches, statements
                 if "10" in phases:
+                    await analyze(stack)
                     result["10/s"] = await paced_sends(stack, port, b, 10, args.seconds)
                 if "10-latency" in phases:
+                    await analyze(stack)
                     await set_delay(stack, 0.1)
                     result["10/s, sandbox 100 ms"] = await paced_sends(stack, port, b, 10, args.seconds)
                     await set_delay(stack, None)
                 if "300" in phases:
+                    await analyze(stack)
                     result["300/s"] = await paced_sends(stack, port, b, 300, args.seconds)
                 if "mixed" in phases:
+                    await analyze(stack)
                     result["mixed"] = await mixed(stack, port, b, api.pid, worker.pid, args)
                 if "fairness" in phases:
+                    await analyze(stack)
                     result["fairness"] = await fairness(stack, port, a, b, args)
             finally:
                 if worker is not None:

@@ -182,7 +182,7 @@ async def test_jobs_claimed_while_their_configuration_recovered_are_not_parked(
     configuration (locked) and puts these back due now instead of PARK later."""
     config = await sendable_configuration(app_container, "tenant-a", "recovered")
     job = (await submit(api, send_body(config.e_id), "recovered-1")).json()
-    [claimed] = await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)
+    [claimed] = (await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)).jobs
     assert claimed.e_id == job["eId"]
     async with app_container.ctx.uow("tenant-a") as uow:
         [sending] = await uow.jobs.get_many([job["eId"]])

@@ -21,7 +21,7 @@ async def _claimed_job(engine: AsyncEngine) -> EmailJob:
     async with UnitOfWork(engine, "tenant-a") as uow:
         await uow.jobs.add(job)
         await uow.commit()
-    [claim] = await DatabaseWorkQueue(engine, owner="w", lease_seconds=60).claim_jobs(NOW, 1)
+    [claim] = (await DatabaseWorkQueue(engine, owner="w", lease_seconds=60).claim_jobs(NOW, 1)).jobs
     async with UnitOfWork(engine, "tenant-a") as uow:
         return await uow.jobs.get(claim.e_id)
 

@@ -280,7 +280,7 @@ async def test_an_event_for_a_job_in_dispatch_keeps_the_dispatchers_lease(api, a
     """Delivery can be reported before the dispatcher commits Postmark's answer: the event moves the
     job, and the lease (the dispatcher's claim) is left as it was."""
     seeded = await seed(app_container.ctx, "tenant-a", status=JobStatus.QUEUED)
-    claimed = await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)
+    claimed = (await app_container.ctx.work.claim_jobs(app_container.ctx.clock(), 10)).jobs
     assert [c.e_id for c in claimed] == [seeded.job.e_id]
     response = await post(api, seeded, pm.delivery(seeded.job.message_id, seeded.job.recipient, job=seeded.job.e_id))
     assert response.json()["status"] == "DELIVERED"

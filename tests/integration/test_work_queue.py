@@ -43,7 +43,7 @@ async def test_concurrent_claims_never_hand_out_a_job_twice(engine: AsyncEngine)
 
     async def drain(queue: DatabaseWorkQueue) -> list[str]:
         got: list[str] = []
-        while batch := await queue.claim_jobs(NOW, 7):
+        while batch := (await queue.claim_jobs(NOW, 7)).jobs:
             got.extend(job.e_id for job in batch)
         return got
 
@@ -58,19 +58,19 @@ async def test_jobs_not_yet_due_are_left_alone(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(update(jobs).values(next_attempt_at=NOW + timedelta(minutes=5)))
     queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
-    assert await queue.claim_jobs(NOW, 10) == []
-    [claimed] = await queue.claim_jobs(NOW + timedelta(minutes=5), 10)
+    assert (await queue.claim_jobs(NOW, 10)).jobs == []
+    [claimed] = (await queue.claim_jobs(NOW + timedelta(minutes=5), 10)).jobs
     assert claimed.e_id == e_id and not claimed.reclaimed
 
 
 async def test_an_expired_lease_is_reclaimed_and_flagged_ambiguous(engine: AsyncEngine) -> None:
     [e_id] = await _queue_jobs(engine, 1)
     dead = DatabaseWorkQueue(engine, owner="dead-worker", lease_seconds=30)
-    assert [j.e_id for j in await dead.claim_jobs(NOW, 10)] == [e_id]
+    assert [j.e_id for j in (await dead.claim_jobs(NOW, 10)).jobs] == [e_id]
 
     alive = DatabaseWorkQueue(engine, owner="alive", lease_seconds=30)
-    assert await alive.claim_jobs(NOW + timedelta(seconds=29), 10) == []  # lease still held
-    [again] = await alive.claim_jobs(NOW + timedelta(seconds=31), 10)
+    assert (await alive.claim_jobs(NOW + timedelta(seconds=29), 10)).jobs == []  # lease still held
+    [again] = (await alive.claim_jobs(NOW + timedelta(seconds=31), 10)).jobs
     assert again.e_id == e_id and again.reclaimed
     async with engine.connect() as conn:
         owner = (await conn.execute(select(jobs.c.lease_owner).where(jobs.c.e_id == e_id))).scalar()
@@ -130,10 +130,10 @@ async def test_releasing_parked_jobs_touches_only_that_configurations_queued_job
         await uow.commit()
 
     queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
-    claimed = {job.e_id for job in await queue.claim_jobs(NOW, 10)}
+    claimed = {job.e_id for job in (await queue.claim_jobs(NOW, 10)).jobs}
     assert claimed == {mine[0], mine[1]}  # due now; the SENT job and the other tenant's jobs are not
     assert not claimed & set(theirs)
-    assert set(theirs) <= {job.e_id for job in await queue.claim_jobs(later, 10)}  # still parked until then
+    assert set(theirs) <= {job.e_id for job in (await queue.claim_jobs(later, 10)).jobs}  # still parked until then
 
 
 async def _queue_for(engine: AsyncEngine, configuration: str, count: int, *, oldest: datetime) -> list[str]:
@@ -159,18 +159,79 @@ async def test_fair_claims_share_a_pass_across_configurations(engine: AsyncEngin
     [lone] = await _queue_for(engine, "cfg-b", 1, oldest=NOW - timedelta(seconds=1))
     queue = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
 
-    first = await queue.claim_jobs(NOW, 10, fair=True)
+    claim = await queue.claim_jobs(NOW, 10, fair=True)
+    first = claim.jobs
+    assert not claim.exhausted  # A gave its whole share: more of it is due
     assert lone in {job.e_id for job in first}
     assert len(first) <= 10
     a_claimed = [job.e_id for job in first if job.configuration_e_id == "cfg-a"]
     assert a_claimed == backlog[: len(a_claimed)] and a_claimed  # A's oldest, in its share
 
-    assert {j.configuration_e_id for j in await queue.claim_jobs(NOW, 10, fair=True, exclude_configurations=["cfg-a"])
+    assert {j.configuration_e_id for j in (await queue.claim_jobs(NOW, 10, fair=True, exclude_configurations=["cfg-a"])).jobs
             } == set()  # B's lone job is taken; A, excluded, gives nothing
     oldest_first = DatabaseWorkQueue(engine, owner="w2", lease_seconds=60)
     await _queue_for(engine, "cfg-c", 1, oldest=NOW - timedelta(seconds=1))
-    unfair = await oldest_first.claim_jobs(NOW, 10)  # the setting off: A's backlog first
+    unfair = (await oldest_first.claim_jobs(NOW, 10)).jobs  # the setting off: A's backlog first
     assert {job.configuration_e_id for job in unfair} == {"cfg-a"}
+
+
+async def test_a_claim_returns_the_jobs_as_claimed_and_their_configurations(engine: AsyncEngine) -> None:
+    """The pass sends from what the claim returns, without reading again: each job's whole row as the
+    claim left it (SENDING), and its configuration — the tenant's own.
+    A job whose configuration is gone comes back without one (the pass parks it)."""
+    async with UnitOfWork(engine, "tenant-a") as uow:
+        config = EmailConfiguration.create(
+            tenant_id="tenant-a", slug="acme", mail_zone_name="dev.ardamails.com",
+            signature=Signature(from_name="Acme"), now=NOW,
+        )
+        await uow.configurations.add(config, author="t", cause="create")
+        await uow.commit()
+    mine = await _queue_for(engine, config.e_id, 2, oldest=NOW - timedelta(minutes=1))
+    orphan = await _queue_for(engine, "cfg-gone", 1, oldest=NOW - timedelta(minutes=1))
+    async with UnitOfWork(engine, "tenant-b") as uow:  # the same configuration eId under another tenant
+        await uow.jobs.add(EmailJob.queue(tenant_id="tenant-b", configuration_e_id=config.e_id,
+                                          recipient="x@example.com", subject="theirs", idempotency_key="b",
+                                          now=NOW - timedelta(minutes=1), text_body="b"))
+        await uow.commit()
+
+    for fair in (True, False):
+        queue = DatabaseWorkQueue(engine, owner=f"w-{fair}", lease_seconds=60)
+        claim = await queue.claim_jobs(NOW, 10, fair=fair)
+        by_id = {c.e_id: c for c in claim.jobs}
+        assert set(mine + orphan) <= set(by_id) and len(by_id) == 4
+        for e_id in mine:
+            job = by_id[e_id].job
+            assert (job.status, job.subject, job.text_body, job.tenant_id) == (JobStatus.SENDING, "s", "b", "tenant-a")
+        assert list(claim.configurations) == [config.e_id]
+        assert claim.configurations[config.e_id].tenant_id == "tenant-a"
+        assert claim.configurations[config.e_id].signature.from_name == "Acme"
+        assert "cfg-gone" not in claim.configurations
+        async with engine.begin() as conn:  # put them back for the other kind of claim
+            await conn.execute(update(jobs).values(status=JobStatus.QUEUED.value, lease_owner=None, lease_until=None))
+
+
+async def test_a_claim_says_whether_it_took_all_that_was_due(engine: AsyncEngine) -> None:
+    """``exhausted`` lets the worker wait for a wake-up instead of claiming again at once: true only
+    when a claim stopped short of its limit and of every configuration's share."""
+    await _queue_for(engine, "cfg-a", 5, oldest=NOW - timedelta(minutes=1))
+    await _queue_for(engine, "cfg-b", 1, oldest=NOW - timedelta(minutes=1))
+    fair = DatabaseWorkQueue(engine, owner="w", lease_seconds=60)
+    first = await fair.claim_jobs(NOW, 4, fair=True)  # A gives its share (PostgreSQL) or the limit is reached
+    assert 0 < len(first.jobs) <= 4 and not first.exhausted
+    claims = [first]
+    while not claims[-1].exhausted:
+        claims.append(await fair.claim_jobs(NOW, 4, fair=True))
+        assert len(claims) < 10
+    assert sum(len(c.jobs) for c in claims) == 6  # it said exhausted only once all six were claimed
+    nothing = await fair.claim_jobs(NOW, 4, fair=True)
+    assert nothing.jobs == [] and nothing.exhausted
+
+    await _queue_for(engine, "cfg-c", 3, oldest=NOW - timedelta(minutes=1))
+    oldest_first = DatabaseWorkQueue(engine, owner="w2", lease_seconds=60)
+    at_limit = await oldest_first.claim_jobs(NOW, 2)
+    assert len(at_limit.jobs) == 2 and not at_limit.exhausted
+    short = await oldest_first.claim_jobs(NOW, 2)
+    assert len(short.jobs) == 1 and short.exhausted
 
 
 async def test_fair_claims_go_round_every_configuration(engine: AsyncEngine) -> None:
@@ -183,7 +244,9 @@ async def test_fair_claims_go_round_every_configuration(engine: AsyncEngine) -> 
 
     served: list[str] = []
     for _ in range(3):
-        batch = await queue.claim_jobs(NOW, 4, fair=True)
+        claim = await queue.claim_jobs(NOW, 4, fair=True)
+        batch = claim.jobs
+        assert not claim.exhausted  # more configurations than the claim took
         assert len(batch) == 4 and len({job.configuration_e_id for job in batch}) == 4
         served += [job.configuration_e_id for job in batch]
     assert sorted(served) == configurations  # 3 claims × 4: each configuration once

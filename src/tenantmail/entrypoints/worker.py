@@ -23,7 +23,7 @@ from tenantmail.services import lifecycle_gauges, poll_verification, provision_c
 from tenantmail.services.context import ServiceContext
 from tenantmail.services.deliver_notifications import NotificationDelivery, notification_idle_seconds
 from tenantmail.services.dispatch_jobs import ClaimSize, claim_jobs, dispatch_claimed, dispatch_jobs
-from tenantmail.services.ports import ClaimedJob
+from tenantmail.services.ports import JobClaim
 
 log = structlog.get_logger("tenantmail.worker")
 
@@ -87,9 +87,13 @@ async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
     claimed jobs to a sending pass and claim again while a slot is free — at most
     ``TENANTMAIL_DISPATCH_CONCURRENCY`` passes (Postmark calls) in flight. One configuration holds
     at most all slots but one (with fair claims): the last is kept for the others, so another
-    configuration's send does not wait behind a backlog's passes. When nothing is due it waits for
-    a wake-up (new jobs committed), a pass ending (its configuration may be claimed again), the
-    poll interval, or ``stop``. Passes in flight finish before this returns."""
+    configuration's send does not wait behind a backlog's passes.
+
+    After a claim that took all that was due (``exhausted``: nothing, or a lone send) it waits for
+    a wake-up (new jobs committed since the claim began), a pass ending (its configuration may be
+    claimed again, a job it put back may be due), the poll interval, or ``stop`` — rather than
+    claim again at once, which would find nothing and hold the event loop while the pass it just
+    started calls Postmark. Passes in flight finish before this returns."""
     concurrency = ctx.settings.dispatch_concurrency
     most_per_configuration = concurrency - 1 if ctx.settings.dispatch_fair and concurrency > 1 else concurrency
     size = ClaimSize(ctx.settings.dispatch_batch_size)
@@ -114,31 +118,33 @@ async def run_dispatch(ctx: ServiceContext, stop: asyncio.Event) -> None:
             ended.clear()
             full = {config for config, passes in held.items() if passes >= most_per_configuration}
             try:
-                claimed = await claim_jobs(ctx, size.current, full)
+                claim = await claim_jobs(ctx, size.current, full)
             except Exception as exc:  # the database is away: report, back off, try again
                 slots.release()
                 _report(exc)
                 await _sleep(stop, ERROR_BACKOFF_SECONDS)
                 continue
+            claimed = claim.jobs
             if claimed or not full:
                 size.claimed(len(claimed))
             if claimed:
-                configurations = {claim.configuration_e_id for claim in claimed}
+                configurations = {job.configuration_e_id for job in claimed}
                 held.update(configurations)
-                task = asyncio.create_task(_send(ctx, claimed))
+                task = asyncio.create_task(_send(ctx, claim))
                 sending.add(task)
                 task.add_done_callback(lambda done, c=configurations: finished(done, c))
                 await asyncio.sleep(0)
             else:
                 slots.release()
-                await _idle(ctx, stop, ended if full else None)
+            if not claimed or claim.exhausted:
+                await _idle(ctx, stop, ended if full or sending else None)
     finally:
         await asyncio.gather(*sending, return_exceptions=True)
 
 
-async def _send(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
+async def _send(ctx: ServiceContext, claim: JobClaim) -> None:
     try:
-        await dispatch_claimed(ctx, claimed)
+        await dispatch_claimed(ctx, claim)
     except Exception as exc:  # the jobs stay SENDING under our lease: reclaimed and reconciled later
         _report(exc)
 

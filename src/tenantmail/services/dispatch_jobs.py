@@ -1,8 +1,9 @@
 """Dispatch: send claimed jobs to Postmark and record what happened (SPEC §5).
 
 One pass claims due jobs (QUEUED, or SENDING under an expired lease: their worker died mid-call),
-round-robin across configurations, as many as :class:`ClaimSize` says; groups them by configuration
-and, per group, with that server's token: reconciles the jobs whose last call may have reached Postmark (search by ``tm_job``
+round-robin across configurations, as many as :class:`ClaimSize` says — the claim returns the jobs'
+rows and their configurations, read as it claimed them, so nothing is read again before the call;
+groups them by configuration and, per group, with that server's token: reconciles the jobs whose last call may have reached Postmark (search by ``tm_job``
 metadata; never a blind re-send), then sends the rest in one ``POST /email`` or ``/email/batch``.
 Outcomes are committed before anything else is sent for those jobs; configuration health (the
 failure counter, FAILURE, DEGRADED → OK) is recorded afterwards in its own transaction.
@@ -29,6 +30,7 @@ from tenantmail.services.context import ServiceContext
 from tenantmail.services.ports import (
     Attachment,
     ClaimedJob,
+    JobClaim,
     OutboundEmail,
     PostmarkError,
     PostmarkServerApi,
@@ -54,9 +56,9 @@ async def dispatch_jobs(ctx: ServiceContext) -> int:
     """One pass, claim and send (tests, tools); returns how many jobs it claimed (0 = nothing due).
     The worker claims with :func:`claim_jobs` and sends with :func:`dispatch_claimed`, several
     passes at once (``entrypoints/worker.py``)."""
-    claimed = await claim_jobs(ctx, ctx.settings.dispatch_batch_size)
-    await dispatch_claimed(ctx, claimed)
-    return len(claimed)
+    claim = await claim_jobs(ctx, ctx.settings.dispatch_batch_size)
+    await dispatch_claimed(ctx, claim)
+    return len(claim.jobs)
 
 
 class ClaimSize:
@@ -80,20 +82,20 @@ class ClaimSize:
             self.current = max(self.least, self.current // 2)
 
 
-async def claim_jobs(ctx: ServiceContext, limit: int, exclude: Collection[str] = ()) -> list[ClaimedJob]:
+async def claim_jobs(ctx: ServiceContext, limit: int, exclude: Collection[str] = ()) -> JobClaim:
     """Claim up to ``limit`` due jobs, none of the ``exclude`` configurations: round-robin across
     configurations (SPEC §16) unless ``TENANTMAIL_DISPATCH_FAIR`` is off (oldest first)."""
     return await ctx.work.claim_jobs(ctx.clock(), limit, fair=ctx.settings.dispatch_fair,
                                      exclude_configurations=sorted(exclude))
 
 
-async def dispatch_claimed(ctx: ServiceContext, claimed: list[ClaimedJob]) -> None:
+async def dispatch_claimed(ctx: ServiceContext, claim: JobClaim) -> None:
     """Send claimed jobs, each configuration's group concurrently, each group committed on its own."""
-    groups: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
-    for claim in claimed:
-        groups[(claim.tenant_id, claim.configuration_e_id)].append((claim.e_id, claim.reclaimed))
+    groups: dict[str, list[ClaimedJob]] = defaultdict(list)
+    for claimed in claim.jobs:
+        groups[claimed.configuration_e_id].append(claimed)
     await asyncio.gather(*(
-        _dispatch_group(ctx, tenant, config_eid, dict(members)) for (tenant, config_eid), members in groups.items()
+        _dispatch_group(ctx, claim.configurations.get(config_eid), members) for config_eid, members in groups.items()
     ))
 
 
@@ -130,27 +132,22 @@ class GroupPass:
         self.changed.append(job)
 
 
-async def _dispatch_group(ctx: ServiceContext, tenant: str, config_eid: str, members: dict[str, bool]) -> None:
-    async with ctx.uow(tenant) as uow:
-        jobs = [j for j in await uow.jobs.get_many(list(members)) if j.status is JobStatus.SENDING]
-        try:
-            config = await uow.configurations.get(config_eid)
-        except NotFound:
-            config = None
-    if not jobs:
-        return
-    for job in jobs:
-        if members[job.e_id]:  # reclaimed: the dead worker's call may have reached Postmark
-            job.last_error = RECLAIMED
+async def _dispatch_group(ctx: ServiceContext, config: EmailConfiguration | None, claimed: list[ClaimedJob]) -> None:
+    """One configuration's claimed jobs, with the configuration as the claim read it (None: gone)."""
+    jobs = [each.job for each in claimed]
+    for each in claimed:
+        if each.reclaimed:  # the dead worker's call may have reached Postmark
+            each.job.last_error = RECLAIMED
+    first = jobs[0]
     if config is None or not config.dispatches:
-        await _park(ctx, tenant, config_eid, jobs)
+        await _park(ctx, first.tenant_id, first.configuration_e_id, jobs)
         return
     run = GroupPass(ctx, config, ctx.clock())
     server = ctx.postmark.server(ctx.cipher.decrypt(config.server_token_ciphertext, aad=config.e_id))
     doubtful = [j for j in jobs if j.needs_reconciliation]
     fresh = [j for j in jobs if not j.needs_reconciliation]
     await _send(run, server, fresh + await _reconcile(run, server, doubtful))
-    await _commit(ctx, tenant, run)
+    await _commit(ctx, first.tenant_id, run)
 
 
 async def _park(ctx: ServiceContext, tenant: str, config_eid: str, jobs: list[EmailJob]) -> None:

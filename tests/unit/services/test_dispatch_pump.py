@@ -5,17 +5,18 @@ is woken by a notification, not by its poll. In memory: no database, no Postmark
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tenantmail.adapters.db.job_wakeup import LocalJobWakeup
+from tenantmail.domain.job import EmailJob
 from tenantmail.entrypoints import worker
 from tenantmail.services.dispatch_jobs import ClaimSize
-from tenantmail.services.ports import ClaimedJob
+from tenantmail.services.ports import ClaimedJob, JobClaim
 
 
 def test_claim_size_grows_while_claims_come_back_full_and_shrinks_when_they_do_not() -> None:
@@ -46,18 +47,20 @@ class Queue:
         self.claimed = asyncio.Event()
 
     async def claim_jobs(self, now: datetime, limit: int, *, fair: bool = False,
-                         exclude_configurations: Sequence[str] = ()) -> list[ClaimedJob]:
+                         exclude_configurations: Sequence[str] = ()) -> JobClaim:
         assert fair
         n = len(self.limits)
         self.limits.append(limit)
         self.excluded.append(list(exclude_configurations))
         config = "c" if self.one else f"c{n}"
         if config in exclude_configurations:
-            return []
+            return JobClaim([], exhausted=True)
         taken, self.left = min(limit, self.left), self.left - min(limit, self.left)
         if taken:
             self.claimed.set()
-        return [ClaimedJob("t", f"j{n}-{i}", config, False) for i in range(taken)]
+        jobs = [EmailJob.queue(tenant_id="t", configuration_e_id=config, recipient=f"r{i}@example.com", subject="s",
+                               idempotency_key=f"k{n}-{i}", now=now, text_body="b") for i in range(taken)]
+        return JobClaim([ClaimedJob(job, reclaimed=False) for job in jobs], exhausted=taken < limit)
 
 
 def context(queue: Queue, *, concurrency: int, poll: float) -> Any:
@@ -71,7 +74,7 @@ async def test_at_most_concurrency_passes_send_at_once(monkeypatch: pytest.Monke
     queue, release = Queue(10_000), asyncio.Event()
     in_flight, most = 0, 0
 
-    async def slow_pass(ctx: Any, claimed: list[ClaimedJob]) -> None:
+    async def slow_pass(ctx: Any, claim: JobClaim) -> None:
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)
@@ -96,7 +99,7 @@ async def test_one_configuration_leaves_a_slot_to_the_others(monkeypatch: pytest
     queue, release = Queue(10_000, one=True), asyncio.Event()
     in_flight = 0
 
-    async def slow_pass(ctx: Any, claimed: list[ClaimedJob]) -> None:
+    async def slow_pass(ctx: Any, claim: JobClaim) -> None:
         nonlocal in_flight
         in_flight += 1
         await release.wait()
@@ -120,8 +123,8 @@ async def test_an_idle_loop_is_woken_by_a_notification_not_its_poll(monkeypatch:
     queue = Queue(0)
     sent: list[int] = []
 
-    async def record(ctx: Any, claimed: list[ClaimedJob]) -> None:
-        sent.append(len(claimed))
+    async def record(ctx: Any, claim: JobClaim) -> None:
+        sent.append(len(claim.jobs))
 
     monkeypatch.setattr(worker, "dispatch_claimed", record)
     ctx, stop = context(queue, concurrency=2, poll=3600), asyncio.Event()
@@ -134,3 +137,31 @@ async def test_an_idle_loop_is_woken_by_a_notification_not_its_poll(monkeypatch:
     stop.set()
     await task
     assert sent == [1]
+
+
+async def test_after_a_claim_that_took_all_that_was_due_the_loop_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone send: its pass reads and calls Postmark without a second, empty claim beside it in
+    the event loop; the next claim comes with a wake-up or when the pass ends."""
+    queue, release = Queue(1), asyncio.Event()
+
+    async def slow_pass(ctx: Any, claim: JobClaim) -> None:
+        await release.wait()
+
+    monkeypatch.setattr(worker, "dispatch_claimed", slow_pass)
+    ctx, stop = context(queue, concurrency=4, poll=3600), asyncio.Event()
+    task = asyncio.create_task(worker.run_dispatch(ctx, stop))
+    await asyncio.wait_for(queue.claimed.wait(), 60)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(queue.limits) == 1  # three slots free, yet no claim: the last one was exhausted
+    ctx.wakeup.notify()  # new jobs committed
+    while len(queue.limits) < 2:
+        await asyncio.sleep(0)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(queue.limits) == 2
+    release.set()  # the pass ends: one more claim, then the poll is an hour away
+    while len(queue.limits) < 3:
+        await asyncio.sleep(0)
+    stop.set()
+    await task

@@ -67,6 +67,7 @@ from tenantmail.services.ports.system import (
 from tenantmail.services.ports.work import (
     ClaimedJob,
     ClaimedConfiguration,
+    JobClaim,
     JobWakeup,
     WorkQueue,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "EventApplied",
     "EventStore",
     "Housekeeping",
+    "JobClaim",
     "JobWakeup",
     "MessageAddress",
     "MessageEvent",

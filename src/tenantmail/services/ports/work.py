@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from tenantmail.domain.configuration import EmailConfiguration
+from tenantmail.domain.job import EmailJob
 
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    tenant_id: str
-    e_id: str
-    configuration_e_id: str
+    job: EmailJob  #: its row as the claim left it: SENDING, under this worker's lease
     reclaimed: bool  #: it was SENDING under an expired lease: its worker died mid-call (ambiguous)
+
+    @property
+    def e_id(self) -> str:
+        return self.job.e_id
+
+    @property
+    def tenant_id(self) -> str:
+        return self.job.tenant_id
+
+    @property
+    def configuration_e_id(self) -> str:
+        return self.job.configuration_e_id
+
+
+@dataclass(frozen=True)
+class JobClaim:
+    """What one claim took, read in the claim itself: the jobs' rows and their configurations as
+    they were when claimed (``configurations`` lacks one that is gone), so a pass goes from the
+    claim to Postmark without reading them again.
+
+    ``exhausted``: the claim took every job that was due and free when it ran, so the next claim
+    can wait for new jobs (a wake-up) or a pass ending instead of running at once; False when it
+    stopped at its limit or at a configuration's share and more may be due."""
+
+    jobs: list[ClaimedJob]
+    exhausted: bool
+    configurations: Mapping[str, EmailConfiguration] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -31,7 +59,7 @@ class WorkQueue(Protocol):
 
     async def claim_jobs(
         self, now: datetime, limit: int, *, fair: bool = False, exclude_configurations: Sequence[str] = (),
-    ) -> list[ClaimedJob]:
+    ) -> JobClaim:
         """``fair``: round-robin across configurations, else the oldest due first (SPEC §16)."""
         ...
     async def claim_configurations(

@@ -140,8 +140,8 @@ async def test_an_idle_loop_is_woken_by_a_notification_not_its_poll(monkeypatch:
 
 
 async def test_after_a_claim_that_took_all_that_was_due_the_loop_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lone send: its pass reads and calls Postmark without a second, empty claim beside it in
-    the event loop; the next claim comes with a wake-up or when the pass ends."""
+    """A lone send: its pass calls Postmark without a second, empty claim beside it in the event
+    loop; the next claim comes with a wake-up or when the pass ends."""
     queue, release = Queue(1), asyncio.Event()
 
     async def slow_pass(ctx: Any, claim: JobClaim) -> None:
@@ -155,13 +155,16 @@ async def test_after_a_claim_that_took_all_that_was_due_the_loop_waits(monkeypat
         await asyncio.sleep(0)
     assert len(queue.limits) == 1  # three slots free, yet no claim: the last one was exhausted
     ctx.wakeup.notify()  # new jobs committed
-    while len(queue.limits) < 2:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(claims_reach(queue, 2), 60)
     for _ in range(50):
         await asyncio.sleep(0)
     assert len(queue.limits) == 2
     release.set()  # the pass ends: one more claim, then the poll is an hour away
-    while len(queue.limits) < 3:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(claims_reach(queue, 3), 60)
     stop.set()
     await task
+
+
+async def claims_reach(queue: Queue, count: int) -> None:
+    while len(queue.limits) < count:
+        await asyncio.sleep(0)

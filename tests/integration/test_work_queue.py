@@ -205,6 +205,8 @@ async def test_a_claim_returns_the_jobs_as_claimed_and_their_configurations(engi
         assert list(claim.configurations) == [config.e_id]
         assert claim.configurations[config.e_id].tenant_id == "tenant-a"
         assert claim.configurations[config.e_id].signature.from_name == "Acme"
+        assert claim.configuration("tenant-a", config.e_id) == claim.configurations[config.e_id]
+        assert claim.configuration("tenant-b", config.e_id) is None  # never another tenant's
         assert "cfg-gone" not in claim.configurations
         async with engine.begin() as conn:  # put them back for the other kind of claim
             await conn.execute(update(jobs).values(status=JobStatus.QUEUED.value, lease_owner=None, lease_until=None))

@@ -91,11 +91,12 @@ async def claim_jobs(ctx: ServiceContext, limit: int, exclude: Collection[str] =
 
 async def dispatch_claimed(ctx: ServiceContext, claim: JobClaim) -> None:
     """Send claimed jobs, each configuration's group concurrently, each group committed on its own."""
-    groups: dict[str, list[ClaimedJob]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[ClaimedJob]] = defaultdict(list)
     for claimed in claim.jobs:
-        groups[claimed.configuration_e_id].append(claimed)
+        groups[(claimed.tenant_id, claimed.configuration_e_id)].append(claimed)
     await asyncio.gather(*(
-        _dispatch_group(ctx, claim.configurations.get(config_eid), members) for config_eid, members in groups.items()
+        _dispatch_group(ctx, claim.configuration(tenant, config_eid), members)
+        for (tenant, config_eid), members in groups.items()
     ))
 
 
@@ -133,7 +134,8 @@ class GroupPass:
 
 
 async def _dispatch_group(ctx: ServiceContext, config: EmailConfiguration | None, claimed: list[ClaimedJob]) -> None:
-    """One configuration's claimed jobs, with the configuration as the claim read it (None: gone)."""
+    """One tenant's claimed jobs of one configuration, with the configuration as the claim read it
+    (None: gone)."""
     jobs = [each.job for each in claimed]
     for each in claimed:
         if each.reclaimed:  # the dead worker's call may have reached Postmark

@@ -108,7 +108,8 @@ claimed AS (
 ),
 numbered AS (
   SELECT claimed.*, picked.status AS was,
-         row_number() OVER (PARTITION BY claimed.configuration_e_id ORDER BY claimed.next_attempt_at) AS nth
+         row_number() OVER (PARTITION BY claimed.tenant_id, claimed.configuration_e_id
+                            ORDER BY claimed.next_attempt_at) AS nth
   FROM claimed JOIN picked ON picked.e_id = claimed.e_id
 )
 SELECT share.configurations AS claim_configurations, share.n AS claim_share, share.last AS claim_last,

@@ -43,6 +43,12 @@ class JobClaim:
     exhausted: bool
     configurations: Mapping[str, EmailConfiguration] = field(default_factory=dict)
 
+    def configuration(self, tenant_id: str, e_id: str) -> EmailConfiguration | None:
+        """The configuration of a claimed job of ``tenant_id``: None when it is gone or is another
+        tenant's (a job never sends with a configuration that is not its own tenant's)."""
+        found = self.configurations.get(e_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
 
 @dataclass(frozen=True)
 class ClaimedConfiguration:
